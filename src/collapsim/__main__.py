@@ -1,0 +1,3 @@
+from collapsim.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""GPT-2 in JAX: Hugging Face checkpoint loading, fast sampling, fine-tuning."""

@@ -1,0 +1,1 @@
+"""Replay games: finite hypothesis classes, generation in the limit with a replay adversary, a solver."""

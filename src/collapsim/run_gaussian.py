@@ -1,0 +1,6 @@
+import click
+
+
+@click.command()
+def gaussian_cmd():
+    """Gaussian family (being built)."""
