@@ -61,6 +61,11 @@ def _register():
     run.add_command(gaussian_cmd, "gaussian")
     bench.add_command(bench_gaussian_cmd, "gaussian")
 
+    from collapsim.run_categorical import bench_categorical_cmd, categorical_cmd
+
+    run.add_command(categorical_cmd, "categorical")
+    bench.add_command(bench_categorical_cmd, "categorical")
+
     from collapsim.replay.cli import replay
 
     main.add_command(replay, "replay")

@@ -1,0 +1,54 @@
+"""Options and checks shared by every ``collapsim run FAMILY`` command."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+import numpy as np
+
+from collapsim.engine import POLICIES
+from collapsim.errors import ConfigError
+from collapsim.schedules import parse_alpha
+
+
+def engine_options(*, generations: int, samples: int, seeds: int):
+    """Decorator adding the engine's options with family-specific defaults."""
+
+    def wrap(f):
+        opts = [
+            click.option("--generations", type=int, default=generations, show_default=True, help="Generations T."),
+            click.option("--samples", type=int, default=samples, show_default=True, help="Samples n per generation."),
+            click.option("--seeds", type=int, default=seeds, show_default=True, help="Independent chains."),
+            click.option("--policy", type=click.Choice(POLICIES), default="replace", show_default=True,
+                         help="How each generation's training data is assembled."),
+            click.option("--alpha", type=str, default=None,
+                         help="Real-data share alpha_t for mix / keep-real: a number, 1/t, 0.5/t^0.7, "
+                              "geom:0.5:0.9, or a comma list (default 0.1)."),
+            click.option("--seed", type=int, default=0, show_default=True, help="Base random seed."),
+            click.option("--out", type=click.Path(), default=None, help="Run folder (default runs/FAMILY-TIME)."),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return functools.wraps(f)(f)
+
+    return wrap
+
+
+def check_engine_options(generations: int, samples: int, seeds: int) -> None:
+    if generations < 1:
+        raise ConfigError(f"--generations must be at least 1, got {generations}")
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if seeds < 2:
+        raise ConfigError(f"--seeds must be at least 2 (a standard error needs two chains), got {seeds}")
+
+
+def resolve_alpha(policy: str, spec, generations: int) -> tuple[np.ndarray, str]:
+    """(alpha_t array (T,), the spelling recorded in config.json) for a policy."""
+    if policy in ("mix", "keep-real"):
+        spec = "0.1" if spec is None else spec
+        return parse_alpha(spec, generations), spec
+    if spec is not None:
+        raise ConfigError(f"--alpha applies only to the mix and keep-real policies, not {policy!r}")
+    return np.zeros(generations), "none"

@@ -1,0 +1,43 @@
+"""Figures from summary tables. Plotting only: simulations return arrays and never draw."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: runs write PNG files, never open windows
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None:
+    """One panel per metric: the Monte Carlo mean, the 95% band over chains, mean +- 2 stderr, theory.
+
+    Args:
+      summary: metric -> {"mean", "stderr", "lo", "hi": arrays (T + 1,), "theory": array or None,
+        "approx": optional {label: array}} (labelled approximations drawn dotted).
+      path: PNG file to write.
+    """
+    names = list(summary)
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        s = summary[name]
+        g = np.arange(len(s["mean"]))
+        ax.fill_between(g, s["lo"], s["hi"], color="tab:blue", alpha=0.15, lw=0, label="95% of chains")
+        ax.fill_between(g, s["mean"] - 2 * s["stderr"], s["mean"] + 2 * s["stderr"], color="tab:blue", alpha=0.35, lw=0)
+        ax.plot(g, s["mean"], color="tab:blue", lw=1.5, label="Monte Carlo mean (+-2 se)")
+        if s.get("theory") is not None:
+            ax.plot(g, s["theory"], "k--", lw=1.2, label="exact theory")
+        for label, curve in (s.get("approx") or {}).items():
+            ax.plot(g, curve, ":", lw=1.5, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("generation")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.suptitle(title + (f"\n{theory_note}" if theory_note else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

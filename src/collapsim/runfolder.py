@@ -1,0 +1,163 @@
+"""From a loop's per-chain metrics to a run folder (DESIGN.md, "Output contract of a run").
+
+A run folder holds ``config.json`` (resolved config, versions, seed), ``metrics.csv`` (tidy:
+``generation,metric,mean,stderr,lo,hi,theory``) and ``figure.png``. It is written into a temporary sibling
+folder and renamed into place, so a failure never leaves a half-written run behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import click
+import numpy as np
+
+from collapsim.errors import ConfigError
+
+CSV_COLUMNS = ("generation", "metric", "mean", "stderr", "lo", "hi", "theory")
+
+
+def default_out(family: str) -> Path:
+    """``runs/<family>-<UTC timestamp>`` under the working directory."""
+    return Path("runs") / f"{family}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_out(out) -> Path:
+    """Refuse, before any work, a destination that is neither new, empty, nor an earlier run folder."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a folder")
+        if any(out.iterdir()) and not (out / "config.json").exists():
+            raise ConfigError(f"--out {out} is a non-empty folder that is not a run folder; choose another")
+    return out
+
+
+def versions() -> dict:
+    import jax
+
+    from collapsim import __version__
+
+    return {
+        "collapsim": __version__,
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": str(jax.devices()[0]),
+    }
+
+
+def tidy_rows(summary: dict) -> list[tuple]:
+    """Rows of metrics.csv from metric -> {"mean","stderr","lo","hi": (T+1,), "theory": (T+1,) or None}."""
+    rows = []
+    T1 = len(next(iter(summary.values()))["mean"])
+    for g in range(T1):
+        for name, s in summary.items():
+            th = s.get("theory")
+            rows.append((g, name, s["mean"][g], s["stderr"][g], s["lo"][g], s["hi"][g], "" if th is None else th[g]))
+    return rows
+
+
+def _fmt(v) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return "" if not np.isfinite(v) else repr(float(v))
+
+
+def write_run(out, config: dict, summary: dict, draw: Callable[[Path], None]) -> Path:
+    """Write config.json, metrics.csv and figure.png into ``out`` atomically; returns ``out``."""
+    out = check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+        with open(tmp / "metrics.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(CSV_COLUMNS)
+            for row in tidy_rows(summary):
+                w.writerow([_fmt(v) for v in row])
+        draw(tmp / "figure.png")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def summary_table(summary: dict, max_rows: int = 6) -> str:
+    """A short text table: a few generations per metric, mean +- stderr beside theory and the z-score."""
+    T1 = len(next(iter(summary.values()))["mean"])
+    gens = sorted(set(np.linspace(0, T1 - 1, min(max_rows, T1)).round().astype(int).tolist()))
+    lines = [f"{'metric':<14}{'gen':>5}{'mean':>13}{'stderr':>11}{'theory':>13}{'z':>7}"]
+    for name, s in summary.items():
+        for g in gens:
+            th = s.get("theory")
+            z = ""
+            if th is not None and s["stderr"][g] > 0:
+                z = f"{(s['mean'][g] - th[g]) / s['stderr'][g]:+.2f}"
+            th_txt = "" if th is None else f"{th[g]:.5g}"
+            lines.append(f"{name:<14}{g:>5}{s['mean'][g]:>13.5g}{s['stderr'][g]:>11.3g}{th_txt:>13}{z:>7}")
+    return "\n".join(lines)
+
+
+def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, label: str) -> dict:
+    """Call ``run(chunk=..., progress=...)`` with a progress bar on stderr when the work is large.
+
+    ``work`` is a rough count of random draws; runs under ~2e8 go in one compiled call with no bar.
+    """
+    if work < 2e8 or seeds < 8:
+        return run(chunk=None, progress=None)
+    chunk = max(1, -(-seeds // 10))
+    with click.progressbar(length=seeds, label=label, file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(n):
+            bar.update(n - done[0])
+            done[0] = n
+
+        return run(chunk=chunk, progress=progress)
+
+
+def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None) -> dict:
+    """metric -> summary dict with its theory curve (or None) and labelled approximations."""
+    from collapsim.engine import summarize
+
+    out = {}
+    for name, values in per_chain.items():
+        s = summarize(values)
+        s["theory"] = None if theory.get(name) is None else np.asarray(theory[name], np.float64)
+        if approx and name in approx:
+            s["approx"] = approx[name]
+        out[name] = s
+    return out
+
+
+def timed(fn: Callable, *args, **kw):
+    t0 = time.perf_counter()
+    res = fn(*args, **kw)
+    return res, time.perf_counter() - t0
