@@ -1,0 +1,13 @@
+"""Model families. Each module exposes a factory returning a :class:`collapsim.engine.Family`.
+
+``REGISTRY`` maps a family name to ``(build, default_params)`` with small default settings; the contract
+test runs every entry through every policy, so a new family is covered the moment it is registered here.
+"""
+
+from collapsim.families import gaussian as _gaussian
+
+REGISTRY = {
+    "gaussian": (lambda: _gaussian.gaussian(1, "full", 1), lambda: _gaussian.default_params(1)),
+    "gaussian-3d-full": (lambda: _gaussian.gaussian(3, "full", 0), lambda: _gaussian.default_params(3)),
+    "gaussian-3d-isotropic": (lambda: _gaussian.gaussian(3, "isotropic", 1), lambda: _gaussian.default_params(3)),
+}
