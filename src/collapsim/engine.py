@@ -70,8 +70,8 @@ class Family(NamedTuple):
       name: registry name, e.g. ``"gaussian"``.
       truth: ``truth(params) -> model``, the generation-0 model.
       sample: ``sample(key, model, n) -> x``, n i.i.d. draws, ``x.shape == (n, *event_shape)``.
-      fit: ``fit(x, w, params) -> model``, weighted fit; ``w`` has shape ``(len(x),)`` with 0/1 entries
-        (masks for the fixed-size buffers of the accumulate policies).
+      fit: ``fit(x, w, params) -> model``; ``w`` is ``None`` (every point counts: the common, fast case) or
+        an array of shape ``(len(x),)`` with 0/1 entries (masks for the accumulate policy's fixed buffer).
       metrics: ``metrics(model, truth, params) -> dict[str, scalar]``.
       decode: ``decode(model, params) -> model``, the distribution synthetic data is actually drawn from
         (temperature, top-k, top-p for token models); identity for most families.
@@ -143,7 +143,7 @@ def _chain(key: jax.Array, params: Params, alpha: jax.Array, family: Family, cfg
             return (new, pool), family.metrics(new, truth, params)
 
         synthetic = family.sample(k_syn, family.decode(model, params), n)
-        ones = jnp.ones((n,), jnp.float32)
+        ones = None  # unweighted fit
         if policy == "replace":
             x, w = synthetic, ones
         elif policy == "mix":

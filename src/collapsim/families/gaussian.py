@@ -97,10 +97,15 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         return {"mean": mean, "cov": scatter / (count - ddof)}
 
     def fit(x, w, params):
-        count = w.sum()
-        mean = (w @ x) / count
-        xc = (x - mean) * w[:, None]
-        return _from_scatter(mean, xc.T @ (x - mean), count)
+        # Plain reductions rather than matmuls: under vmap, tiny per-chain matmuls cost more than the draws.
+        wcol = 1.0 if w is None else w[:, None]
+        count = x.shape[0] if w is None else w.sum()
+        mean = (wcol * x).sum(axis=0) / count
+        xc = x - mean
+        if dim == 1 or isotropic:
+            ss = (wcol * xc * xc).sum()
+            return _from_scatter(mean, ss * eye / dim if isotropic else ss * eye, count)
+        return _from_scatter(mean, jnp.einsum("ni,nj->ij", wcol * xc, xc), count)
 
     def metrics(model, truth_model, params):
         drift = model["mean"] - truth_model["mean"]
