@@ -167,3 +167,20 @@ def orbit_upper_bound(k: int, max_points: int) -> int:
     """Raw (unreduced) number of signature tables, for messages."""
     nsig = 1 << k
     return nsig * (nsig + 1) // 2 * sum(comb(nsig - 1, r) for r in range(max_points + 1))
+
+
+def shape_of(hc: HypothesisClass) -> Shape:
+    """The canonical signature form of an integer class (duplicate and empty points merged, as in the search)."""
+    if hc.universe != "integers" or not (hc.cells[0].infinite and hc.cells[-1].infinite):
+        raise ConfigError("shape_of needs a class over the integers with two rays")
+    k = len(hc.masks)
+    sig = [sum(1 << i for i, m in enumerate(hc.masks) if m >> c & 1) for c in range(hc.n_cells)]
+    best = None
+    for perm in itertools.permutations(range(k)):
+        mp = [sum(1 << perm[i] for i in range(k) if s >> i & 1) for s in sig]
+        a, b = sorted((mp[0], mp[-1]))
+        sh = Shape(k, a, b, tuple(sorted({s for s in mp[1:-1] if s})))
+        key = ((a * (1 << k) + b) << (1 << k)) | sum(1 << s for s in sh.points)
+        if best is None or key < best[0]:
+            best = (key, sh)
+    return best[1]
