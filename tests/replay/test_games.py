@@ -91,3 +91,16 @@ def test_element_games_refuse_finite_languages():
     hc = games.parse_class({"languages": {"fin": [[0, 3]], "inf": [[0, None]]}})
     with pytest.raises(ConfigError, match="'fin' is finite"):
         games.play(hc, games.km_generator, games.enumeration_adversary(1), 5, False)
+
+
+def test_witness_protection_on_a_class_given_by_membership_only():
+    # Theorem 5.1/6.1's generator needs only membership queries; no truncation of the countable class is involved
+    # beyond the languages it has looked at.
+    hc = games.separation_membership(200)
+    k = hc.names.index("h_inf")
+    res = games.play(hc, games.witness_protection_generator, games.replay_everything_adversary(k, False), ROUNDS, False)
+    assert res.legal[k] and max(res.wrong[k], default=0) < ROUNDS // 4
+    # and a finite-target run: h_3 = {1, 2, 3} plus the negatives
+    k3 = hc.names.index("h_3")
+    res = games.play(hc, games.witness_protection_generator, games.replay_everything_adversary(k3, False), ROUNDS, False)
+    assert res.legal[k3] and max(res.wrong[k3], default=0) < ROUNDS // 2

@@ -37,6 +37,7 @@ class Verdict:
     ok: bool
     reason: str
     positions: int
+    gave_up: bool = False  # the position bound was hit: neither accepted nor refuted
 
     def __bool__(self) -> bool:
         return self.ok
@@ -97,7 +98,7 @@ def _legal_targets(H, F: int, D: int, shown_often: int, inf: int) -> list[int]:
     return [K for K in H if F & ~K == 0 and K & ~D == 0 and (K & inf) & ~shown_often == 0]
 
 
-def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, max_nodes: int = 2_000_000) -> Verdict:
+def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, max_nodes: int = 500_000) -> Verdict:
     """Play the generator certificate against every adversary move (any cell, any time)."""
     H, inf, n = hc.masks, hc.infinite_mask, hc.n_cells
     # Node: (F, U, D, last output).  Edges: adversary shows x, generator answers strategy[(F', U)].
@@ -137,7 +138,7 @@ def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
                 edges.setdefault((v, w), []).append((x, w[3]))
                 if w not in seen:
                     if len(seen) >= max_nodes:
-                        return Verdict(False, f"more than {max_nodes} positions", len(seen))
+                        return Verdict(False, f"gave up after {max_nodes} positions", len(seen), True)
                     seen.add(w)
                     todo.append(w)
     except KeyError as e:
@@ -168,7 +169,7 @@ def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
     return Verdict(True, "generator certificate holds against every adversary", len(succ))
 
 
-def check_adversary(hc: HypothesisClass, strategy: dict, replay: bool = True, max_nodes: int = 2_000_000) -> Verdict:
+def check_adversary(hc: HypothesisClass, strategy: dict, replay: bool = True, max_nodes: int = 500_000) -> Verdict:
     """Play the adversary certificate against every generator output in every round."""
     H, inf = hc.masks, hc.infinite_mask
     if (0, 0) not in strategy or strategy[(0, 0)] == STAY:
@@ -208,7 +209,7 @@ def check_adversary(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
                 label.setdefault((v, w), []).append((x, i))
                 if w not in seen:
                     if len(seen) >= max_nodes:
-                        return Verdict(False, f"more than {max_nodes} positions", len(seen))
+                        return Verdict(False, f"gave up after {max_nodes} positions", len(seen), True)
                     seen.add(w)
                     todo.append(w)
     except KeyError as e:

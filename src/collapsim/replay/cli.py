@@ -86,9 +86,9 @@ def check_cmd(class_file, as_json, max_rules):
     from collapsim.replay.solver import solve
 
     hc, label = _load(class_file)
-    if len(hc.masks) > 12 or hc.n_cells > 24:
+    if len(hc.masks) > 12 or hc.n_cells > 20:
         raise ConfigError(f"{label}: {len(hc.masks)} languages over {hc.n_cells} cells is beyond the solver "
-                          "(at most 12 languages and 24 cells)")
+                          "(at most 12 languages and 20 cells)")
     sol = solve(hc, replay=True)
     plain = solve(hc, replay=False)
     verdict = check(hc, sol.player, sol.strategy, True)
@@ -111,7 +111,7 @@ def check_cmd(class_file, as_json, max_rules):
     how = f" (attained by {' ∩ '.join(names)})" if names else ""
     click.echo(f"closure dimension: {dim}{how}; uniform generation from {dim + 1} distinct examples")
     click.echo(f"certificate: {sol.player} strategy, {len(sol.strategy)} rules; independent checker: "
-               f"{'accepted' if verdict.ok else 'REJECTED'} ({verdict.reason}, {verdict.positions} positions)")
+               f"{'accepted' if verdict.ok else 'gave up' if verdict.gave_up else 'REJECTED'} ({verdict.reason}, {verdict.positions} positions)")
     for line in _certificate_lines(hc, sol, max_rules):
         click.echo(line)
 

@@ -124,7 +124,7 @@ def witness_protection_generator(hc, stream, outputs):
     """
     t = len(stream)
     sure = {x for s, x in enumerate(stream) if x not in outputs[:s]}
-    n = min(t, len(hc.masks))
+    n = min(t, len(hc.names))
     seen = set(stream)
     prefix = list(islice(universe_order(hc), 4 * t + 20))
     mem = [[hc.contains(i, z) for z in prefix] for i in range(n)]
@@ -342,7 +342,7 @@ def play(hc: HypothesisClass, generator: Callable, adversary: Adversary, rounds:
         outputs.append(generator(hc, stream, outputs))
     res = PlayResult(proper, stream, outputs, list(adversary.targets(hc, stream, outputs)))
     for k in res.targets:
-        K = hc.masks[k]
+        K = hc.masks[k] if proper else None
         wrong, repl, legal = [], [], True
         for t, (x, o) in enumerate(zip(stream, outputs), start=1):
             in_k = hc.contains(k, x)
@@ -383,6 +383,34 @@ def four_language_class() -> HypothesisClass:
     """Theorem 6.3/7.3: h_i^- = {z <= 0} u {i}, h_i^+ = {z >= 0} u {-i}, i in {1, 2}."""
     return parse_class({"universe": "integers", "languages": {
         "h1-": [[None, 0], 1], "h2-": [[None, 0], 2], "h1+": [[0, None], -1], "h2+": [[0, None], -2]}}, "four-language")
+
+
+@dataclass(frozen=True)
+class MembershipClass:
+    """A class given only by membership functions (Theorem 5.1/6.1's setting), e.g. countably many languages.
+
+    Works with the strategies that need nothing but membership (witness protection, enumeration and
+    replay-everything adversaries, the simulator's scoring); the critical-language and closure generators need
+    the cell structure of :class:`~collapsim.replay.classes.HypothesisClass`.
+    """
+
+    names: tuple
+    members: tuple  # callables z -> bool
+    universe: object = "integers"
+
+    def contains(self, lang: int, z) -> bool:
+        return bool(self.members[lang](z))
+
+    def require_infinite(self, why: str) -> None:  # cannot be decided from membership; the caller vouches
+        return None
+
+
+def separation_membership(n: int) -> MembershipClass:
+    """The class of Theorem 4.1/5.1 by membership only: h_1, h_inf, h_2, ..., h_n (no truncation limit)."""
+    names = ["h_1", "h_inf"] + [f"h_{d}" for d in range(2, n + 1)]
+    members = [lambda z: z < 0 or z == 1, lambda z: z > 0] + [
+        (lambda z, d=d: z < 0 or 1 <= z <= d) for d in range(2, n + 1)]
+    return MembershipClass(tuple(names), tuple(members))
 
 
 ELEMENT_GENERATORS = {"km": km_generator, "closure": closure_generator, "witness": witness_protection_generator}
