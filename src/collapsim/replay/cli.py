@@ -24,7 +24,7 @@ def _load(spec: str, rounds: int = 40):
         return games.separation_class(min(60, max(2, rounds))), f"separation (truncated at {min(60, max(2, rounds))} languages)"
     shipped = os.path.join(os.path.dirname(__file__), "classes", spec + ".json")
     if not os.path.exists(spec) and os.path.exists(shipped):
-        spec = shipped
+        return classes.load_class(shipped), f"{spec} (shipped example)"
     return classes.load_class(spec), spec
 
 
@@ -109,7 +109,11 @@ def check_cmd(class_file, as_json, max_rules):
     click.echo(f"properly generatable in the limit without replay: {'yes' if plain.generatable else 'no'}")
     names = [hc.names[i] for i in range(len(hc.masks)) if sub >> i & 1]
     how = f" (attained by {' ∩ '.join(names)})" if names else ""
-    click.echo(f"closure dimension: {dim}{how}; uniform generation from {dim + 1} distinct examples")
+    if hc.finite_languages():
+        click.echo(f"closure dimension: {dim}{how}; the class has finite languages, so the uniform threshold of "
+                   "element-output generation does not apply")
+    else:
+        click.echo(f"closure dimension: {dim}{how}; uniform generation from {dim + 1} distinct examples")
     click.echo(f"certificate: {sol.player} strategy, {len(sol.strategy)} rules; independent checker: "
                f"{'accepted' if verdict.ok else 'gave up' if verdict.gave_up else 'REJECTED'} ({verdict.reason}, {verdict.positions} positions)")
     for line in _certificate_lines(hc, sol, max_rules):

@@ -30,6 +30,7 @@ from collapsim.replay.classes import HypothesisClass, from_masks
 from collapsim.replay.solver import decide
 
 MAX_SEARCH_SIZE = 5  # 2^5 signature bits + 10 ray bits still fit an int64 code
+MAX_RAW_TABLES = 5_000_000  # memory bound of the vectorised canonicalisation (a few int64 arrays of this size)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ def canonical_shapes(k: int, max_points: int, allow_finite: bool = False) -> lis
         raise ConfigError(f"search size must be between 1 and {MAX_SEARCH_SIZE}, got {k}")
     if max_points < 0:
         raise ConfigError("the universe needs at least the two rays (max-cells >= 2)")
+    raw = orbit_upper_bound(k, max_points)
+    if raw > MAX_RAW_TABLES:
+        raise ConfigError(f"{k} languages with up to {max_points + 2} cells means {raw} signature tables; "
+                          f"at most {MAX_RAW_TABLES} are supported")
     nsig = 1 << k
     point_sets = [sum(1 << s for s in c) for r in range(min(max_points, nsig - 1) + 1)
                   for c in itertools.combinations(range(1, nsig), r)]
@@ -166,7 +171,7 @@ def run_search(max_size: int, max_cells: int, allow_finite: bool = False, worker
 def orbit_upper_bound(k: int, max_points: int) -> int:
     """Raw (unreduced) number of signature tables, for messages."""
     nsig = 1 << k
-    return nsig * (nsig + 1) // 2 * sum(comb(nsig - 1, r) for r in range(max_points + 1))
+    return nsig * (nsig + 1) // 2 * sum(comb(nsig - 1, r) for r in range(min(max_points, nsig - 1) + 1))
 
 
 def shape_of(hc: HypothesisClass) -> Shape:
