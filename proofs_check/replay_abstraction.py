@@ -39,13 +39,17 @@ Run: ``python3 proofs_check/replay_abstraction.py`` (prints each check and exits
 
 from __future__ import annotations
 
+import os
 import sys
 
-from collapsim.replay.checker import check
-from collapsim.replay.classes import from_masks
-from collapsim.replay.games import four_language_class
-from collapsim.replay.search import canonical_shapes
-from collapsim.replay.solver import solve
+# Run from a checkout without installing: prefer this tree's src/ over any installed collapsim.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+from collapsim.replay.checker import check  # noqa: E402
+from collapsim.replay.classes import from_masks  # noqa: E402
+from collapsim.replay.games import four_language_class  # noqa: E402
+from collapsim.replay.search import canonical_shapes  # noqa: E402
+from collapsim.replay.solver import solve  # noqa: E402
 
 
 def _class(masks, points):
