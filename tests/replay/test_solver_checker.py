@@ -1,6 +1,5 @@
 """The decision procedure and the independent checker, against facts from the paper (REFERENCES section 5)."""
 
-import itertools
 import random
 
 import pytest

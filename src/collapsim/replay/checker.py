@@ -104,8 +104,6 @@ def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
     # Node: (F, U, D, last output).  Edges: adversary shows x, generator answers strategy[(F', U)].
     succ: dict = {}
     edges: dict = {}  # (node, node') -> list of (shown cell, output mask)
-    start = []
-    root = ("root",)
 
     def respond(F, U, D, x):
         forced = not (replay and U >> x & 1)
@@ -123,7 +121,6 @@ def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
         for x in range(n):
             node = respond(0, 0, 0, x)
             if node is not None:
-                start.append(node)
                 todo.append(node)
         seen = set(todo)
         while todo:
@@ -144,7 +141,6 @@ def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
     except KeyError as e:
         F, U = e.args[0]
         return Verdict(False, f"strategy undefined at F={hc.describe(F)}, U={hc.describe(U)}", len(succ))
-    del root, start
     for comp in _sccs(list(succ), succ):
         cs = set(comp)
         inner = [(v, w) for v in comp for w in succ[v] if w in cs]
@@ -154,7 +150,7 @@ def check_generator(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
         if len(phases) != 1:
             return Verdict(False, "internal: a cycle changes F, U or D, which only grow", len(succ))
         F, U, D = phases.pop()
-        S = O = 0
+        S = 0
         outs = set()
         for e in inner:
             for x, h in edges[e]:
@@ -189,10 +185,7 @@ def check_adversary(hc: HypothesisClass, strategy: dict, replay: bool = True, ma
     x0 = strategy[(0, 0)]
     succ: dict = {}
     label: dict = {}
-    todo = []
-    for i, h in enumerate(H):
-        node = (1 << x0, h if replay else 0, 1 << x0, 0)
-        todo.append(node)
+    todo = [(1 << x0, h if replay else 0, 1 << x0, 0) for h in H]
     seen = set(todo)
     try:
         while todo:

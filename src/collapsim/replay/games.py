@@ -23,7 +23,6 @@ from typing import Callable, Iterator
 
 from collapsim.errors import ConfigError
 from collapsim.replay.classes import HypothesisClass, iter_bits, parse_class
-from collapsim.replay.closure import closure_dimension
 
 WITNESS_SEARCH = 2_000  # how far membership-only strategies look through the enumeration
 
