@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 
@@ -21,7 +22,7 @@ from collapsim.replay.checker import check  # noqa: E402
 from collapsim.replay.classes import HypothesisClass  # noqa: E402
 from collapsim.replay.cli import search_lines  # noqa: E402
 from collapsim.replay.games import four_language_class  # noqa: E402
-from collapsim.replay.search import run_search, shape_of  # noqa: E402
+from collapsim.replay.search import inclusion_minimal, run_search, shape_of  # noqa: E402
 from collapsim.replay.solver import solve  # noqa: E402
 
 
@@ -72,6 +73,12 @@ def main(argv=None) -> int:
           f"(smallest failing classes have {min_size} languages and {smallest[0].n_cells if smallest else '-'} cells); "
           f"under inclusion: {'yes' if subclasses_all_succeed(fl) else 'no'} (every 3-language subclass of it is "
           f"properly generatable with replay)")
+    if four is not None:
+        mins = inclusion_minimal(report, 4)
+        print(f"failing 4-language classes whose 3-language subclasses all succeed: {len(mins)} of "
+              f"{len(four.failing)}; the four-language class is one of them: {fl_shape in mins}")
+        for sh in mins:
+            print("  " + json.dumps(sh.to_class().to_json()["languages"]))
     return 1 if bad else 0
 
 

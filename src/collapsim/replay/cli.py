@@ -250,7 +250,8 @@ def search_lines(report, with_certificates: bool = True) -> list[str]:
     from collapsim.replay.checker import check
     from collapsim.replay.solver import solve
 
-    out = [f"classes of 1..{report.max_size} infinite languages over the integers, at most {report.max_cells} cells "
+    kind = "languages (finite ones allowed)" if report.allow_finite else "infinite languages"
+    out = [f"classes of 1..{report.max_size} {kind} over the integers, at most {report.max_cells} cells "
            f"(up to renaming, point order and mirror): {report.seconds:.1f} s",
            f"{'size':>4}  {'decided':>8}  {'failing':>8}  {'succeeding':>10}"]
     for r in report.sizes:

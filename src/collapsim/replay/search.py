@@ -123,6 +123,7 @@ class SearchReport:
     max_cells: int
     sizes: list
     seconds: float
+    allow_finite: bool = False
 
     def smallest_failing(self) -> list[Shape]:
         """Failing classes of the fewest languages, and among them the fewest cells."""
@@ -165,7 +166,18 @@ def run_search(max_size: int, max_cells: int, allow_finite: bool = False, worker
         if pool is not None:
             pool.close()
             pool.join()
-    return SearchReport(max_size, max_cells, sizes, time.perf_counter() - t0)
+    return SearchReport(max_size, max_cells, sizes, time.perf_counter() - t0, allow_finite)
+
+
+def inclusion_minimal(report: SearchReport, k: int) -> list[Shape]:
+    """Failing classes of k languages all of whose (k-1)-language subclasses are generatable."""
+    rep = next((r for r in report.sizes if r.k == k), None)
+    out = []
+    for sh in rep.failing if rep else []:
+        m = sh.masks()
+        if all(decide(tuple(m[i] for i in keep), sh.n_cells) for keep in itertools.combinations(range(k), k - 1)):
+            out.append(sh)
+    return out
 
 
 def orbit_upper_bound(k: int, max_points: int) -> int:
