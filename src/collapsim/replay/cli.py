@@ -22,7 +22,7 @@ def _load(spec: str, rounds: int = 40):
         return games.four_language_class(), spec
     if spec == "separation":
         return games.separation_class(min(60, max(2, rounds))), f"separation (truncated at {min(60, max(2, rounds))} languages)"
-    shipped = os.path.join(os.path.dirname(__file__), "classes", spec + ".json")
+    shipped = os.path.join(os.path.dirname(__file__), "examples", spec + ".json")
     if not os.path.exists(spec) and os.path.exists(shipped):
         return classes.load_class(shipped), f"{spec} (shipped example)"
     return classes.load_class(spec), spec
