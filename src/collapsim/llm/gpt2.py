@@ -17,7 +17,7 @@ grow with depth). Linear weights are stored ``[in, out]``, the layout of Hugging
 
 One code path serves training, scoring and sampling: :func:`forward_cached` writes the new keys and values
 into a fixed-size cache at a given slot and attends over every valid slot. A plain forward is the same call
-with a cache exactly as long as the input.
+without a cache (keys and values of the input itself).
 """
 
 from __future__ import annotations
@@ -155,16 +155,18 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
     Args:
       ids: [B, T] token ids; positions: [B, T] position ids (from the attention mask, so left padding
         does not shift them); mask: [B, T] bool, False at padding (those keys are never attended to).
-      cache: a :class:`KVCache` with S >= index + T slots; index: scalar int (may be traced).
+      cache: a :class:`KVCache` with S >= index + T slots, or None to attend only within these T tokens
+        (training and scoring: no cache to fill); index: scalar int (may be traced), 0 when cache is None.
       dtype: compute dtype (bfloat16 on GPU); LayerNorm and softmax run in float32.
     Returns:
       logits [B, T, V] float32 and the updated cache.
     """
     B, T = ids.shape
     H, Dh = cfg.n_head, cfg.head_dim
-    S = cache.k.shape[3]
+    S = T if cache is None else cache.k.shape[3]
     x = (params["wte"][ids] + params["wpe"][positions]).astype(dtype)
-    valid = jax.lax.dynamic_update_slice(cache.valid, mask.astype(bool), (0, index))
+    valid = mask.astype(bool) if cache is None else jax.lax.dynamic_update_slice(
+        cache.valid, mask.astype(bool), (0, index))
     # A query at slot index+t sees keys at slots <= index+t that are not padding: [B, 1, T, S].
     q_slot = index + jnp.arange(T)
     allowed = (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & valid[:, None, None, :]
@@ -178,8 +180,11 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
         h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
         qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
         q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
-        k_cache = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, 0, index, 0))
-        v_cache = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, 0, index, 0))
+        if k_cache is None:
+            k_cache, v_cache = k, v
+        else:
+            k_cache = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, 0, index, 0))
+            v_cache = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, 0, index, 0))
         scores = jnp.einsum("bhtd,bhsd->bhts", q, k_cache.astype(dtype)).astype(jnp.float32)
         probs = jax.nn.softmax(scores / jnp.sqrt(Dh).astype(jnp.float32) + bias, axis=-1)
         att = jnp.einsum("bhts,bhsd->bhtd", probs.astype(dtype), v_cache.astype(dtype))
@@ -188,12 +193,13 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
         h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
         h = jax.nn.gelu(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype), approximate=True)
         x = x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)
-        return x, (k_cache, v_cache)
+        return x, (None if cache is None else (k_cache, v_cache))
 
-    x, (k_new, v_new) = jax.lax.scan(block, x, (params["blocks"], cache.k, cache.v))
+    layers = (params["blocks"], None, None) if cache is None else (params["blocks"], cache.k, cache.v)
+    x, new = jax.lax.scan(block, x, layers)
     x = _layer_norm(x, params["ln_f_g"], params["ln_f_b"], cfg.layer_norm_epsilon)
     logits = (x @ params["wte"].astype(dtype).T).astype(jnp.float32)  # tied head
-    return logits, KVCache(k_new, v_new, valid)
+    return logits, (None if cache is None else KVCache(new[0], new[1], valid))
 
 
 def positions_from_mask(mask):
@@ -211,6 +217,5 @@ def forward(params: dict, cfg: GPT2Config, ids, mask=None, dtype=jnp.float32):
         mask = jnp.ones(ids.shape, bool)
     if ids.shape[1] > cfg.n_positions:
         raise ConfigError(f"sequence length {ids.shape[1]} exceeds n_positions={cfg.n_positions}")
-    cache = init_cache(cfg, ids.shape[0], ids.shape[1], dtype)
-    logits, _ = forward_cached(params, cfg, ids, positions_from_mask(mask), mask, cache, 0, dtype)
+    logits, _ = forward_cached(params, cfg, ids, positions_from_mask(mask), mask, None, 0, dtype)
     return logits

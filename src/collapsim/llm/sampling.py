@@ -70,41 +70,60 @@ def apply_repetition_penalty(logits, seen, penalty):
     return jnp.where(seen, penalised, logits)
 
 
-def truncate_logits(z, top_k, top_p):
-    """Top-k then top-p (nucleus) filtering of temperature-scaled logits z [B, V]; removed entries -inf.
+def truncate_sorted(vals, top_k, top_p):
+    """Top-k then top-p (nucleus) filtering of candidate logits sorted descending, vals [B, W].
 
-    Top-k keeps logits >= the k-th largest (ties kept, like Hugging Face). Top-p keeps, in descending order,
-    each token whose preceding probability mass is < top_p (so at least one token survives).
+    Keeps rank < top_k (0 = all), then each token whose preceding probability mass (within the top-k,
+    renormalised, as Hugging Face applies top-p after top-k) is < top_p, so at least one survives.
+    Removed entries become -inf.
     """
-    V = z.shape[-1]
-    srt = -jnp.sort(-z, axis=-1)  # descending, one sort serves both filters
-    k = jnp.where(top_k > 0, jnp.minimum(top_k, V), V)
-    rank = jnp.arange(V)
-    in_k = rank[None, :] < k
-    srt_k = jnp.where(in_k, srt, -jnp.inf)
-    p = jax.nn.softmax(srt_k, axis=-1)
+    W = vals.shape[-1]
+    rank = jnp.arange(W)[None, :]
+    in_k = rank < jnp.where(top_k > 0, top_k, W)
+    z = jnp.where(in_k, vals, -jnp.inf)
+    p = jax.nn.softmax(z, axis=-1)
     before = jnp.cumsum(p, axis=-1) - p
-    keep = in_k & ((before < top_p) | (top_p >= 1.0))
-    n_keep = jnp.maximum(keep.sum(-1), 1)
-    cutoff = jnp.take_along_axis(srt, (n_keep - 1)[:, None], axis=-1)
-    return jnp.where(z >= cutoff, z, -jnp.inf)
+    keep = in_k & ((before < top_p) | (top_p >= 1.0) | (rank == 0))
+    return jnp.where(keep, vals, -jnp.inf)
 
 
-def _choose(key, raw, seen, sp: SamplingParams):
-    """One decoding step: token [B], its untruncated log-prob and its decoding log-prob."""
+def _choose(key, raw, seen, sp: SamplingParams, width: int):
+    """One decoding step on logits raw [B, V]: token [B], its untruncated and its decoding log-prob.
+
+    ``width`` (static) is how many top candidates truncation looks at: 0 = no truncation at all. Drawing
+    among the top ``width`` candidates only is exact because everything below them is cut anyway, and it
+    avoids sorting the whole vocabulary every step (the dominant cost of a small model on CPU).
+    """
     pen = apply_repetition_penalty(raw, seen, sp.repetition_penalty)
     greedy = sp.temperature <= 0
     z = pen / jnp.where(greedy, 1.0, sp.temperature)
-    z = truncate_logits(z, sp.top_k, sp.top_p)
-    drawn = jax.random.categorical(key, z, axis=-1)
+    if width == 0:
+        drawn = jax.random.categorical(key, z, axis=-1)
+        dlp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), drawn[:, None], -1)[:, 0]
+    else:
+        vals, idx = jax.lax.top_k(z, width)
+        cand = truncate_sorted(vals, sp.top_k, sp.top_p)
+        j = jax.random.categorical(key, cand, axis=-1)
+        drawn = jnp.take_along_axis(idx, j[:, None], -1)[:, 0]
+        dlp = jnp.take_along_axis(jax.nn.log_softmax(cand, -1), j[:, None], -1)[:, 0]
     tok = jnp.where(greedy, jnp.argmax(pen, axis=-1), drawn).astype(jnp.int32)
     lp = jnp.take_along_axis(jax.nn.log_softmax(raw, -1), tok[:, None], -1)[:, 0]
-    dlp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), tok[:, None], -1)[:, 0]
     return tok, lp, jnp.where(greedy, 0.0, dlp)
 
 
-@partial(jax.jit, static_argnames=("cfg", "max_new_tokens", "dtype"))
-def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, *, cfg, max_new_tokens, dtype):
+def candidate_width(sp: SamplingParams, vocab_size: int) -> int:
+    """The static truncation width for concrete settings: top_k if set, the vocabulary if only top-p is
+    set, 0 if neither, 1 for greedy (pass ``candidates`` to :func:`sample` yourself when the settings are traced)."""
+    top_k, top_p = int(sp.top_k), float(sp.top_p)
+    if float(sp.temperature) <= 0:
+        return 1  # greedy: the argmax is the only candidate
+    if top_k > 0:
+        return min(top_k, vocab_size)
+    return vocab_size if top_p < 1.0 else 0
+
+
+@partial(jax.jit, static_argnames=("cfg", "max_new_tokens", "dtype", "width"))
+def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, *, cfg, max_new_tokens, dtype, width):
     B, T = ids.shape
     cache = init_cache(cfg, B, T + max_new_tokens, dtype)
     logits, cache = forward_cached(params, cfg, ids, positions_from_mask(mask), mask, cache, 0, dtype)
@@ -116,7 +135,7 @@ def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, *, cfg, max_
     def step(carry, xs):
         cache, last, seen, done, pos = carry
         i, k = xs
-        tok, lp, dlp = _choose(k, last, seen, sp)
+        tok, lp, dlp = _choose(k, last, seen, sp, width)
         valid = ~done
         tok = jnp.where(valid, tok, pad_token_id)
         done = done | (tok == eos_token_id)
@@ -134,7 +153,7 @@ def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, *, cfg, max_
 
 def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | None = None, *,
            max_new_tokens: int, eos_token_id: int | None = None, pad_token_id: int = 0,
-           dtype=jnp.float32) -> Samples:
+           dtype=jnp.float32, candidates: int | None = None) -> Samples:
     """Sample ``max_new_tokens`` continuations of left-padded prompts.
 
     Args:
@@ -143,6 +162,9 @@ def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | N
       eos_token_id: generation of a row stops after this token (None = never); later slots get
         ``pad_token_id`` and ``valid`` False.
       dtype: compute dtype (jnp.bfloat16 on GPU).
+      candidates: static number of top logits that top-k/top-p look at (default: from the concrete
+        settings, see :func:`candidate_width`); must be >= top_k (a larger top_k acts as ``candidates``).
+        Set it when sweeping settings under ``vmap``/``jit``.
     Returns:
       :class:`Samples`, each field [B, max_new_tokens].
     """
@@ -159,8 +181,9 @@ def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | N
         raise ConfigError("prompts must be left-padded: the last column of the mask must be all real tokens")
     sp = sp if sp is not None else sampling_params()
     eos = -1 if eos_token_id is None else int(eos_token_id)
+    width = candidate_width(sp, cfg.vocab_size) if candidates is None else min(int(candidates), cfg.vocab_size)
     return _sample(params, ids, mask, key, sp, jnp.int32(eos), jnp.int32(pad_token_id),
-                   cfg=cfg, max_new_tokens=int(max_new_tokens), dtype=dtype)
+                   cfg=cfg, max_new_tokens=int(max_new_tokens), dtype=dtype, width=width)
 
 
 def sample_texts(params: dict, cfg: GPT2Config, tokenizer, prompts: list[str], key,
