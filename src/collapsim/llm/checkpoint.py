@@ -216,6 +216,10 @@ def save_checkpoint(folder: str | os.PathLike, params: dict, cfg: GPT2Config, co
              eos_token_id=cfg.eos_token_id, tie_word_embeddings=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
+        # mkdtemp makes the folder private (0700); give it the permissions a plain mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         (tmp / CONFIG_FILE).write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
         # Hugging Face refuses safetensors files without format metadata.
         save_file(hf_state_dict(params, cfg), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
