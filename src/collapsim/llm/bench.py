@@ -35,17 +35,24 @@ def _need_reference():
     except ImportError as e:
         raise ConfigError(f"the llm benchmark compares against PyTorch: it needs torch and transformers "
                           f"(pip install torch==2.13.0 transformers), missing: {e.name}") from e
+    # Progress bars and config notices from transformers would interleave with --json output.
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     return torch, transformers
 
 
-def _timeit(fn, repeats):
-    """Median wall time of ``repeats`` calls of fn (which must block until its result is ready)."""
-    times = []
+def _timeit(fns, repeats):
+    """Median wall time of ``repeats`` calls of each fn (each must block until its result is ready).
+
+    The calls are interleaved (a, b, a, b, ...) so that both sides see the same machine load.
+    """
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for fn, t in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
 
 
 def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch: bool = True,
@@ -91,21 +98,15 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
         ck = load_checkpoint(tmp)
     cfg, params = ck.config, ck.params
 
-    # --- sampling: collapsim -------------------------------------------------------------------------
+    # --- collapsim: sampler and train step ----------------------------------------------------------
     sp = sampling_params(**DECODING)
     mask = np.ones_like(prompts, bool)
-    keys = iter(jax.random.split(jax.random.PRNGKey(seed), repeats + 1))
+    key = {"k": jax.random.PRNGKey(seed)}
 
     def ours():
-        sample(params, cfg, prompts, mask, next(keys), sp, max_new_tokens=N, dtype=dtype).tokens.block_until_ready()
+        key["k"], sub = jax.random.split(key["k"])
+        sample(params, cfg, prompts, mask, sub, sp, max_new_tokens=N, dtype=dtype).tokens.block_until_ready()
 
-    t0 = time.perf_counter()
-    ours()
-    first = time.perf_counter() - t0
-    t_ours = _timeit(ours, repeats)
-    out.update(collapsim_sample_s=t_ours, collapsim_tok_s=B * N / t_ours, compile_s=max(first - t_ours, 0.0))
-
-    # --- training step: collapsim --------------------------------------------------------------------
     step = make_train_step(cfg, adamw(5e-5), dtype)
     state = {"p": jax.tree_util.tree_map(jnp.array, params)}
     state["o"] = adamw(5e-5).init(state["p"])
@@ -116,21 +117,14 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
         loss.block_until_ready()
 
     t0 = time.perf_counter()
+    ours()
+    first_sample = time.perf_counter() - t0
+    t0 = time.perf_counter()
     our_step()
-    first = time.perf_counter() - t0
-    t_step = _timeit(our_step, repeats)
-    out.update(collapsim_train_step_s=t_step, train_compile_s=max(first - t_step, 0.0),
-               train_batch=TB, train_len=TL)
-
-    if epoch_sequences > 0:
-        ep_ids = rng.integers(0, s["vocab_size"], (epoch_sequences, TL)).astype(np.int32)
-        ep_mask = np.ones(ep_ids.shape, bool)
-        fit(params, cfg, ep_ids, ep_mask, jax.random.PRNGKey(seed), epochs=1, batch_size=TB, dtype=dtype)  # compile
-        t0 = time.perf_counter()
-        fit(params, cfg, ep_ids, ep_mask, jax.random.PRNGKey(seed + 1), epochs=1, batch_size=TB, dtype=dtype)
-        out.update(collapsim_epoch_s=time.perf_counter() - t0, epoch_sequences=epoch_sequences)
+    first_step = time.perf_counter() - t0
 
     # --- the PyTorch side ----------------------------------------------------------------------------
+    theirs = torch_step = None
     if with_torch:
         model.eval()
         tp = torch.tensor(prompts, dtype=torch.long)
@@ -141,25 +135,44 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
                 model.generate(tp, attention_mask=tm, do_sample=True, max_new_tokens=N, min_new_tokens=N,
                                pad_token_id=0, **DECODING)
 
-        theirs()  # warm-up
-        t_hf = _timeit(theirs, repeats)
-        out.update(hf_sample_s=t_hf, hf_tok_s=B * N / t_hf, torch_threads=torch.get_num_threads())
-
-        model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0)
+        train_model = transformers.GPT2LMHeadModel(hf_cfg)  # a copy to train, so `model` stays intact
+        train_model.load_state_dict(model.state_dict())
+        train_model.train()
+        opt = torch.optim.AdamW(train_model.parameters(), lr=5e-5, weight_decay=0.0)
         x = torch.tensor(train_ids, dtype=torch.long)
 
         def torch_step():
             opt.zero_grad(set_to_none=True)
-            loss = model(x, labels=x).loss
+            loss = train_model(x, labels=x).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(train_model.parameters(), 1.0)
             opt.step()
 
-        torch_step()  # warm-up
-        out.update(torch_train_step_s=_timeit(torch_step, repeats))
+        theirs()  # warm-up (PyTorch has no compilation, but first calls allocate)
+        torch_step()
+
+    if with_torch:
+        t_ours, t_hf = _timeit([ours, theirs], repeats)
+        t_step, t_torch = _timeit([our_step, torch_step], repeats)
+        out.update(hf_sample_s=t_hf, hf_tok_s=B * N / t_hf, torch_train_step_s=t_torch,
+                   torch_threads=torch.get_num_threads())
+    else:
+        (t_ours,), (t_step,) = _timeit([ours], repeats), _timeit([our_step], repeats)
+    out.update(collapsim_sample_s=t_ours, collapsim_tok_s=B * N / t_ours,
+               compile_s=max(first_sample - t_ours, 0.0), collapsim_train_step_s=t_step,
+               train_compile_s=max(first_step - t_step, 0.0), train_batch=TB, train_len=TL)
+    if with_torch:
         out["sample_speedup"] = out["collapsim_tok_s"] / out["hf_tok_s"]
         out["train_step_speedup"] = out["torch_train_step_s"] / out["collapsim_train_step_s"]
+
+    if epoch_sequences > 0:
+        ep_ids = rng.integers(0, s["vocab_size"], (epoch_sequences, TL)).astype(np.int32)
+        ep_mask = np.ones(ep_ids.shape, bool)
+        # fit builds its own jitted step, so the first epoch includes compilation; time the second.
+        fit(params, cfg, ep_ids, ep_mask, jax.random.PRNGKey(seed), epochs=1, batch_size=TB, dtype=dtype)
+        t0 = time.perf_counter()
+        fit(params, cfg, ep_ids, ep_mask, jax.random.PRNGKey(seed + 1), epochs=1, batch_size=TB, dtype=dtype)
+        out.update(collapsim_epoch_s=time.perf_counter() - t0, epoch_sequences=epoch_sequences)
     return out
 
 

@@ -6,7 +6,7 @@ parameters, gradients and AdamW moments stay float32.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import jax
@@ -37,13 +37,19 @@ def lm_loss(params: dict, cfg: GPT2Config, ids, mask, dtype=jnp.float32):
     return nll.sum() / jnp.maximum(w.sum(), 1.0)
 
 
+@lru_cache(maxsize=None)
 def adamw(learning_rate: float = 5e-5, weight_decay: float = 0.0, clip_norm: float | None = 1.0,
           b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> optax.GradientTransformation:
-    """Global-norm gradient clipping followed by AdamW (defaults: Hugging Face Trainer's)."""
+    """Global-norm gradient clipping followed by AdamW (defaults: Hugging Face Trainer's).
+
+    Cached: the same settings give the same object, so :func:`make_train_step` (also cached) reuses its
+    compiled step across calls, e.g. one ``fit`` per generation of a collapse loop.
+    """
     opt = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
     return optax.chain(optax.clip_by_global_norm(clip_norm), opt) if clip_norm else opt
 
 
+@lru_cache(maxsize=32)
 def make_train_step(cfg: GPT2Config, optimizer: optax.GradientTransformation, dtype=jnp.float32):
     """A jitted ``step(params, opt_state, ids, mask) -> (params, opt_state, loss)``; buffers are donated
     so the update happens in place on the device."""
