@@ -107,6 +107,12 @@ def test_saved_checkpoint_opens_in_transformers(tmp_path, ours, hf_model):
 
     np.testing.assert_allclose(got, np.asarray(forward(params, ours.config, x.numpy())), atol=1e-4, rtol=0)
     assert np.abs(got - orig).max() > 1e-3  # it really is the modified model
+    from transformers import AutoTokenizer
+
+    from collapsim.llm.tokenizer import encode, load_tokenizer
+
+    text = "model collapse, again and again"
+    assert AutoTokenizer.from_pretrained(str(out)).encode(text) == encode(load_tokenizer(out), [text])[0]
 
 
 def test_training_loss_matches_hf_labels_with_padding(hf_model, ours):

@@ -126,20 +126,25 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
     # --- the PyTorch side ----------------------------------------------------------------------------
     theirs = torch_step = None
     if with_torch:
-        model.eval()
-        tp = torch.tensor(prompts, dtype=torch.long)
+        # The reference runs where PyTorch can: on the GPU if this torch build has CUDA, else on the CPU.
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+        out["torch_device"] = dev
+        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+        model.to(dev).eval()
+        tp = torch.tensor(prompts, dtype=torch.long, device=dev)
         tm = torch.ones_like(tp)
 
         def theirs():
             with torch.no_grad():
                 model.generate(tp, attention_mask=tm, do_sample=True, max_new_tokens=N, min_new_tokens=N,
                                pad_token_id=0, **DECODING)
+            sync()
 
         train_model = transformers.GPT2LMHeadModel(hf_cfg)  # a copy to train, so `model` stays intact
         train_model.load_state_dict(model.state_dict())
-        train_model.train()
+        train_model.to(dev).train()
         opt = torch.optim.AdamW(train_model.parameters(), lr=5e-5, weight_decay=0.0)
-        x = torch.tensor(train_ids, dtype=torch.long)
+        x = torch.tensor(train_ids, dtype=torch.long, device=dev)
 
         def torch_step():
             opt.zero_grad(set_to_none=True)
@@ -147,6 +152,7 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(train_model.parameters(), 1.0)
             opt.step()
+            sync()
 
         theirs()  # warm-up (PyTorch has no compilation, but first calls allocate)
         torch_step()
