@@ -114,8 +114,12 @@ def _choose(key, raw, seen, sp: SamplingParams, width: int):
 def candidate_width(sp: SamplingParams, vocab_size: int) -> int:
     """The static truncation width for concrete settings: top_k if set, the vocabulary if only top-p is
     set, 0 if neither, 1 for greedy (pass ``candidates`` to :func:`sample` yourself when the settings are traced)."""
-    top_k, top_p = int(sp.top_k), float(sp.top_p)
-    if float(sp.temperature) <= 0:
+    try:
+        top_k, top_p, temperature = int(sp.top_k), float(sp.top_p), float(sp.temperature)
+    except jax.errors.ConcretizationTypeError as e:
+        raise ConfigError("sampling settings are traced (inside jit/vmap): pass candidates= to sample() "
+                          "(>= the largest top_k, or the vocabulary size when top-p is used)") from e
+    if temperature <= 0:
         return 1  # greedy: the argmax is the only candidate
     if top_k > 0:
         return min(top_k, vocab_size)
@@ -177,7 +181,7 @@ def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | N
     if ids.shape[1] + max_new_tokens > cfg.n_positions:
         raise ConfigError(f"prompt length {ids.shape[1]} + max_new_tokens {max_new_tokens} exceeds the "
                           f"model's n_positions={cfg.n_positions}")
-    if not bool(np.asarray(mask[:, -1]).all()):
+    if not isinstance(mask, jax.core.Tracer) and not bool(np.asarray(mask[:, -1]).all()):
         raise ConfigError("prompts must be left-padded: the last column of the mask must be all real tokens")
     sp = sp if sp is not None else sampling_params()
     eos = -1 if eos_token_id is None else int(eos_token_id)
