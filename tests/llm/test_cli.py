@@ -76,3 +76,12 @@ def test_bench_without_torch_is_a_clear_message():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 2
     assert "needs torch and transformers" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_module_import_is_light():
+    code = ("import sys, collapsim.llm.cli; "
+            "heavy = [m for m in ('jax', 'torch', 'transformers', 'optax', 'safetensors') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr

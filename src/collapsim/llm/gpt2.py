@@ -134,8 +134,9 @@ def _layer_norm(x, g, b, eps):
 
 
 class KVCache(NamedTuple):
-    """Fixed-size key/value cache. ``k``, ``v``: [L, B, H, S, Dh]; ``valid``: [B, S] (False at padding and
-    at slots not written yet is irrelevant: slots after the query are excluded by causality)."""
+    """Fixed-size key/value cache. ``k``, ``v``: [L, B, H, S, Dh]; ``valid``: [B, S], False at padded slots.
+
+    Slots not written yet need no flag: a query never sees slots after its own (causality)."""
 
     k: jax.Array
     v: jax.Array
@@ -148,7 +149,7 @@ def init_cache(cfg: GPT2Config, batch: int, size: int, dtype=jnp.float32) -> KVC
     return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, size), bool))
 
 
-def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: KVCache, index,
+def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: KVCache | None, index,
                    dtype=jnp.float32):
     """Run ``T`` new tokens per sequence, writing their keys/values at cache slots ``index .. index+T-1``.
 
