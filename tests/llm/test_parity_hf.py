@@ -131,3 +131,36 @@ def test_training_loss_matches_hf_labels_with_padding(hf_model, ours):
                        labels=torch.tensor(labels)).loss.item()
     got = float(lm_loss(ours.params, ours.config, ids, mask))
     assert abs(got - ref) < 1e-4
+
+
+@pytest.mark.parametrize("penalty, temp, k, p", [(1.3, 0.7, 10, 0.8), (1.05, 0.8, 50, 1.0), (1.0, 1.2, 0, 0.6)])
+def test_decoding_pipeline_matches_hf_logits_processors(penalty, temp, k, p):
+    """Penalty -> temperature -> top-k -> top-p on the same logits gives the same surviving logits as
+    Hugging Face's processors in generate's order."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+    from transformers.generation.logits_process import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor,
+                                                        TemperatureLogitsWarper, TopKLogitsWarper,
+                                                        TopPLogitsWarper)
+
+    from collapsim.llm.sampling import apply_repetition_penalty, truncate_sorted
+
+    rng = np.random.default_rng(0)
+    V = 60
+    logits = rng.normal(0, 2, (4, V)).astype(np.float32)
+    ids = rng.integers(0, V, (4, 7))
+    procs = [RepetitionPenaltyLogitsProcessor(penalty), TemperatureLogitsWarper(temp)]
+    procs += [TopKLogitsWarper(k)] if k else []
+    procs += [TopPLogitsWarper(p)] if p < 1 else []
+    ref = LogitsProcessorList(procs)(torch.tensor(ids), torch.tensor(logits)).numpy()
+
+    seen = np.zeros((4, V), bool)
+    np.put_along_axis(seen, ids, True, -1)
+    z = apply_repetition_penalty(jnp.asarray(logits), jnp.asarray(seen), penalty) / temp
+    vals, idx = jax.lax.top_k(z, V)
+    cand = np.asarray(truncate_sorted(vals, jnp.int32(k), jnp.float32(p)))
+    got = np.full_like(logits, -np.inf)
+    np.put_along_axis(got, np.asarray(idx), cand, -1)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+    np.testing.assert_allclose(got[np.isfinite(got)], ref[np.isfinite(ref)], rtol=1e-6)
