@@ -90,7 +90,7 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
     step = make_train_step(cfg, optimizer, dtype)
     n_batches = -(-N // batch_size)
     pad = n_batches * batch_size - N
-    losses = np.zeros((epochs, n_batches), np.float32)
+    losses = []  # device scalars, read once at the end: a float() per step would stall the device queue
     for e in range(epochs):
         key, sub = jax.random.split(key)
         order = np.asarray(jax.random.permutation(sub, N))
@@ -100,8 +100,8 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
             bi = np.where(idx[:, None] >= 0, ids[idx], 0)
             bm = np.where(idx[:, None] >= 0, mask[idx], False)
             params, opt_state, loss = step(params, opt_state, jnp.asarray(bi), jnp.asarray(bm))
-            losses[e, b] = float(loss)
-    return FitResult(params, opt_state, losses)
+            losses.append(loss)
+    return FitResult(params, opt_state, np.asarray(jnp.stack(losses)).reshape(epochs, n_batches))
 
 
 @partial(jax.jit, static_argnames=("cfg", "dtype"))
