@@ -84,9 +84,9 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
         raise ConfigError(f"fine-tuning needs data, epochs >= 1 and batch_size >= 1 (got N={N}, "
                           f"epochs={epochs}, batch_size={batch_size})")
     optimizer = optimizer or adamw()
-    # Copy: the step donates its inputs, and the caller's params should stay usable.
+    # Copy: the step donates its inputs, and the caller's params and state should stay usable.
     params = jax.tree_util.tree_map(jnp.array, params)
-    opt_state = opt_state if opt_state is not None else optimizer.init(params)
+    opt_state = optimizer.init(params) if opt_state is None else jax.tree_util.tree_map(jnp.array, opt_state)
     step = make_train_step(cfg, optimizer, dtype)
     n_batches = -(-N // batch_size)
     pad = n_batches * batch_size - N
