@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from collapsim.cli import main
-from conftest import hf_available
+from llm_fixtures import hf_available
 
 
 def _run(args):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import SENTENCES, requires_hf
+from llm_fixtures import SENTENCES, requires_hf
 
 pytestmark = requires_hf
 
