@@ -1,6 +1,53 @@
-"""`collapsim llm ...` and `collapsim bench llm`."""
+"""`collapsim llm ...` and `collapsim bench llm`.
+
+Kept light on purpose: the main CLI imports this module at startup, so jax, optax, safetensors and torch
+are imported inside the commands only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
+
+from collapsim.errors import ConfigError
+
+
+def _checkpoint_option(f):
+    f = click.option("--download", is_flag=True,
+                     help="Fetch a hub repo id with huggingface_hub if it is not cached (off by default).")(f)
+    return click.option("--checkpoint", "checkpoint", required=True,
+                        help="Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json), "
+                             "or a repo id found in the HF cache ($HF_HOME).")(f)
+
+
+def _load(checkpoint, download):
+    from collapsim.llm.checkpoint import load_checkpoint
+    from collapsim.llm.tokenizer import load_tokenizer
+
+    ck = load_checkpoint(checkpoint, download=download)
+    if ck.tokenizer_path is None:
+        raise ConfigError(f"{Path(checkpoint) / 'tokenizer.json'}: missing (needed to encode text)")
+    return ck, load_tokenizer(ck.tokenizer_path)
+
+
+def _read_lines(path: str, max_length: int, tokenizer, what: str):
+    from collapsim.llm.tokenizer import encode, right_pad
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: {what} file not found")
+    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines:
+        raise ConfigError(f"{p}: no non-empty lines to use as {what}")
+    return right_pad(encode(tokenizer, lines), 0, max_length)
+
+
+def _dtype(bf16: bool):
+    import jax.numpy as jnp
+
+    return jnp.bfloat16 if bf16 else jnp.float32
 
 
 @click.group()
@@ -8,7 +55,112 @@ def llm():
     """GPT-2 backend: load a local Hugging Face checkpoint, sample, fine-tune."""
 
 
+@llm.command("sample")
+@_checkpoint_option
+@click.option("--prompt", "prompts", multiple=True, required=True, help="A prompt (repeat for a batch).")
+@click.option("--num-samples", default=1, show_default=True, type=click.IntRange(1), help="Samples per prompt.")
+@click.option("--max-new-tokens", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--temperature", default=1.0, show_default=True, type=float, help="0 = greedy.")
+@click.option("--top-k", default=0, show_default=True, type=int, help="0 = off.")
+@click.option("--top-p", default=1.0, show_default=True, type=float, help="1 = off.")
+@click.option("--repetition-penalty", default=1.0, show_default=True, type=float, help="1 = off.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--bf16", is_flag=True, help="Compute in bfloat16 (for GPUs).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per sample, with token log-probs.")
+def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, temperature, top_k, top_p,
+               repetition_penalty, seed, bf16, as_json):
+    """Sample continuations of PROMPTs from a GPT-2 checkpoint."""
+    import jax
+    import numpy as np
+
+    from collapsim.llm.sampling import sample_texts, sampling_params
+
+    sp = sampling_params(temperature, top_k, top_p, repetition_penalty)
+    ck, tok = _load(checkpoint, download)
+    batch = [p for p in prompts for _ in range(num_samples)]
+    texts, out = sample_texts(ck.params, ck.config, tok, batch, jax.random.PRNGKey(seed), sp,
+                              max_new_tokens=max_new_tokens, dtype=_dtype(bf16))
+    valid, lp, dlp = (np.asarray(a) for a in (out.valid, out.logprob, out.decode_logprob))
+    for i, (prompt, text) in enumerate(zip(batch, texts)):
+        if as_json:
+            click.echo(json.dumps({"prompt": prompt, "text": text, "tokens": int(valid[i].sum()),
+                                   "logprob": float(lp[i].sum()), "decode_logprob": float(dlp[i].sum())}))
+        else:
+            click.echo(prompt + text)
+
+
+@llm.command("finetune")
+@_checkpoint_option
+@click.option("--data", required=True, help="Text file, one training sequence per non-empty line.")
+@click.option("--out", "out_dir", required=True, help="Folder for the fine-tuned checkpoint (HF format).")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=5e-5, show_default=True, type=float)
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--clip-norm", default=1.0, show_default=True, type=float, help="0 = no clipping.")
+@click.option("--max-length", default=128, show_default=True, type=click.IntRange(2))
+@click.option("--eval", "eval_path", default=None, help="Held-out text file: report perplexity before/after.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--bf16", is_flag=True, help="Forward/backward in bfloat16 (for GPUs); weights stay float32.")
+def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, weight_decay, clip_norm,
+                 max_length, eval_path, seed, bf16):
+    """Fine-tune a GPT-2 checkpoint on a text file and save it in Hugging Face format."""
+    import jax
+
+    from collapsim.llm.checkpoint import save_checkpoint
+    from collapsim.llm.train import adamw, fit, perplexity
+
+    ck, tok = _load(checkpoint, download)
+    max_length = min(max_length, ck.config.n_positions)
+    ids, mask = _read_lines(data, max_length, tok, "training data")
+    ev = _read_lines(eval_path, max_length, tok, "evaluation") if eval_path else None
+    dtype = _dtype(bf16)
+    if ev is not None:
+        click.echo(f"held-out perplexity before: {perplexity(ck.params, ck.config, *ev, dtype=dtype):.3f}")
+    res = fit(ck.params, ck.config, ids, mask, jax.random.PRNGKey(seed), epochs=epochs, batch_size=batch_size,
+              optimizer=adamw(lr, weight_decay, clip_norm or None), dtype=dtype)
+    for e, row in enumerate(res.losses):
+        click.echo(f"epoch {e + 1}: mean loss {row.mean():.4f}")
+    if ev is not None:
+        click.echo(f"held-out perplexity after: {perplexity(res.params, ck.config, *ev, dtype=dtype):.3f}")
+    save_checkpoint(out_dir, res.params, ck.config, ck.config_dict, ck.tokenizer_path)
+    click.echo(f"saved {out_dir}")
+
+
+@llm.command("perplexity")
+@_checkpoint_option
+@click.option("--data", required=True, help="Text file, one sequence per non-empty line.")
+@click.option("--max-length", default=128, show_default=True, type=click.IntRange(2))
+def perplexity_cmd(checkpoint, download, data, max_length):
+    """Perplexity of a checkpoint on a held-out text file."""
+    from collapsim.llm.train import perplexity
+
+    ck, tok = _load(checkpoint, download)
+    ids, mask = _read_lines(data, min(max_length, ck.config.n_positions), tok, "evaluation")
+    click.echo(f"{perplexity(ck.params, ck.config, ids, mask):.4f}")
+
+
 @click.command()
-def bench_llm_cmd():
+@click.option("--preset", type=click.Choice(["tiny", "gpt2-small"]), default=None,
+              help="Model shapes [default: gpt2-small on a GPU, tiny otherwise].")
+@click.option("--batch", type=click.IntRange(1), default=None, help="Sampling batch (overrides the preset).")
+@click.option("--new-tokens", type=click.IntRange(1), default=None, help="Tokens to sample (overrides).")
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Timed runs (median).")
+@click.option("--epoch-sequences", default=None, type=click.IntRange(0),
+              help="Also time one fine-tuning epoch on this many sequences [default: 250 for gpt2-small].")
+@click.option("--no-torch", is_flag=True, help="Time collapsim only (no PyTorch reference).")
+@click.option("--bf16", is_flag=True, help="bfloat16 compute for collapsim (GPU).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_llm_cmd(preset, batch, new_tokens, repeats, epoch_sequences, no_torch, bf16, as_json):
     """Tokens per second of collapsim's GPT-2 sampler against Hugging Face generate."""
-    raise click.ClickException("the llm benchmark is not built yet")
+    import jax
+
+    from collapsim.llm.bench import format_report, run_bench
+
+    preset = preset or ("gpt2-small" if jax.default_backend() == "gpu" else "tiny")
+    if epoch_sequences is None:
+        epoch_sequences = 250 if preset == "gpt2-small" else 0
+    over = {k: v for k, v in (("batch", batch), ("new_tokens", new_tokens)) if v is not None}
+    r = run_bench(preset, repeats=repeats, with_torch=not no_torch, bf16=bf16, epoch_sequences=epoch_sequences,
+                  **over)
+    click.echo(json.dumps(r) if as_json else format_report(r))

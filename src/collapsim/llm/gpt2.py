@@ -1,0 +1,222 @@
+"""The GPT-2 architecture in JAX (Radford et al. 2019), parameters as a plain pytree.
+
+Architecture: learned absolute positions, pre-LayerNorm residual blocks, GELU (tanh approximation,
+Hugging Face's ``gelu_new``), an output head tied to the token embedding.
+
+Parameter pytree (``D`` = n_embd, ``L`` = n_layer, ``V`` = vocab, ``P`` = n_positions)::
+
+    {"wte": [V, D], "wpe": [P, D],
+     "blocks": {"ln_1_g": [L, D], "ln_1_b": [L, D],
+                "attn_w": [L, D, 3D], "attn_b": [L, 3D], "proj_w": [L, D, D], "proj_b": [L, D],
+                "ln_2_g": [L, D], "ln_2_b": [L, D],
+                "fc_w": [L, D, 4D], "fc_b": [L, 4D], "mlp_proj_w": [L, 4D, D], "mlp_proj_b": [L, D]},
+     "ln_f_g": [D], "ln_f_b": [D]}
+
+Per-layer weights are stacked on a leading axis so the layer loop is one ``lax.scan`` (compile time does not
+grow with depth). Linear weights are stored ``[in, out]``, the layout of Hugging Face's ``Conv1D``.
+
+One code path serves training, scoring and sampling: :func:`forward_cached` writes the new keys and values
+into a fixed-size cache at a given slot and attends over every valid slot. A plain forward is the same call
+without a cache (keys and values of the input itself).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from collapsim.errors import ConfigError
+
+# Additive mask value: finite so a row with no valid key (a padded query) gives a uniform softmax, not NaN.
+_NEG = -1e9
+
+
+class GPT2Config(NamedTuple):
+    """Static shape settings (hashable, so it can be a ``jit`` static argument)."""
+
+    vocab_size: int
+    n_positions: int
+    n_embd: int
+    n_layer: int
+    n_head: int
+    layer_norm_epsilon: float = 1e-5
+    bos_token_id: int = 50256
+    eos_token_id: int = 50256
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+
+# Hugging Face GPT-2 options whose non-default values change the computation; we implement the defaults.
+_REQUIRED_DEFAULTS = {
+    "scale_attn_weights": True,
+    "scale_attn_by_inverse_layer_idx": False,
+    "reorder_and_upcast_attn": False,
+    "add_cross_attention": False,
+    "tie_word_embeddings": True,
+}
+_TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh")
+
+
+def config_from_dict(d: dict, source: str = "config.json") -> GPT2Config:
+    """Build a :class:`GPT2Config` from a Hugging Face ``config.json`` dict; reject non-GPT-2 configs.
+
+    ``source`` names the file in error messages.
+    """
+    model_type = d.get("model_type")
+    if model_type != "gpt2":
+        raise ConfigError(f"{source}: model_type is {model_type!r}, expected 'gpt2' (only GPT-2 checkpoints load)")
+    for key in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+        if not isinstance(d.get(key), int) or d[key] <= 0:
+            raise ConfigError(f"{source}: missing or invalid {key!r} (a positive integer is required)")
+    act = d.get("activation_function", "gelu_new")
+    if act not in _TANH_GELUS:
+        raise ConfigError(f"{source}: activation_function {act!r} is not GPT-2's tanh GELU ({', '.join(_TANH_GELUS)})")
+    for key, want in _REQUIRED_DEFAULTS.items():
+        if d.get(key, want) != want:
+            raise ConfigError(f"{source}: {key}={d[key]!r} is not supported (only {want!r})")
+    if d.get("n_inner") not in (None, 4 * d["n_embd"]):
+        raise ConfigError(f"{source}: n_inner={d['n_inner']} is not supported (only 4 * n_embd)")
+    if d["n_embd"] % d["n_head"]:
+        raise ConfigError(f"{source}: n_embd={d['n_embd']} is not divisible by n_head={d['n_head']}")
+    eos = d.get("eos_token_id", 50256)
+    bos = d.get("bos_token_id", 50256)
+    return GPT2Config(
+        vocab_size=d["vocab_size"], n_positions=d["n_positions"], n_embd=d["n_embd"],
+        n_layer=d["n_layer"], n_head=d["n_head"],
+        layer_norm_epsilon=float(d.get("layer_norm_epsilon", 1e-5)),
+        bos_token_id=int(bos if bos is not None else -1), eos_token_id=int(eos if eos is not None else -1),
+    )
+
+
+def param_shapes(cfg: GPT2Config) -> dict:
+    """The shape of every leaf of the parameter pytree, same structure as the pytree."""
+    D, L, F = cfg.n_embd, cfg.n_layer, 4 * cfg.n_embd
+    return {
+        "wte": (cfg.vocab_size, D), "wpe": (cfg.n_positions, D),
+        "blocks": {
+            "ln_1_g": (L, D), "ln_1_b": (L, D),
+            "attn_w": (L, D, 3 * D), "attn_b": (L, 3 * D), "proj_w": (L, D, D), "proj_b": (L, D),
+            "ln_2_g": (L, D), "ln_2_b": (L, D),
+            "fc_w": (L, D, F), "fc_b": (L, F), "mlp_proj_w": (L, F, D), "mlp_proj_b": (L, D),
+        },
+        "ln_f_g": (D,), "ln_f_b": (D,),
+    }
+
+
+def init_params(cfg: GPT2Config, key: jax.Array, std: float = 0.02) -> dict:
+    """Random parameters with GPT-2's initialisation (normal(0, 0.02) weights, zero biases, unit gains)."""
+    shapes = param_shapes(cfg)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=lambda x: isinstance(x, tuple))
+    keys = jax.random.split(key, len(leaves))
+    out = []
+    for (path, shape), k in zip(leaves, keys):
+        name = jax.tree_util.keystr(path)
+        if name.endswith("_g']"):
+            out.append(jnp.ones(shape, jnp.float32))
+        elif name.endswith("_b']"):
+            out.append(jnp.zeros(shape, jnp.float32))
+        else:
+            out.append(std * jax.random.normal(k, shape, jnp.float32))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _layer_norm(x, g, b, eps):
+    # Statistics in float32 even when the stream is bfloat16: the variance underflows otherwise.
+    x32 = x.astype(jnp.float32)
+    mu = x32.mean(-1, keepdims=True)
+    var = jnp.square(x32 - mu).mean(-1, keepdims=True)
+    y = (x32 - mu) * jax.lax.rsqrt(var + eps) * g.astype(jnp.float32) + b.astype(jnp.float32)
+    return y.astype(x.dtype)
+
+
+class KVCache(NamedTuple):
+    """Fixed-size key/value cache. ``k``, ``v``: [L, B, H, S, Dh]; ``valid``: [B, S], False at padded slots.
+
+    Slots not written yet need no flag: a query never sees slots after its own (causality)."""
+
+    k: jax.Array
+    v: jax.Array
+    valid: jax.Array
+
+
+def init_cache(cfg: GPT2Config, batch: int, size: int, dtype=jnp.float32) -> KVCache:
+    """An empty cache for ``batch`` sequences of up to ``size`` slots."""
+    shape = (cfg.n_layer, batch, cfg.n_head, size, cfg.head_dim)
+    return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, size), bool))
+
+
+def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: KVCache | None, index,
+                   dtype=jnp.float32):
+    """Run ``T`` new tokens per sequence, writing their keys/values at cache slots ``index .. index+T-1``.
+
+    Args:
+      ids: [B, T] token ids; positions: [B, T] position ids (from the attention mask, so left padding
+        does not shift them); mask: [B, T] bool, False at padding (those keys are never attended to).
+      cache: a :class:`KVCache` with S >= index + T slots, or None to attend only within these T tokens
+        (training and scoring: no cache to fill); index: scalar int (may be traced), 0 when cache is None.
+      dtype: compute dtype (bfloat16 on GPU); LayerNorm and softmax run in float32.
+    Returns:
+      logits [B, T, V] float32 and the updated cache.
+    """
+    B, T = ids.shape
+    H, Dh = cfg.n_head, cfg.head_dim
+    S = T if cache is None else cache.k.shape[3]
+    x = (params["wte"][ids] + params["wpe"][positions]).astype(dtype)
+    valid = mask.astype(bool) if cache is None else jax.lax.dynamic_update_slice(
+        cache.valid, mask.astype(bool), (0, index))
+    # A query at slot index+t sees keys at slots <= index+t that are not padding: [B, 1, T, S].
+    q_slot = index + jnp.arange(T)
+    allowed = (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & valid[:, None, None, :]
+    bias = jnp.where(allowed, 0.0, _NEG).astype(jnp.float32)
+
+    def split_heads(t):  # [B, T, D] -> [B, H, T, Dh]
+        return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
+
+    def block(x, layer):
+        p, k_cache, v_cache = layer
+        h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
+        qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
+        q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
+        if k_cache is None:
+            k_cache, v_cache = k, v
+        else:
+            k_cache = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, 0, index, 0))
+            v_cache = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, 0, index, 0))
+        scores = jnp.einsum("bhtd,bhsd->bhts", q, k_cache.astype(dtype)).astype(jnp.float32)
+        probs = jax.nn.softmax(scores / jnp.sqrt(Dh).astype(jnp.float32) + bias, axis=-1)
+        att = jnp.einsum("bhts,bhsd->bhtd", probs.astype(dtype), v_cache.astype(dtype))
+        att = att.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
+        x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
+        h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
+        h = jax.nn.gelu(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype), approximate=True)
+        x = x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)
+        return x, (None if cache is None else (k_cache, v_cache))
+
+    layers = (params["blocks"], None, None) if cache is None else (params["blocks"], cache.k, cache.v)
+    x, new = jax.lax.scan(block, x, layers)
+    x = _layer_norm(x, params["ln_f_g"], params["ln_f_b"], cfg.layer_norm_epsilon)
+    logits = (x @ params["wte"].astype(dtype).T).astype(jnp.float32)  # tied head
+    return logits, (None if cache is None else KVCache(new[0], new[1], valid))
+
+
+def positions_from_mask(mask):
+    """Position ids [B, T] = cumsum(mask) - 1, clipped at 0 (what Hugging Face uses with left padding)."""
+    m = mask.astype(jnp.int32)
+    return jnp.maximum(jnp.cumsum(m, axis=-1) - 1, 0)
+
+
+def forward(params: dict, cfg: GPT2Config, ids, mask=None, dtype=jnp.float32):
+    """Logits [B, T, V] float32 for token ids [B, T]; ``mask`` [B, T] (1 = real token) defaults to all ones.
+
+    Positions come from the mask, so left-padded and unpadded prompts give the same logits at real tokens.
+    """
+    if mask is None:
+        mask = jnp.ones(ids.shape, bool)
+    if ids.shape[1] > cfg.n_positions:
+        raise ConfigError(f"sequence length {ids.shape[1]} exceeds n_positions={cfg.n_positions}")
+    logits, _ = forward_cached(params, cfg, ids, positions_from_mask(mask), mask, None, 0, dtype)
+    return logits

@@ -1,0 +1,211 @@
+"""Batched, jitted GPT-2 sampling with a fixed-size key/value cache inside ``lax.scan``.
+
+Decoding follows Hugging Face ``generate``'s order: repetition penalty, then temperature, top-k, top-p.
+Temperature 0 means greedy (argmax of the penalised logits). Prompts of different lengths are left-padded;
+positions come from the attention mask and padded key slots are masked out of attention, in the prompt
+pass and in every cached step.
+
+Every sampled token carries two log-probabilities: ``logprob`` under the untruncated model (temperature 1,
+no penalty, no top-k/top-p) and ``decode_logprob`` under the distribution it was actually drawn from.
+Their difference is what decoding cut.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from collapsim.errors import ConfigError
+from collapsim.llm.gpt2 import GPT2Config, forward_cached, init_cache, positions_from_mask
+
+
+class SamplingParams(NamedTuple):
+    """Decoding settings as arrays (sweepable without recompiling).
+
+    temperature: 0 = greedy; top_k: 0 = off; top_p: 1 = off; repetition_penalty: 1 = off.
+    """
+
+    temperature: jax.Array
+    top_k: jax.Array
+    top_p: jax.Array
+    repetition_penalty: jax.Array
+
+
+def sampling_params(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0) -> SamplingParams:
+    """Validated :class:`SamplingParams` from Python numbers."""
+    if temperature < 0:
+        raise ConfigError(f"temperature must be >= 0, got {temperature}")
+    if top_k < 0:
+        raise ConfigError(f"top_k must be >= 0 (0 = off), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+    if repetition_penalty <= 0:
+        raise ConfigError(f"repetition_penalty must be > 0, got {repetition_penalty}")
+    return SamplingParams(jnp.float32(temperature), jnp.int32(top_k), jnp.float32(top_p),
+                          jnp.float32(repetition_penalty))
+
+
+class Samples(NamedTuple):
+    """Output of :func:`sample`: all [B, N] with N = max_new_tokens.
+
+    tokens: int32, pad after the end token; valid: bool, True up to and including the end token;
+    logprob: log p(token) under the untruncated model; decode_logprob: under the decoding distribution
+    (0 for greedy). Both are 0 where not valid.
+    """
+
+    tokens: jax.Array
+    valid: jax.Array
+    logprob: jax.Array
+    decode_logprob: jax.Array
+
+
+def apply_repetition_penalty(logits, seen, penalty):
+    """Hugging Face's repetition penalty: for tokens already in the sequence, logit / penalty if the logit
+    is positive, else logit * penalty. logits [B, V]; seen [B, V] bool; penalty scalar."""
+    penalised = jnp.where(logits > 0, logits / penalty, logits * penalty)
+    return jnp.where(seen, penalised, logits)
+
+
+def truncate_sorted(vals, top_k, top_p):
+    """Top-k then top-p (nucleus) filtering of candidate logits sorted descending, vals [B, W].
+
+    Keeps rank < top_k (0 = all), then each token whose preceding probability mass (within the top-k,
+    renormalised, as Hugging Face applies top-p after top-k) is < top_p, so at least one survives.
+    Removed entries become -inf.
+    """
+    W = vals.shape[-1]
+    rank = jnp.arange(W)[None, :]
+    in_k = rank < jnp.where(top_k > 0, top_k, W)
+    z = jnp.where(in_k, vals, -jnp.inf)
+    p = jax.nn.softmax(z, axis=-1)
+    before = jnp.cumsum(p, axis=-1) - p
+    keep = in_k & ((before < top_p) | (top_p >= 1.0) | (rank == 0))
+    return jnp.where(keep, vals, -jnp.inf)
+
+
+def _choose(key, raw, seen, sp: SamplingParams, width: int):
+    """One decoding step on logits raw [B, V]: token [B], its untruncated and its decoding log-prob.
+
+    ``width`` (static) is how many top candidates truncation looks at: 0 = no truncation at all. Drawing
+    among the top ``width`` candidates only is exact because everything below them is cut anyway, and it
+    avoids sorting the whole vocabulary every step (the dominant cost of a small model on CPU).
+    """
+    pen = apply_repetition_penalty(raw, seen, sp.repetition_penalty)
+    greedy = sp.temperature <= 0
+    z = pen / jnp.where(greedy, 1.0, sp.temperature)
+    if width == 0:
+        drawn = jax.random.categorical(key, z, axis=-1)
+        dlp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), drawn[:, None], -1)[:, 0]
+    else:
+        vals, idx = jax.lax.top_k(z, width)
+        cand = truncate_sorted(vals, sp.top_k, sp.top_p)
+        j = jax.random.categorical(key, cand, axis=-1)
+        drawn = jnp.take_along_axis(idx, j[:, None], -1)[:, 0]
+        dlp = jnp.take_along_axis(jax.nn.log_softmax(cand, -1), j[:, None], -1)[:, 0]
+    tok = jnp.where(greedy, jnp.argmax(pen, axis=-1), drawn).astype(jnp.int32)
+    lp = jnp.take_along_axis(jax.nn.log_softmax(raw, -1), tok[:, None], -1)[:, 0]
+    return tok, lp, jnp.where(greedy, 0.0, dlp)
+
+
+def candidate_width(sp: SamplingParams, vocab_size: int) -> int:
+    """The static truncation width for concrete settings: top_k if set, the vocabulary if only top-p is
+    set, 0 if neither, 1 for greedy (pass ``candidates`` to :func:`sample` yourself when the settings are traced)."""
+    try:
+        top_k, top_p, temperature = int(sp.top_k), float(sp.top_p), float(sp.temperature)
+    except jax.errors.ConcretizationTypeError as e:
+        raise ConfigError("sampling settings are traced (inside jit/vmap): pass candidates= to sample() "
+                          "(>= the largest top_k, or the vocabulary size when top-p is used)") from e
+    if temperature <= 0:
+        return 1  # greedy: the argmax is the only candidate
+    if top_k > 0:
+        return min(top_k, vocab_size)
+    return vocab_size if top_p < 1.0 else 0
+
+
+@partial(jax.jit, static_argnames=("cfg", "max_new_tokens", "dtype", "width"))
+def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, *, cfg, max_new_tokens, dtype, width):
+    B, T = ids.shape
+    cache = init_cache(cfg, B, T + max_new_tokens, dtype)
+    logits, cache = forward_cached(params, cfg, ids, positions_from_mask(mask), mask, cache, 0, dtype)
+    # Prompt tokens count as "already present" for the penalty; padding does not.
+    seen = jnp.zeros((B, cfg.vocab_size), bool).at[jnp.arange(B)[:, None], ids].max(mask)
+    pos = mask.sum(-1).astype(jnp.int32)
+    ones = jnp.ones((B, 1), bool)
+
+    def step(carry, xs):
+        cache, last, seen, done, pos = carry
+        i, k = xs
+        tok, lp, dlp = _choose(k, last, seen, sp, width)
+        valid = ~done
+        tok = jnp.where(valid, tok, pad_token_id)
+        done = done | (tok == eos_token_id)
+        seen = seen.at[jnp.arange(B), tok].set(True)
+        # Feeding the token every step (even past the end) keeps shapes static; finished rows are ignored.
+        nxt, cache = forward_cached(params, cfg, tok[:, None], pos[:, None], ones, cache, T + i, dtype)
+        out = (tok, valid, jnp.where(valid, lp, 0.0), jnp.where(valid, dlp, 0.0))
+        return (cache, nxt[:, 0], seen, done, pos + 1), out
+
+    keys = jax.random.split(key, max_new_tokens)
+    init = (cache, logits[:, -1], seen, jnp.zeros((B,), bool), pos)
+    _, (tok, valid, lp, dlp) = jax.lax.scan(step, init, (jnp.arange(max_new_tokens), keys))
+    return Samples(tok.T, valid.T, lp.T, dlp.T)
+
+
+def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | None = None, *,
+           max_new_tokens: int, eos_token_id: int | None = None, pad_token_id: int = 0,
+           dtype=jnp.float32, candidates: int | None = None) -> Samples:
+    """Sample ``max_new_tokens`` continuations of left-padded prompts.
+
+    Args:
+      ids: [B, T] int prompt ids, left-padded; mask: [B, T] (1 = real token; the last column must be real).
+      key: PRNG key; sp: :class:`SamplingParams` (default: plain sampling at temperature 1).
+      eos_token_id: generation of a row stops after this token (None = never); later slots get
+        ``pad_token_id`` and ``valid`` False.
+      dtype: compute dtype (jnp.bfloat16 on GPU).
+      candidates: static number of top logits that top-k/top-p look at (default: from the concrete
+        settings, see :func:`candidate_width`); must be >= top_k (a larger top_k acts as ``candidates``).
+        Set it when sweeping settings under ``vmap``/``jit``.
+    Returns:
+      :class:`Samples`, each field [B, max_new_tokens].
+    """
+    ids = jnp.asarray(ids, jnp.int32)
+    mask = jnp.asarray(mask, bool)
+    if ids.ndim != 2 or ids.shape != mask.shape:
+        raise ConfigError(f"prompt ids {ids.shape} and mask {mask.shape} must both be [batch, length]")
+    if max_new_tokens < 1:
+        raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if ids.shape[1] + max_new_tokens > cfg.n_positions:
+        raise ConfigError(f"prompt length {ids.shape[1]} + max_new_tokens {max_new_tokens} exceeds the "
+                          f"model's n_positions={cfg.n_positions}")
+    if not isinstance(mask, jax.core.Tracer) and not bool(np.asarray(mask[:, -1]).all()):
+        raise ConfigError("prompts must be left-padded: the last column of the mask must be all real tokens")
+    sp = sp if sp is not None else sampling_params()
+    eos = -1 if eos_token_id is None else int(eos_token_id)
+    width = candidate_width(sp, cfg.vocab_size) if candidates is None else min(int(candidates), cfg.vocab_size)
+    return _sample(params, ids, mask, key, sp, jnp.int32(eos), jnp.int32(pad_token_id),
+                   cfg=cfg, max_new_tokens=int(max_new_tokens), dtype=dtype, width=width)
+
+
+def sample_texts(params: dict, cfg: GPT2Config, tokenizer, prompts: list[str], key,
+                 sp: SamplingParams | None = None, *, max_new_tokens: int, stop_at_eos: bool = True,
+                 dtype=jnp.float32) -> tuple[list[str], Samples]:
+    """Encode text prompts, sample, decode: the continuations (end token dropped) and the raw samples."""
+    from collapsim.llm.tokenizer import decode, encode, left_pad
+
+    pad = cfg.eos_token_id if 0 <= cfg.eos_token_id < cfg.vocab_size else 0
+    ids, mask = left_pad(encode(tokenizer, prompts), pad)
+    eos = cfg.eos_token_id if stop_at_eos and 0 <= cfg.eos_token_id < cfg.vocab_size else None
+    out = sample(params, cfg, ids, mask, key, sp, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                 pad_token_id=pad, dtype=dtype)
+    toks, valid = np.asarray(out.tokens), np.asarray(out.valid)
+    texts = []
+    for row, v in zip(toks, valid):
+        row = row[v]
+        if eos is not None and row.size and row[-1] == eos:
+            row = row[:-1]
+        texts.append(decode(tokenizer, row))
+    return texts, out

@@ -1,0 +1,129 @@
+"""Fine-tuning GPT-2: causal LM loss with padding masked out, optax AdamW, jitted train step, perplexity.
+
+Mixed precision: with ``dtype=jnp.bfloat16`` the forward/backward run in bfloat16 (meant for GPUs) while the
+parameters, gradients and AdamW moments stay float32.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from collapsim.errors import ConfigError
+from collapsim.llm.gpt2 import GPT2Config, forward
+
+
+def token_nll(params: dict, cfg: GPT2Config, ids, mask, dtype=jnp.float32):
+    """Per-token negative log-likelihood of next-token prediction.
+
+    ids, mask: [B, T] (mask 1 = real token; padding anywhere). Returns nll [B, T-1] float32 and the weight
+    [B, T-1] (1 where both the context token and the target are real), so padding never counts.
+    """
+    logits = forward(params, cfg, ids, mask, dtype)[:, :-1]
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
+    w = (mask[:, 1:] & mask[:, :-1]).astype(jnp.float32)
+    return nll * w, w
+
+
+def lm_loss(params: dict, cfg: GPT2Config, ids, mask, dtype=jnp.float32):
+    """Mean next-token cross-entropy over real target tokens (Hugging Face's loss with labels=-100 at pads)."""
+    nll, w = token_nll(params, cfg, ids, mask, dtype)
+    return nll.sum() / jnp.maximum(w.sum(), 1.0)
+
+
+@lru_cache(maxsize=None)
+def adamw(learning_rate: float = 5e-5, weight_decay: float = 0.0, clip_norm: float | None = 1.0,
+          b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> optax.GradientTransformation:
+    """Global-norm gradient clipping followed by AdamW (defaults: Hugging Face Trainer's).
+
+    Cached: the same settings give the same object, so :func:`make_train_step` (also cached) reuses its
+    compiled step across calls, e.g. one ``fit`` per generation of a collapse loop.
+    """
+    opt = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+    return optax.chain(optax.clip_by_global_norm(clip_norm), opt) if clip_norm else opt
+
+
+@lru_cache(maxsize=32)
+def make_train_step(cfg: GPT2Config, optimizer: optax.GradientTransformation, dtype=jnp.float32):
+    """A jitted ``step(params, opt_state, ids, mask) -> (params, opt_state, loss)``; buffers are donated
+    so the update happens in place on the device."""
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, opt_state, ids, mask):
+        loss, grads = jax.value_and_grad(lm_loss)(params, cfg, ids, mask, dtype)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+class FitResult(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    losses: np.ndarray  # [epochs, batches per epoch] mean loss of each step
+
+
+def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch_size: int = 16,
+        optimizer: optax.GradientTransformation | None = None, opt_state=None,
+        dtype=jnp.float32) -> FitResult:
+    """Fine-tune on right-padded sequences ids/mask [N, T] for ``epochs`` shuffled passes.
+
+    The last batch of an epoch is filled up with fully masked rows so every step has the same shape
+    (one compilation); masked rows add nothing to the loss. Pass ``opt_state`` to continue training.
+    """
+    ids = np.asarray(ids, np.int32)
+    mask = np.asarray(mask, bool)
+    N = ids.shape[0]
+    if N == 0 or epochs < 1 or batch_size < 1:
+        raise ConfigError(f"fine-tuning needs data, epochs >= 1 and batch_size >= 1 (got N={N}, "
+                          f"epochs={epochs}, batch_size={batch_size})")
+    optimizer = optimizer or adamw()
+    # Copy: the step donates its inputs, and the caller's params and state should stay usable.
+    params = jax.tree_util.tree_map(jnp.array, params)
+    opt_state = optimizer.init(params) if opt_state is None else jax.tree_util.tree_map(jnp.array, opt_state)
+    step = make_train_step(cfg, optimizer, dtype)
+    n_batches = -(-N // batch_size)
+    pad = n_batches * batch_size - N
+    losses = []  # device scalars, read once at the end: a float() per step would stall the device queue
+    for e in range(epochs):
+        key, sub = jax.random.split(key)
+        order = np.asarray(jax.random.permutation(sub, N))
+        order = np.concatenate([order, np.full(pad, -1)])
+        for b in range(n_batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            bi = np.where(idx[:, None] >= 0, ids[idx], 0)
+            bm = np.where(idx[:, None] >= 0, mask[idx], False)
+            params, opt_state, loss = step(params, opt_state, jnp.asarray(bi), jnp.asarray(bm))
+            losses.append(loss)
+    return FitResult(params, opt_state, np.asarray(jnp.stack(losses)).reshape(epochs, n_batches))
+
+
+@partial(jax.jit, static_argnames=("cfg", "dtype"))
+def _nll_sums(params, ids, mask, *, cfg, dtype):
+    nll, w = token_nll(params, cfg, ids, mask, dtype)
+    return nll.sum(), w.sum()
+
+
+def perplexity(params: dict, cfg: GPT2Config, ids, mask, batch_size: int = 32, dtype=jnp.float32) -> float:
+    """Held-out perplexity exp(total NLL / total predicted tokens) over right-padded ids/mask [N, T]."""
+    ids = np.asarray(ids, np.int32)
+    mask = np.asarray(mask, bool)
+    N = ids.shape[0]
+    total, count = 0.0, 0.0
+    for s in range(0, N, batch_size):
+        bi, bm = ids[s:s + batch_size], mask[s:s + batch_size]
+        if bi.shape[0] < batch_size:  # keep one shape: pad with empty rows
+            fill = batch_size - bi.shape[0]
+            bi = np.concatenate([bi, np.zeros((fill, ids.shape[1]), np.int32)])
+            bm = np.concatenate([bm, np.zeros((fill, ids.shape[1]), bool)])
+        t, c = _nll_sums(params, jnp.asarray(bi), jnp.asarray(bm), cfg=cfg, dtype=dtype)
+        total, count = total + float(t), count + float(c)
+    if count == 0:
+        raise ConfigError("perplexity needs at least one sequence of two or more tokens")
+    return float(np.exp(total / count))
