@@ -61,7 +61,8 @@ def _register():
     run.add_command(gaussian_cmd, "gaussian")
     bench.add_command(bench_gaussian_cmd, "gaussian")
 
-    from collapsim.run_categorical import bench_categorical_cmd, categorical_cmd
+    from collapsim.bench_categorical import bench_categorical_cmd
+    from collapsim.run_categorical import categorical_cmd
 
     run.add_command(categorical_cmd, "categorical")
     bench.add_command(bench_categorical_cmd, "categorical")

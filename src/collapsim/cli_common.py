@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 import click
 import numpy as np
 
-from collapsim.engine import POLICIES
+from collapsim.policies import POLICIES
 from collapsim.errors import ConfigError
 from collapsim.schedules import parse_alpha
+
+
+def use_all_cores() -> None:
+    """Ask XLA for one host device per CPU core, so the engine shards chains over the cores.
+
+    Call it first thing in a command that runs the engine: it only works before JAX is imported, and is
+    left out of library imports because it changes how JAX sees the machine. One vmapped computation runs
+    mostly on one core; with a device per core :func:`collapsim.engine.spread_chains` runs one per core.
+    Harmless on GPU machines (the GPU stays the default backend); a flag the user set wins.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
 
 
 def engine_options(*, generations: int, samples: int, seeds: int):

@@ -53,9 +53,7 @@ import numpy as np
 
 from collapsim.errors import ConfigError
 
-POLICIES = ("replace", "mix", "keep-real", "accumulate", "accumulate-subsample")
-#: Policies for which the sufficient-statistics shortcut is exact.
-SHORTCUT_POLICIES = ("replace", "mix")
+from collapsim.policies import POLICIES, SHORTCUT_POLICIES  # noqa: F401 (re-exported)
 
 Model = Any  # a pytree of arrays
 Params = Any  # a pytree of arrays (sweepable)
@@ -213,18 +211,34 @@ def run_loop(
         raise ConfigError(f"seeds must be at least 1, got {seeds}")
     keys = jax.random.split(jax.random.key(seed), seeds)
     chunk = seeds if chunk is None else max(1, min(chunk, seeds))
+    devices = jax.local_devices()
+    chunk = -(-chunk // len(devices)) * len(devices)  # every device gets the same number of chains
     fn = _compiled(family, cfg)
     pieces = []
     for start in range(0, seeds, chunk):
         k = keys[start : start + chunk]
         short = chunk - k.shape[0]
         if short:  # pad the last chunk so every call has the compiled shape
-            k = jnp.concatenate([k, keys[:short]])
-        out = fn(k, params, alpha)
+            k = jnp.concatenate([k, jnp.resize(keys, (short,))])
+        out = fn(spread_chains(k), params, alpha)
         pieces.append({m: np.asarray(v)[: chunk - short] for m, v in out.items()})
         if progress is not None:
             progress(min(start + chunk, seeds))
     return {m: np.concatenate([p[m] for p in pieces]) for m in pieces[0]}
+
+
+def spread_chains(keys: jax.Array) -> jax.Array:
+    """Shard the chain axis (keys (B,), B a multiple of the device count) over the local devices.
+
+    Chains are independent, so this changes where they run, not what they compute. On a CPU the run and
+    bench commands ask XLA for one host device per core (``cli_common.use_all_cores``), which turns one
+    vmapped computation into one per core: measured 1.7x on 2 cores for the categorical loop.
+    """
+    devices = jax.local_devices()
+    if len(devices) < 2 or keys.shape[0] % len(devices):
+        return keys
+    mesh = jax.sharding.Mesh(np.array(devices), ("chains",))
+    return jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chains")))
 
 
 def default_chunk(cfg: LoopConfig, point_size: int, budget_bytes: float = 2e9) -> int:

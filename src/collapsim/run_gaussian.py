@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from collapsim.cli_common import check_engine_options, engine_options, resolve_alpha
+from collapsim.cli_common import check_engine_options, engine_options, resolve_alpha, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.runfolder import check_out, default_out, finish_summary, simulate_with_progress, summary_table, timed, versions, write_run
 
@@ -23,6 +23,7 @@ SHORTCUT_FROM_SAMPLES = 64
               help="explicit samples, the exact sufficient-statistics shortcut, or auto.")
 def gaussian_cmd(generations, samples, seeds, policy, alpha, seed, out, dim, covariance, ddof, method):
     """Refit N(mu, Sigma) on its own samples, generation after generation (Shumailov et al. 2024)."""
+    use_all_cores()
     import numpy as np
 
     from collapsim.engine import LoopConfig, run_loop

@@ -4,10 +4,16 @@
 test runs every entry through every policy, so a new family is covered the moment it is registered here.
 """
 
+from collapsim.families import categorical as _categorical
 from collapsim.families import gaussian as _gaussian
 
 REGISTRY = {
     "gaussian": (lambda: _gaussian.gaussian(1, "full", 1), lambda: _gaussian.default_params(1)),
     "gaussian-3d-full": (lambda: _gaussian.gaussian(3, "full", 0), lambda: _gaussian.default_params(3)),
     "gaussian-3d-isotropic": (lambda: _gaussian.gaussian(3, "isotropic", 1), lambda: _gaussian.default_params(3)),
+    "categorical": (lambda: _categorical.categorical(12), lambda: _categorical.make_params(_categorical.zipf_truth(12))),
+    "categorical-decoded": (
+        lambda: _categorical.categorical(12, top_k=6, tempered=True, nucleus=True),
+        lambda: _categorical.make_params(_categorical.zipf_truth(12), temperature=0.8, top_p=0.9, smoothing=0.5),
+    ),
 }

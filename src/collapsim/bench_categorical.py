@@ -1,0 +1,176 @@
+"""``collapsim bench categorical``: the same Wright-Fisher simulation timed three ways in one run.
+
+The work: C chains x T generations, each drawing M tokens from the current K-category fit (a Zipf(1)
+truth at generation 0), refitting by counts and recording the eight metrics of ``collapsim run
+categorical`` (entropy, Gini-Simpson, support, tail mass, TV, KL, squared error, bottom-decile mass).
+Timed:
+
+- collapsim: the engine (jitted lax.scan over generations, vmap over chains), compile time excluded and
+  reported apart;
+- numpy: the same loop batched over chains with ``Generator.multinomial`` on a (C, K) array (conditional
+  binomials in C, which skips categories once the draws are used up, so it speeds up as chains collapse);
+- loop: one chain at a time in Python, as published code does it, timed on a subset of chains and scaled
+  linearly to C.
+Also timed: the exact matrix theory (``theory.categorical.marginals``) for a large case, by default
+K = 1,000, M = 1,000, T = 200 under replacement. Speed claims are ratios from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+import numpy as np
+
+from collapsim.bench_gaussian import median_time
+
+
+def numpy_metrics(p: np.ndarray, truth: np.ndarray, bottom: np.ndarray) -> tuple:
+    """The eight metrics for models p (C, K) against truth (K,), each (C,) float32."""
+    alive = p > 0
+    logp = np.log(np.where(alive, p, 1.0))
+    gap = p - truth
+    return tuple(np.asarray(v, np.float32) for v in (
+        -(p * logp).sum(1),
+        1.0 - (p * p).sum(1),
+        alive.sum(1),
+        (truth * ~alive).sum(1),
+        0.5 * np.abs(gap).sum(1),
+        (p * (logp - np.log(truth))).sum(1),
+        (gap * gap).sum(1),
+        (truth * (alive & bottom)).sum(1),
+    ))
+
+
+def numpy_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Batched NumPy: metrics (T, 8, C) for C chains."""
+    from collapsim.families.categorical import bottom_decile_mask
+
+    rng = np.random.default_rng(seed)
+    bottom = bottom_decile_mask(truth)
+    p = np.broadcast_to(truth, (chains, truth.shape[0]))
+    out = np.empty((generations, 8, chains), np.float32)
+    for t in range(generations):
+        p = rng.multinomial(samples, p) / samples
+        out[t] = numpy_metrics(p, truth, bottom)
+    return out
+
+
+def loop_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0) -> list:
+    """One chain at a time, one generation at a time, as in the papers' notebooks."""
+    from collapsim.families.categorical import bottom_decile_mask
+
+    rng = np.random.default_rng(seed)
+    bottom = bottom_decile_mask(truth)
+    history = []
+    for _ in range(chains):
+        p, chain = truth, []
+        for _ in range(generations):
+            p = rng.multinomial(samples, p) / samples
+            chain.append(numpy_metrics(p[None], truth, bottom))
+        history.append(chain)
+    return history
+
+
+def time_collapsim(chains: int, generations: int, samples: int, truth: np.ndarray, repeats: int) -> tuple[float, float]:
+    """(seconds per run after compilation, compile seconds) for the engine's default path."""
+    import jax
+
+    from collapsim.engine import LoopConfig, _compiled, spread_chains
+    from collapsim.families.categorical import categorical, make_params
+
+    family, params = categorical(truth.shape[0]), make_params(truth)
+    fn = _compiled(family, LoopConfig("replace", samples, generations, True))
+    keys = spread_chains(jax.random.split(jax.random.key(0), chains))
+    alpha = np.zeros(generations, np.float32)
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(keys, params, alpha))
+    compile_s = time.perf_counter() - t0
+    return median_time(lambda: jax.block_until_ready(fn(keys, params, alpha)), repeats), compile_s
+
+
+def time_theory(vocab: int, samples: int, generations: int) -> float:
+    """Seconds for the exact per-category matrix theory of a Zipf(1) truth under replacement."""
+    from collapsim.families.categorical import bottom_decile_mask, zipf_truth
+    from collapsim.theory.categorical import marginals
+
+    truth = zipf_truth(vocab)
+    t0 = time.perf_counter()
+    marginals(truth, samples, np.zeros(generations), bottom_decile_mask(truth))
+    return time.perf_counter() - t0
+
+
+def run_bench(chains, vocab, samples, generations, loop_chains, repeats, theory_size, say=lambda s: None) -> dict:
+    from collapsim.families.categorical import zipf_truth
+
+    truth = zipf_truth(vocab)
+    say("compiling and timing collapsim")
+    collapsim_s, compile_s = time_collapsim(chains, generations, samples, truth, repeats)
+    say("timing batched numpy")
+    t0 = time.perf_counter()
+    numpy_reference(chains, generations, samples, truth)
+    numpy_s = time.perf_counter() - t0
+    loop_chains = max(1, min(loop_chains, chains))
+    say(f"timing the per-chain loop on {loop_chains} chains")
+    t0 = time.perf_counter()
+    loop_reference(loop_chains, generations, samples, truth)
+    loop_s = (time.perf_counter() - t0) * chains / loop_chains
+    report = {
+        "chains": chains, "vocab": vocab, "samples": samples, "generations": generations,
+        "tokens": chains * generations * samples,
+        "collapsim_s": collapsim_s, "compile_s": compile_s, "numpy_s": numpy_s, "loop_s": loop_s,
+        "loop_chains_timed": loop_chains,
+        "numpy_over_collapsim": numpy_s / collapsim_s, "loop_over_collapsim": loop_s / collapsim_s,
+        "collapsim_tokens_per_s": chains * generations * samples / collapsim_s,
+    }
+    if theory_size:
+        k, m, t = theory_size
+        say(f"timing the exact matrix theory (K={k}, M={m}, T={t})")
+        report.update(theory_vocab=k, theory_samples=m, theory_generations=t, theory_s=time_theory(k, m, t))
+    return report
+
+
+def format_report(r: dict) -> str:
+    lines = [f"work: {r['chains']} chains x K={r['vocab']} x M={r['samples']} x {r['generations']} generations "
+             f"= {r['tokens']:.3g} tokens, eight metrics recorded per chain and generation"]
+    rows = [
+        ("collapsim (jitted scan, vmapped chains)", r["collapsim_s"]),
+        ("numpy, batched multinomial over chains", r["numpy_s"]),
+        (f"per-chain python loop (timed on {r['loop_chains_timed']} chains, scaled)", r["loop_s"]),
+        ("collapsim compile time (excluded above)", r["compile_s"]),
+    ]
+    lines += [f"  {name:<62}{t:>9.3f} s" for name, t in rows]
+    lines.append(f"ratios: numpy / collapsim = {r['numpy_over_collapsim']:.2f}x, loop / collapsim = {r['loop_over_collapsim']:.1f}x; "
+                 f"collapsim {r['collapsim_tokens_per_s']:.3g} tokens/s")
+    if "theory_s" in r:
+        lines.append(f"exact matrix theory, K={r['theory_vocab']}, M={r['theory_samples']}, T={r['theory_generations']} "
+                     f"(replace): {r['theory_s']:.2f} s")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--chains", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--vocab", type=click.IntRange(2), default=50, show_default=True)
+@click.option("--samples", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--generations", type=click.IntRange(1), default=400, show_default=True)
+@click.option("--loop-chains", type=click.IntRange(1), default=100, show_default=True,
+              help="Chains actually run by the per-chain loop (its time is scaled to --chains).")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--theory-size", type=(click.IntRange(1), click.IntRange(1), click.IntRange(1)), default=(1000, 1000, 200),
+              show_default=True, metavar="K M T", help="Size of the exact-theory timing.")
+@click.option("--no-theory", is_flag=True, help="Skip the exact-theory timing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repeats, theory_size, no_theory, as_json):
+    """Time the categorical loop: collapsim vs batched NumPy vs a per-chain loop, and the exact theory."""
+    from collapsim.cli_common import use_all_cores
+
+    use_all_cores()
+    report = run_bench(chains, vocab, samples, generations, loop_chains, repeats, None if no_theory else theory_size,
+                       say=lambda s: click.echo(f"... {s}", err=True))
+    click.echo(json.dumps(report) if as_json else format_report(report))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    bench_categorical_cmd(sys.argv[1:])
