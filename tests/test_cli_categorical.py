@@ -128,3 +128,12 @@ def test_bench_json_has_the_tracked_keys_and_references_simulate_wright_fisher()
     for key in ("collapsim_s", "numpy_s", "loop_s", "compile_s", "theory_s"):
         assert report[key] > 0, key
     assert report["tokens"] == 64 * 3 * 12
+
+
+def test_a_mix_theory_that_would_take_minutes_is_skipped_with_a_note(tmp_path):
+    out = tmp_path / "big"
+    res = _run(["run", "categorical", "--vocab", "1000", "--samples", "1000", "--generations", "40", "--seeds", "2",
+                "--policy", "mix", "--alpha", "0.1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "exact theory skipped" in res.output
+    assert all(r["theory"] == "" for r in _rows(out, "entropy"))

@@ -44,8 +44,8 @@ def numpy_metrics(p: np.ndarray, truth: np.ndarray, bottom: np.ndarray) -> tuple
     ))
 
 
-def numpy_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Batched NumPy: metrics (T, 8, C) for C chains."""
+def numpy_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0, alpha: float = 0.0) -> np.ndarray:
+    """Batched NumPy: metrics (T, 8, C) for C chains; alpha > 0 mixes in the truth (policy ``mix``)."""
     from collapsim.families.categorical import bottom_decile_mask
 
     rng = np.random.default_rng(seed)
@@ -53,12 +53,12 @@ def numpy_reference(chains: int, generations: int, samples: int, truth: np.ndarr
     p = np.broadcast_to(truth, (chains, truth.shape[0]))
     out = np.empty((generations, 8, chains), np.float32)
     for t in range(generations):
-        p = rng.multinomial(samples, p) / samples
+        p = rng.multinomial(samples, alpha * truth + (1.0 - alpha) * p if alpha else p) / samples
         out[t] = numpy_metrics(p, truth, bottom)
     return out
 
 
-def loop_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0) -> list:
+def loop_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0, alpha: float = 0.0) -> list:
     """One chain at a time, one generation at a time, as in the papers' notebooks."""
     from collapsim.families.categorical import bottom_decile_mask
 
@@ -68,13 +68,13 @@ def loop_reference(chains: int, generations: int, samples: int, truth: np.ndarra
     for _ in range(chains):
         p, chain = truth, []
         for _ in range(generations):
-            p = rng.multinomial(samples, p) / samples
+            p = rng.multinomial(samples, alpha * truth + (1.0 - alpha) * p if alpha else p) / samples
             chain.append(numpy_metrics(p[None], truth, bottom))
         history.append(chain)
     return history
 
 
-def time_collapsim(chains: int, generations: int, samples: int, truth: np.ndarray, repeats: int) -> tuple[float, float]:
+def time_collapsim(chains: int, generations: int, samples: int, truth: np.ndarray, repeats: int, alpha: float = 0.0) -> tuple[float, float]:
     """(seconds per run after compilation, compile seconds) for the engine's default path."""
     import jax
 
@@ -82,9 +82,9 @@ def time_collapsim(chains: int, generations: int, samples: int, truth: np.ndarra
     from collapsim.families.categorical import categorical, make_params
 
     family, params = categorical(truth.shape[0]), make_params(truth)
-    fn = _compiled(family, LoopConfig("replace", samples, generations, True))
+    fn = _compiled(family, LoopConfig("mix" if alpha else "replace", samples, generations, True))
     keys = spread_chains(jax.random.split(jax.random.key(0), chains))
-    alpha = np.zeros(generations, np.float32)
+    alpha = np.full(generations, alpha, np.float32)
     t0 = time.perf_counter()
     jax.block_until_ready(fn(keys, params, alpha))
     compile_s = time.perf_counter() - t0
@@ -102,23 +102,23 @@ def time_theory(vocab: int, samples: int, generations: int) -> float:
     return time.perf_counter() - t0
 
 
-def run_bench(chains, vocab, samples, generations, loop_chains, repeats, theory_size, say=lambda s: None) -> dict:
+def run_bench(chains, vocab, samples, generations, loop_chains, repeats, theory_size, alpha=0.0, say=lambda s: None) -> dict:
     from collapsim.families.categorical import zipf_truth
 
     truth = zipf_truth(vocab)
     say("compiling and timing collapsim")
-    collapsim_s, compile_s = time_collapsim(chains, generations, samples, truth, repeats)
+    collapsim_s, compile_s = time_collapsim(chains, generations, samples, truth, repeats, alpha)
     say("timing batched numpy")
     t0 = time.perf_counter()
-    numpy_reference(chains, generations, samples, truth)
+    numpy_reference(chains, generations, samples, truth, alpha=alpha)
     numpy_s = time.perf_counter() - t0
     loop_chains = max(1, min(loop_chains, chains))
     say(f"timing the per-chain loop on {loop_chains} chains")
     t0 = time.perf_counter()
-    loop_reference(loop_chains, generations, samples, truth)
+    loop_reference(loop_chains, generations, samples, truth, alpha=alpha)
     loop_s = (time.perf_counter() - t0) * chains / loop_chains
     report = {
-        "chains": chains, "vocab": vocab, "samples": samples, "generations": generations,
+        "policy": "mix" if alpha else "replace", "alpha": alpha, "chains": chains, "vocab": vocab, "samples": samples, "generations": generations,
         "tokens": chains * generations * samples,
         "collapsim_s": collapsim_s, "compile_s": compile_s, "numpy_s": numpy_s, "loop_s": loop_s,
         "loop_chains_timed": loop_chains,
@@ -133,7 +133,7 @@ def run_bench(chains, vocab, samples, generations, loop_chains, repeats, theory_
 
 
 def format_report(r: dict) -> str:
-    lines = [f"work: {r['chains']} chains x K={r['vocab']} x M={r['samples']} x {r['generations']} generations "
+    lines = [f"work ({r['policy']}" + (f", alpha={r['alpha']:g}" if r["alpha"] else "") + f"): {r['chains']} chains x K={r['vocab']} x M={r['samples']} x {r['generations']} generations "
              f"= {r['tokens']:.3g} tokens, eight metrics recorded per chain and generation"]
     rows = [
         ("collapsim (jitted scan, vmapped chains)", r["collapsim_s"]),
@@ -158,16 +158,18 @@ def format_report(r: dict) -> str:
 @click.option("--loop-chains", type=click.IntRange(1), default=100, show_default=True,
               help="Chains actually run by the per-chain loop (its time is scaled to --chains).")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="0: replace; above 0: mix in this share of fresh truth draws (chains no longer collapse).")
 @click.option("--theory-size", type=(click.IntRange(1), click.IntRange(1), click.IntRange(1)), default=(1000, 1000, 200),
               show_default=True, metavar="K M T", help="Size of the exact-theory timing.")
 @click.option("--no-theory", is_flag=True, help="Skip the exact-theory timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repeats, theory_size, no_theory, as_json):
+def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repeats, alpha, theory_size, no_theory, as_json):
     """Time the categorical loop: collapsim vs batched NumPy vs a per-chain loop, and the exact theory."""
     from collapsim.cli_common import use_all_cores
 
     use_all_cores()
-    report = run_bench(chains, vocab, samples, generations, loop_chains, repeats, None if no_theory else theory_size,
+    report = run_bench(chains, vocab, samples, generations, loop_chains, repeats, None if no_theory else theory_size, alpha,
                        say=lambda s: click.echo(f"... {s}", err=True))
     click.echo(json.dumps(report) if as_json else format_report(report))
 

@@ -11,7 +11,11 @@ from collapsim.runfolder import check_out, default_out, finish_summary, simulate
 METHODS = ("auto", "explicit", "shortcut")
 
 
-def theory_note(policy: str, decoded: bool, smoothing: float) -> str:
+#: A mix run skips its exact theory beyond this many multiply-adds of the forward method (about a minute).
+MIX_THEORY_BUDGET = 3e10
+
+
+def theory_note(policy: str, decoded: bool, smoothing: float, forward_cost: float = 0.0) -> str:
     """Why no exact theory is drawn, or '' when it is."""
     if decoded:
         return "no exact theory drawn: the decoding transform changes the sampling distribution"
@@ -19,6 +23,9 @@ def theory_note(policy: str, decoded: bool, smoothing: float) -> str:
         return "no exact theory drawn: smoothing revives extinct categories"
     if policy not in ("replace", "mix"):
         return f"no exact theory for policy {policy!r}"
+    if policy == "mix" and forward_cost > MIX_THEORY_BUDGET:
+        return (f"exact theory skipped: the mix recursion needs {forward_cost:.2g} multiply-adds (minutes); "
+                "fewer distinct truth probabilities, samples or generations bring it back")
     return ""
 
 
@@ -65,11 +72,13 @@ def categorical_cmd(generations, samples, seeds, policy, alpha, seed, out, vocab
         lambda chunk, progress: run_loop(family, cfg, params, alpha_t, seeds, seed, chunk, progress),
         seeds, float(seeds) * generations * samples * (2 if policy == "mix" and not shortcut else 1), "simulating",
     )
-    note = theory_note(policy, decoded, smoothing)
     truth_sim = fam.simulated_truth(params)  # theory for exactly the distribution simulated
+    note = theory_note(policy, decoded, smoothing, theory.forward_cost(truth_sim, samples, generations))
     bottom = np.asarray(params["bottom"])
     predicted, approx = {}, {}
     if not note:
+        if policy == "mix" and theory.forward_cost(truth_sim, samples, generations) > MIX_THEORY_BUDGET / 10:
+            click.echo("... computing the exact theory (up to a minute)", err=True)
         predicted = theory.predictions(policy, truth_sim, samples, alpha_t, bottom)
         approx = theory.approximations(policy, truth_sim, samples, alpha_t)
     summary = finish_summary(per_chain, predicted, approx)
