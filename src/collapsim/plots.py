@@ -31,6 +31,8 @@ def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None
             ax.plot(g, s["theory"], "k--", lw=1.2, label="exact theory")
         for label, curve in (s.get("approx") or {}).items():
             ax.plot(g, curve, ":", lw=1.5, label=label)
+        if s.get("approx"):  # say which dotted line is an approximation right where it is drawn
+            ax.legend(handles=ax.get_lines()[-len(s["approx"]):], fontsize=7, loc="best")
         ax.set_title(name)
         ax.set_xlabel("generation")
         ax.grid(alpha=0.3)
