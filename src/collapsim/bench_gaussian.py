@@ -4,8 +4,9 @@ The work: C chains x T generations x M samples; each generation draws M normals 
 refits mean and unbiased variance, and records sigma^2, the squared mean drift and W2^2 (the metrics of
 ``collapsim run gaussian``). Timed:
 
-- collapsim: the engine's explicit-sample path (jitted lax.scan over generations, vmap over chains);
-  compilation is timed separately and excluded;
+- collapsim: the engine's explicit-sample path (jitted lax.scan over generations, vmap over chains, chains
+  spread over one host device per core), results copied back to NumPy as ``collapsim run`` does;
+  compilation is timed separately (compile_s: the first call, compile plus one run) and excluded;
 - numpy: the same loop vectorised over chains with NumPy's default generator;
 - loop: a per-chain Python loop in the style published with the papers (one chain at a time), timed
   on a subset of chains and scaled linearly to C chains (each chain is independent work, so the cost is
@@ -37,33 +38,29 @@ def median_time(fn, repeats: int) -> float:
 
 
 def time_collapsim(chains: int, generations: int, samples: int, repeats: int, shortcut: bool = False) -> tuple[float, float]:
-    """(seconds per run after compilation, compile seconds) for the engine."""
-    import jax
-
-    from collapsim.engine import LoopConfig, _compiled, spread_chains
+    """(seconds per run after compilation, compile seconds) for ``engine.run_loop``, as ``collapsim run`` calls it."""
+    from collapsim.engine import LoopConfig, run_loop
     from collapsim.families.gaussian import default_params, gaussian
 
     family, params = gaussian(1, "full", 1), default_params(1)
     cfg = LoopConfig("replace", samples, generations, shortcut)
-    fn = _compiled(family, cfg)
-    keys = spread_chains(jax.random.split(jax.random.key(0), chains))
     alpha = np.zeros(generations, np.float32)
     t0 = time.perf_counter()
-    jax.block_until_ready(fn(keys, params, alpha))
-    compile_s = time.perf_counter() - t0
-    return median_time(lambda: jax.block_until_ready(fn(keys, params, alpha)), repeats), compile_s
+    run_loop(family, cfg, params, alpha, chains)
+    compile_s = time.perf_counter() - t0  # the first call compiles (and runs once)
+    return median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats), compile_s
 
 
 def time_rng(chains: int, generations: int, samples: int, repeats: int) -> float:
     """Seconds to draw chains * generations * samples normals with jax.random (summed so none is elided).
 
-    Laid out like the engine (a scan over generations per chain, vmapped, chains spread over the same
-    devices), so the ratio compares the engine with the draws it cannot avoid on the same hardware.
+    Laid out like the engine (a scan over generations per chain, vmapped, the same chunks of chains spread
+    over the same devices), so the ratio compares the engine with the draws it cannot avoid.
     """
     import jax
     import jax.numpy as jnp
 
-    from collapsim.engine import spread_chains
+    from collapsim.engine import LoopConfig, default_chunk, spread_chains
 
     def chain(key):
         def step(total, k):
@@ -72,9 +69,17 @@ def time_rng(chains: int, generations: int, samples: int, repeats: int) -> float
         return jax.lax.scan(step, jnp.float32(0), jax.random.split(key, generations))[0]
 
     draw = jax.jit(jax.vmap(chain))
-    keys = spread_chains(jax.random.split(jax.random.key(1), chains))
-    draw(keys).block_until_ready()
-    return median_time(lambda: draw(keys).block_until_ready(), repeats)
+    devices = len(jax.local_devices())
+    chunk = -(-default_chunk(LoopConfig("replace", samples, generations), chains, devices) // devices) * devices
+    keys = jax.random.split(jax.random.key(1), -(-chains // chunk) * chunk)
+    pieces = [spread_chains(keys[i : i + chunk]) for i in range(0, keys.shape[0], chunk)]
+
+    def run():
+        for k in pieces:
+            draw(k).block_until_ready()
+
+    run()
+    return median_time(run, repeats)
 
 
 def numpy_reference(chains: int, generations: int, samples: int, seed: int = 0) -> dict:

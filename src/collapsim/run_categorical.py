@@ -69,7 +69,7 @@ def categorical_cmd(generations, samples, seeds, policy, alpha, seed, out, vocab
     cfg = LoopConfig(policy, samples, generations, shortcut)
     per_chain, elapsed = timed(
         simulate_with_progress,
-        lambda chunk, progress: run_loop(family, cfg, params, alpha_t, seeds, seed, chunk, progress),
+        lambda progress: run_loop(family, cfg, params, alpha_t, seeds, seed, progress=progress),
         seeds, float(seeds) * generations * samples * (2 if policy == "mix" and not shortcut else 1), "simulating",
     )
     truth_sim = fam.simulated_truth(params)  # theory for exactly the distribution simulated

@@ -45,7 +45,7 @@ def gaussian_cmd(generations, samples, seeds, policy, alpha, seed, out, dim, cov
     cfg = LoopConfig(policy, samples, generations, shortcut)
     per_chain, elapsed = timed(
         simulate_with_progress,
-        lambda chunk, progress: run_loop(family, cfg, params, alpha_t, seeds, seed, chunk, progress),
+        lambda progress: run_loop(family, cfg, params, alpha_t, seeds, seed, progress=progress),
         seeds, float(seeds) * generations * (1 if shortcut else samples) * dim, "simulating",
     )
     sigma2 = fam.truth_variance(params)

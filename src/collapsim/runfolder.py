@@ -126,13 +126,13 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
 
 
 def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, label: str) -> dict:
-    """Call ``run(chunk=..., progress=...)`` with a progress bar on stderr when the work is large.
+    """Call ``run(progress=...)``, with a progress bar on stderr when the work is large.
 
-    ``work`` is a rough count of random draws; runs under ~2e8 go in one compiled call with no bar.
+    ``work`` is a rough count of random draws; under ~2e8 there is no bar. The engine picks the chunk size
+    and reports after each chunk.
     """
     if work < 2e8 or seeds < 8:
-        return run(chunk=None, progress=None)
-    chunk = max(1, -(-seeds // 10))
+        return run(progress=None)
     with click.progressbar(length=seeds, label=label, file=sys.stderr) as bar:
         done = [0]
 
@@ -140,7 +140,7 @@ def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, la
             bar.update(n - done[0])
             done[0] = n
 
-        return run(chunk=chunk, progress=progress)
+        return run(progress=progress)
 
 
 def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None) -> dict:
