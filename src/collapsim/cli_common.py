@@ -9,8 +9,8 @@ import sys
 import click
 import numpy as np
 
-from collapsim.policies import POLICIES
 from collapsim.errors import ConfigError
+from collapsim.policies import POLICIES
 from collapsim.schedules import parse_alpha
 
 
