@@ -23,7 +23,12 @@ def _rows(folder, metric):
 ISSUE = ["run", "categorical", "--vocab", "50", "--samples", "200", "--generations", "60", "--seeds", "4000"]
 
 
-@pytest.mark.parametrize("extra", [["--init", "uniform"], ["--init", "zipf", "--policy", "mix", "--alpha", "0.1"]], ids=["uniform", "zipf-mix0.1"])
+@pytest.mark.parametrize(
+    "extra",
+    [["--init", "uniform"], ["--init", "uniform", "--policy", "mix", "--alpha", "0.1"], ["--init", "zipf"],
+     ["--init", "zipf", "--policy", "mix", "--alpha", "0.1"]],
+    ids=["uniform", "uniform-mix0.1", "zipf", "zipf-mix0.1"],
+)
 def test_issue_command_within_4_stderr_of_exact_theory(tmp_path, extra):
     out = tmp_path / "run"
     res = _run([*ISSUE, "--out", str(out), *extra])
