@@ -6,6 +6,7 @@ import click
 
 from collapsim.cli_common import check_engine_options, engine_options, resolve_alpha, use_all_cores
 from collapsim.errors import ConfigError
+from collapsim.policies import SHORTCUT_POLICIES
 from collapsim.runfolder import check_out, default_out, finish_summary, simulate_with_progress, summary_table, timed, versions, write_run
 
 METHODS = ("auto", "explicit", "shortcut")
@@ -59,9 +60,9 @@ def categorical_cmd(generations, samples, seeds, policy, alpha, seed, out, vocab
     alpha_t, alpha_spec = resolve_alpha(policy, alpha, generations)
     truth = fam.initial_truth(init, vocab, zipf_exponent, dirichlet_concentration, seed)
     out = check_out(out or default_out("categorical"))
-    if method == "shortcut" and policy not in ("replace", "mix"):
+    if method == "shortcut" and policy not in SHORTCUT_POLICIES:
         raise ConfigError(f"the exact shortcut covers the replace and mix policies, not {policy!r}")
-    shortcut = method == "shortcut" or (method == "auto" and policy in ("replace", "mix"))
+    shortcut = method == "shortcut" or (method == "auto" and policy in SHORTCUT_POLICIES)
 
     decoded = fam.is_decoded(temperature, top_k, top_p, vocab)
     family = fam.categorical(vocab, top_k, tempered=temperature != 1.0, nucleus=top_p < 1.0)
@@ -73,11 +74,12 @@ def categorical_cmd(generations, samples, seeds, policy, alpha, seed, out, vocab
         seeds, float(seeds) * generations * samples * (2 if policy == "mix" and not shortcut else 1), "simulating",
     )
     truth_sim = fam.simulated_truth(params)  # theory for exactly the distribution simulated
-    note = theory_note(policy, decoded, smoothing, theory.forward_cost(truth_sim, samples, generations))
+    theory_cost = theory.forward_cost(truth_sim, samples, generations)
+    note = theory_note(policy, decoded, smoothing, theory_cost)
     bottom = np.asarray(params["bottom"])
     predicted, approx = {}, {}
     if not note:
-        if policy == "mix" and theory.forward_cost(truth_sim, samples, generations) > MIX_THEORY_BUDGET / 10:
+        if policy == "mix" and theory_cost > MIX_THEORY_BUDGET / 10:
             click.echo("... computing the exact theory (up to a minute)", err=True)
         predicted = theory.predictions(policy, truth_sim, samples, alpha_t, bottom)
         approx = theory.approximations(policy, truth_sim, samples, alpha_t)
