@@ -8,6 +8,7 @@ from scipy import stats
 import jax
 import jax.numpy as jnp
 
+from collapsim.decoding import decode_probs
 from collapsim.engine import LoopConfig, run_loop, summarize
 from collapsim.errors import ConfigError
 from collapsim.families import categorical as fam
@@ -66,7 +67,8 @@ def test_decoding_matches_hugging_face_logits_warpers(temperature, top_k, top_p)
     p = fam.zipf_truth(50, 1.0)
     family = fam.categorical(50, top_k, tempered=temperature != 1.0, nucleus=top_p < 1.0)
     params = fam.make_params(p, temperature, top_p)
-    ours = np.asarray(family.decode({"probs": params["truth"]}, params)["probs"], np.float64)
+    ours = np.asarray(decode_probs(params["truth"], temperature=params["temperature"] if temperature != 1.0 else None,
+                                   top_k=top_k, top_p=params["top_p"] if top_p < 1.0 else None), np.float64)
     ref = _hf_decode(np.asarray(params["truth"], np.float64), temperature, top_k, top_p)
     np.testing.assert_array_equal(ours > 0, ref > 0)
     np.testing.assert_allclose(ours, ref, atol=2e-6)
@@ -74,9 +76,9 @@ def test_decoding_matches_hugging_face_logits_warpers(temperature, top_k, top_p)
 
 def test_top_k_keeps_ties_and_dead_categories_stay_dead():
     p = jnp.asarray([0.3, 0.2, 0.2, 0.0, 0.3], jnp.float32)
-    q = np.asarray(fam.keep_top_k(p, 3))
+    q = np.asarray(decode_probs(p, top_k=3))
     np.testing.assert_allclose(q, [0.3, 0.2, 0.2, 0.0, 0.3] / np.float32(1.0), atol=1e-7)  # tie at the 3rd: all kept
-    q = np.asarray(fam.temper(p, 0.5))
+    q = np.asarray(decode_probs(p, temperature=0.5))
     assert q[3] == 0 and abs(q.sum() - 1) < 1e-6
 
 

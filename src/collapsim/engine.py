@@ -1,49 +1,36 @@
-"""The generation loop: one engine for every model family and every data policy.
+"""The generation loop: one step for every model family and data policy, and three drivers over it.
 
-Every collapse experiment is the same loop (DESIGN.md, "The one idea")::
+Every collapse experiment is the same loop::
 
-    model_0 = truth
+    model_0 = init(key, params)                          # the truth, or a base model
     for t in 1..T:
-        synthetic = sample(decode(model_{t-1}), n)
-        data_t    = policy(real, synthetic, history)
-        model_t   = fit(data_t)
-        record metrics(model_t, truth)
+        synthetic = sample(key, model_{t-1}, n, params)  # after decoding (temperature, top-k, top-p)
+        fresh     = sample_real(key, params, n)          # the truth as a data source (if the policy needs it)
+        data_t    = policy(synthetic, fresh, real_0, pool, alpha_t, t)   (collapsim.policies)
+        model_t   = fit(key, model_{t-1}, data_t, weight, params)
+        record metrics(key, model_t, params)
 
-A model family is a :class:`Family` of pure functions; the engine runs the loop with ``lax.scan`` over
-generations and ``vmap`` over seeds, jitted once per static configuration (family, policy, n, T). Swept
-values (the truth's parameters, alpha_t, decoding temperature...) travel as arrays in ``params`` and never
-cause a recompile.
+A model family is a :class:`Family` of pure functions built by a factory that closes over static settings
+(sizes, switches); everything sweepable (the truth, temperature, ...) travels in the ``params`` pytree of
+arrays, so a new value never recompiles. :func:`make_step` composes a family and a policy into the one public
+``step(carry, (key, alpha_t, t)) -> (carry, metrics)``; three drivers run it and all return
+metric -> array (chains, T + 1), index t = generation t (generation 0 is the initial model):
 
-Data policies (all work for every family, through the explicit-sample path):
+- :func:`run_loop`: ``lax.scan`` over generations, ``vmap`` over chains, chains sharded over the local devices;
+- :func:`run_grid`: the same for a batch of parameter pytrees, (grid point, chain) flattened onto one axis;
+- :func:`run_host`: a Python loop over generations calling the jitted step, the carry checkpointed after every
+  generation and resumed on a re-run (for fits that are training loops).
 
-``replace``
-    data_t = n draws from model_{t-1}.
-``mix``
-    each of the n training points is, independently, a fresh draw from the truth with probability
-    alpha_t, otherwise a draw from model_{t-1}: data_t is n i.i.d. draws from the mixture
-    alpha_t * truth + (1 - alpha_t) * decode(model_{t-1}). This is meaning (a) of REFERENCES.md section 2,
-    chosen because it keeps the per-category count a Binomial Markov chain; the theory modules use it too.
-``keep-real``
-    the first round(alpha_t * n) points of the original real sample (a fixed random subset, since the
-    sample is i.i.d.) are kept every generation; the rest are draws from model_{t-1}.
-``accumulate``
-    every real and synthetic point so far: model_t is fit on t*n points. Memory is a preallocated buffer
-    of T*n points per chain and generation t costs O(T*n) (a masked fit over the whole buffer), so a run
-    costs O(T^2 n) time and O(T n) memory per chain.
-``accumulate-subsample``
-    n points drawn uniformly without replacement from everything accumulated so far (same buffer;
-    generation 1 therefore trains on exactly the real sample).
-
-Families may also offer an exact shortcut, ``refit_mixture``: the distribution of fit(n i.i.d. draws from
-alpha * truth + (1 - alpha) * model) drawn directly from sufficient statistics. It serves ``replace``
-(alpha = 0) and ``mix``; tests check it gives the same distribution of results as the explicit path.
-
-Generation 0 is the truth itself, so every metric array has T + 1 entries, index t = generation t.
+Randomness: chain i of a run with base ``seed`` uses key ``split(key(seed), seeds)[i]``, whatever the chunk,
+device count, driver or grid point (so grid points share random numbers, which sharpens comparisons). Within
+a generation every consumer gets ``fold_in(key_t, TAG)`` of its own tag; keys nobody uses are dead code that
+XLA removes, so the common replace loop pays for one derivation.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -51,39 +38,50 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from collapsim.errors import ConfigError
-
+from collapsim import policies
+from collapsim.errors import ConfigError, NumericalError
 from collapsim.policies import POLICIES, SHORTCUT_POLICIES  # noqa: F401 (re-exported)
 
 Model = Any  # a pytree of arrays
 Params = Any  # a pytree of arrays (sweepable)
+Data = Any  # a pytree of arrays, each with leading axis n
+
+METHODS = ("explicit", "shortcut")
+# fold_in tags of a generation's key (see the module docstring).
+_SYN, _REAL, _PICK, _FIT, _METRIC = range(5)
+
+
+def _explicit_only(policy: str, method: str, samples: int) -> bool:
+    return method == "explicit"
 
 
 class Family(NamedTuple):
-    """A model family: pure functions built by a factory that closes over static settings.
-
-    Shapes below are per chain; the engine vmaps over chains.
+    """A model family as a learner: pure functions for one chain (the drivers vmap over chains).
 
     Attributes:
       name: registry name, e.g. ``"gaussian"``.
-      truth: ``truth(params) -> model``, the generation-0 model.
-      sample: ``sample(key, model, n) -> x``, n i.i.d. draws, ``x.shape == (n, *event_shape)``.
-      fit: ``fit(x, w, params) -> model``; ``w`` is ``None`` (every point counts: the common, fast case) or
-        an array of shape ``(len(x),)`` with 0/1 entries (masks for the accumulate policy's fixed buffer).
-      metrics: ``metrics(model, truth, params) -> dict[str, scalar]``.
-      decode: ``decode(model, params) -> model``, the distribution synthetic data is actually drawn from
-        (temperature, top-k, top-p for token models); identity for most families.
-      refit_mixture: optional exact shortcut ``refit_mixture(key, model, truth, alpha, n, params) -> model``,
-        distributed as ``fit`` of n i.i.d. draws from ``alpha * truth + (1 - alpha) * model``; ``alpha`` is
+      init: ``init(key, params) -> model``, generation 0 (the truth when the family can represent it).
+      sample_real: ``sample_real(key, params, n) -> data``, n draws from the truth; its law need not be a
+        model of the family.
+      sample: ``sample(key, model, n, params) -> data``, n draws from the model after decoding.
+      fit: ``fit(key, previous_model, data, weight, params) -> model``; ``weight`` is ``None`` (every row
+        counts) or a 0/1 float array over the rows (the accumulate policy's buffer mask).
+      metrics: ``metrics(key, model, params) -> dict[str, scalar]``; the truth is in ``params``.
+      supports: ``supports(policy, method, samples) -> bool``, consulted by the engine's validation
+        (method ``"explicit"`` or ``"shortcut"``); default: every policy, explicit only.
+      refit_mixture: optional exact shortcut ``refit_mixture(key, model, alpha, n, params) -> model``,
+        distributed as ``fit`` of n i.i.d. draws from alpha truth + (1 - alpha) decoded model; ``alpha`` is
         ``None`` for pure replacement (a static case the family may specialise).
+    Data is a pytree whose leaves have a leading axis n: points (n, d), (X, y) pairs, token ids (n, L).
     """
 
     name: str
-    truth: Callable[[Params], Model]
-    sample: Callable[[jax.Array, Model, int], jax.Array]
-    fit: Callable[[jax.Array, jax.Array, Params], Model]
-    metrics: Callable[[Model, Model, Params], dict]
-    decode: Callable[[Model, Params], Model] = lambda model, params: model
+    init: Callable[[jax.Array, Params], Model]
+    sample_real: Callable[[jax.Array, Params, int], Data]
+    sample: Callable[[jax.Array, Model, int, Params], Data]
+    fit: Callable[[jax.Array, Model, Data, Optional[jax.Array], Params], Model]
+    metrics: Callable[[jax.Array, Model, Params], dict]
+    supports: Callable[[str, str, int], bool] = _explicit_only
     refit_mixture: Optional[Callable[..., Model]] = None
 
 
@@ -93,22 +91,33 @@ class LoopConfig(NamedTuple):
     policy: str
     samples: int
     generations: int
-    shortcut: bool = False  # use family.refit_mixture (only replace / mix)
+    shortcut: bool = False  # draw each refit model directly with family.refit_mixture
+
+    @property
+    def method(self) -> str:
+        return "shortcut" if self.shortcut else "explicit"
 
 
-def validate_loop(family: Family, cfg: LoopConfig, alpha: np.ndarray) -> None:
+class Carry(NamedTuple):
+    """What one chain carries from generation to generation."""
+
+    model: Model
+    pool: Optional[Data]  # the accumulation buffer (T n rows) or None
+    real0: Optional[Data]  # the original real sample (keep-real) or None
+
+
+def validate_loop(family: Family, cfg: LoopConfig, alpha) -> None:
     """Raise :class:`ConfigError` naming the first problem with a loop configuration."""
-    if cfg.policy not in POLICIES:
-        raise ConfigError(f"unknown policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
+    policies.get(cfg.policy)
     if cfg.samples < 1:
         raise ConfigError(f"samples per generation must be at least 1, got {cfg.samples}")
     if cfg.generations < 1:
         raise ConfigError(f"generations must be at least 1, got {cfg.generations}")
     if cfg.shortcut and (family.refit_mixture is None or cfg.policy not in SHORTCUT_POLICIES):
-        raise ConfigError(
-            f"the sufficient-statistics shortcut is not available for family {family.name!r} "
-            f"with policy {cfg.policy!r}"
-        )
+        raise ConfigError(f"family {family.name!r} has no exact shortcut for policy {cfg.policy!r}")
+    if not family.supports(cfg.policy, cfg.method, cfg.samples):
+        raise ConfigError(f"family {family.name!r} does not support the {cfg.method} method with policy {cfg.policy!r} "
+                          "in this configuration")
     alpha = np.asarray(alpha)
     if alpha.shape != (cfg.generations,):
         raise ConfigError(f"alpha schedule must have one value per generation ({cfg.generations}), got shape {alpha.shape}")
@@ -116,129 +125,228 @@ def validate_loop(family: Family, cfg: LoopConfig, alpha: np.ndarray) -> None:
         raise ConfigError(f"alpha must lie in [0, 1], got values from {alpha.min():g} to {alpha.max():g}")
 
 
-def _select_rows(mask: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
-    """Row-wise ``where``: rows of ``a`` where ``mask`` (shape (n,)) is true, else rows of ``b``."""
-    return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+def init_carry(family: Family, cfg: LoopConfig, key: jax.Array, params: Params) -> tuple[Carry, dict]:
+    """Generation 0 of one chain: (carry, metrics of the initial model)."""
+    model = family.init(jax.random.fold_in(key, _FIT), params)
+    policy = policies.get(cfg.policy)
+    real0 = family.sample_real(jax.random.fold_in(key, _REAL), params, cfg.samples) if cfg.policy == "keep-real" else None
+    pool = None
+    if policy.needs_pool:
+        shape = jax.eval_shape(lambda k: family.sample(k, model, cfg.samples, params), key)
+        pool = jax.tree.map(lambda s: jnp.zeros((cfg.generations * s.shape[0],) + s.shape[1:], s.dtype), shape)
+    return Carry(model, pool, real0), family.metrics(jax.random.fold_in(key, _METRIC), model, params)
+
+
+def make_step(family: Family, cfg: LoopConfig, params: Params) -> Callable:
+    """The one generation step ``step(carry, (key, alpha_t, t)) -> (carry, metrics)`` for one chain.
+
+    ``params`` is closed over (it is traced when the caller is jitted), so the step has the signature
+    ``lax.scan`` wants; ``alpha_t`` is a float32 scalar and ``t`` the int32 generation index (1..T).
+    """
+    policy = policies.get(cfg.policy)
+    n = cfg.samples
+
+    def step(carry: Carry, xs):
+        key, alpha_t, t = xs
+        model, pool, real0 = carry
+        if cfg.shortcut:
+            a = None if cfg.policy == "replace" else alpha_t
+            new = family.refit_mixture(jax.random.fold_in(key, _SYN), model, a, n, params)
+        else:
+            synthetic = family.sample(jax.random.fold_in(key, _SYN), model, n, params)
+            fresh = family.sample_real(jax.random.fold_in(key, _REAL), params, n) if policy.needs_fresh else None
+            data, weight, pool = policy.assemble(jax.random.fold_in(key, _PICK), synthetic, fresh, real0, pool, alpha_t, t)
+            new = family.fit(jax.random.fold_in(key, _FIT), model, data, weight, params)
+        return Carry(new, pool, real0), family.metrics(jax.random.fold_in(key, _METRIC), new, params)
+
+    return step
+
+
+def _generation_inputs(key: jax.Array, alpha: jax.Array, T: int):
+    """(init key, (keys (T,), alpha (T,), t (T,))) of one chain."""
+    k_init, k_loop = jax.random.split(key)
+    return k_init, (jax.random.split(k_loop, T), jnp.asarray(alpha, jnp.float32), jnp.arange(1, T + 1, dtype=jnp.int32))
+
+
+def _join(first: dict, rest: dict) -> dict:
+    """Generation-0 metrics (scalars) in front of the scanned ones (T,) -> (T + 1,)."""
+    return {k: jnp.concatenate([jnp.reshape(first[k], (1,)).astype(v.dtype), v]) for k, v in rest.items()}
 
 
 def _chain(key: jax.Array, params: Params, alpha: jax.Array, family: Family, cfg: LoopConfig) -> dict:
-    """One chain: T generations of the loop. Returns metric name -> array of shape (T + 1,)."""
-    n, T, policy = cfg.samples, cfg.generations, cfg.policy
-    truth = family.truth(params)
-    k_real, k_loop = jax.random.split(key)
-    real0 = family.sample(k_real, truth, n)  # the original real sample (keep-real uses it)
-    accumulating = policy in ("accumulate", "accumulate-subsample")
-    cap = T * n if accumulating else 0
-    pool0 = jnp.zeros((cap,) + real0.shape[1:], real0.dtype)
-
-    def step(carry, xs):
-        model, pool = carry
-        key_t, alpha_t, t = xs
-        # Only the policies that draw real data or picks need extra keys; under replace each split would
-        # cost a few threefry blocks per chain and generation, measurable beside n = 100 normal draws.
-        needs_more = policy not in ("replace", "accumulate") and not (cfg.shortcut and policy == "replace")
-        k_syn, k_real_t, k_pick = jax.random.split(key_t, 3) if needs_more else (key_t, None, None)
-        if cfg.shortcut:
-            a = None if policy == "replace" else alpha_t
-            new = family.refit_mixture(k_syn, family.decode(model, params), truth, a, n, params)
-            return (new, pool), family.metrics(new, truth, params)
-
-        synthetic = family.sample(k_syn, family.decode(model, params), n)
-        ones = None  # unweighted fit
-        if policy == "replace":
-            x, w = synthetic, ones
-        elif policy == "mix":
-            fresh = family.sample(k_real_t, truth, n)
-            x, w = _select_rows(jax.random.uniform(k_pick, (n,)) < alpha_t, fresh, synthetic), ones
-        elif policy == "keep-real":
-            kept = jnp.arange(n) < jnp.round(alpha_t * n)
-            x, w = _select_rows(kept, real0, synthetic), ones
-        else:  # accumulate, accumulate-subsample: append this generation's n points to the buffer
-            pool = jax.lax.dynamic_update_slice_in_dim(pool, synthetic, (t - 1) * n, axis=0)
-            filled = jnp.arange(cap) < t * n
-            if policy == "accumulate":
-                x, w = pool, filled.astype(jnp.float32)
-            else:
-                # n uniform picks without replacement among the filled slots: the n smallest random keys.
-                score = jnp.where(filled, jax.random.uniform(k_pick, (cap,)), 2.0)
-                _, idx = jax.lax.top_k(-score, n)
-                x, w = pool[idx], ones
-        new = family.fit(x, w, params)
-        return (new, pool), family.metrics(new, truth, params)
-
-    xs = (jax.random.split(k_loop, T), jnp.asarray(alpha, jnp.float32), jnp.arange(1, T + 1))
-    _, per_gen = jax.lax.scan(step, (truth, pool0), xs)
-    at_truth = family.metrics(truth, truth, params)
-    return {k: jnp.concatenate([jnp.reshape(at_truth[k], (1,)).astype(v.dtype), v]) for k, v in per_gen.items()}
+    """One chain, all T generations under ``lax.scan``: metric -> (T + 1,)."""
+    k_init, xs = _generation_inputs(key, alpha, cfg.generations)
+    carry, at_init = init_carry(family, cfg, k_init, params)
+    _, per_gen = jax.lax.scan(make_step(family, cfg, params), carry, xs)
+    return _join(at_init, per_gen)
 
 
 @lru_cache(maxsize=64)
 def _compiled(family: Family, cfg: LoopConfig) -> Callable:
     """(keys (B,), params, alpha (T,)) -> metric -> (B, T + 1), jitted once per static configuration."""
-    chains = jax.vmap(partial(_chain, family=family, cfg=cfg), in_axes=(0, None, None))
-    return jax.jit(chains)
+    return jax.jit(jax.vmap(partial(_chain, family=family, cfg=cfg), in_axes=(0, None, None)))
 
 
-def run_loop(
-    family: Family,
-    cfg: LoopConfig,
-    params: Params,
-    alpha,
-    seeds: int,
-    seed: int = 0,
-    chunk: Optional[int] = None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> dict:
-    """Run ``seeds`` independent chains of the generation loop.
+@lru_cache(maxsize=64)
+def _compiled_grid(family: Family, cfg: LoopConfig) -> Callable:
+    """(keys (B,), point (B,), params batch (G, ...), alphas (G, T)) -> metric -> (B, T + 1)."""
 
-    Args:
-      family: the model family.
-      cfg: static loop settings.
-      params: the family's parameter pytree (arrays; not a recompile trigger).
-      alpha: array (T,) of alpha_t (fresh-data share for ``mix``, kept share for ``keep-real``;
-        ignored by the other policies).
-      seeds: number of chains.
-      seed: base seed; chain i uses ``split(key(seed), seeds)[i]``, so results do not depend on ``chunk``.
-      chunk: chains per compiled call; ``None`` picks :func:`default_chunk`.
-      progress: called with the number of chains finished after each chunk.
+    def one(key, g, params_batch, alphas):
+        return _chain(key, jax.tree.map(lambda a: a[g], params_batch), alphas[g], family, cfg)
 
-    Returns:
-      dict metric name -> numpy array of shape (seeds, T + 1).
-    """
-    alpha = np.asarray(alpha, np.float32)
-    validate_loop(family, cfg, alpha)
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+
+
+def _chain_keys(seeds: int, seed: int) -> jax.Array:
     if seeds < 1:
         raise ConfigError(f"seeds must be at least 1, got {seeds}")
-    keys = jax.random.split(jax.random.key(seed), seeds)
+    return jax.random.split(jax.random.key(seed), seeds)
+
+
+def _in_chunks(call: Callable[[np.ndarray], dict], total: int, chunk: int, progress) -> dict:
+    """Run ``call(indices)`` over 0..total-1 in equal, padded chunks (one compiled shape); concatenate."""
     devices = len(jax.local_devices())
-    chunk = default_chunk(cfg, seeds, devices) if chunk is None else max(1, min(chunk, seeds))
-    chunk = -(-chunk // devices) * devices  # every device gets the same number of chains
-    fn = _compiled(family, cfg)
+    chunk = -(-max(1, min(chunk, total)) // devices) * devices  # every device gets the same number of chains
     pieces = []
-    for start in range(0, seeds, chunk):
-        k = keys[start : start + chunk]
-        short = chunk - k.shape[0]
-        if short:  # pad the last chunk so every call has the compiled shape
-            k = jnp.concatenate([k, jnp.resize(keys, (short,))])
-        out = fn(spread_chains(k), params, alpha)
-        pieces.append({m: np.asarray(v)[: chunk - short] for m, v in out.items()})
+    for start in range(0, total, chunk):
+        idx = np.arange(start, start + chunk) % total  # the last chunk is padded with repeats
+        out = call(idx)
+        keep = min(chunk, total - start)
+        pieces.append({m: np.asarray(v)[:keep] for m, v in out.items()})
         if progress is not None:
-            progress(min(start + chunk, seeds))
+            progress(start + keep)
     return {m: np.concatenate([p[m] for p in pieces]) for m in pieces[0]}
 
 
-def spread_chains(keys: jax.Array) -> jax.Array:
-    """Shard the chain axis (keys (B,), B a multiple of the device count) over the local devices.
+def run_loop(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int, seed: int = 0,
+             chunk: Optional[int] = None, progress: Optional[Callable[[int], None]] = None) -> dict:
+    """Driver (a): ``seeds`` independent chains under ``lax.scan`` + ``vmap``.
+
+    Args:
+      family: the model family; cfg: static loop settings.
+      params: the family's parameter pytree (arrays; not a recompile trigger).
+      alpha: array (T,) of alpha_t (fresh-data share for ``mix``, kept share for ``keep-real``; ignored by
+        the other policies).
+      seeds: number of chains; seed: base seed.
+      chunk: chains per compiled call (``None``: :func:`default_chunk`); results do not depend on it.
+      progress: called with the number of chains finished after each chunk.
+    Returns:
+      dict metric name -> numpy array (seeds, T + 1).
+    """
+    alpha = np.asarray(alpha, np.float32)
+    validate_loop(family, cfg, alpha)
+    keys = _chain_keys(seeds, seed)
+    fn = _compiled(family, cfg)
+    chunk = default_chunk(cfg, seeds, len(jax.local_devices())) if chunk is None else chunk
+    return _in_chunks(lambda idx: fn(spread_chains(keys[idx]), params, alpha), seeds, chunk, progress)
+
+
+def run_grid(family: Family, cfg: LoopConfig, params_batch: Params, alphas, seeds: int, seed: int = 0,
+             chunk: Optional[int] = None, progress: Optional[Callable[[int], None]] = None) -> dict:
+    """Driver (b): a batch of G parameter pytrees (leading axis G on every leaf) x ``seeds`` chains each.
+
+    (grid point, chain) pairs are flattened onto one axis and run in vmapped chunks sharded over the local
+    devices; point g's chains use the same keys as :func:`run_loop` would, so each point's result equals a
+    ``run_loop`` with that point's parameters.
+
+    Args:
+      alphas: array (G, T) of alpha schedules, one per point.
+    Returns:
+      dict metric name -> numpy array (G, seeds, T + 1).
+    """
+    alphas = np.asarray(alphas, np.float32)
+    G = alphas.shape[0]
+    for a in alphas:
+        validate_loop(family, cfg, a)
+    sizes = {x.shape[0] for x in jax.tree.leaves(params_batch)}
+    if sizes != {G}:
+        raise ConfigError(f"every parameter leaf needs a leading grid axis of {G} (one per alpha schedule), got {sorted(sizes)}")
+    keys = _chain_keys(seeds, seed)
+    fn = _compiled_grid(family, cfg)
+    chunk = default_chunk(cfg, G * seeds, len(jax.local_devices())) if chunk is None else chunk
+
+    def call(idx):
+        return fn(spread_chains(keys[idx % seeds]), spread_chains(jnp.asarray(idx // seeds, jnp.int32)), params_batch, alphas)
+
+    flat = _in_chunks(call, G * seeds, chunk, progress)
+    return {m: v.reshape(G, seeds, -1) for m, v in flat.items()}
+
+
+def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int, seed: int = 0,
+             checkpoint: Optional[str] = None, fingerprint: str = "",
+             progress: Optional[Callable[[int], None]] = None) -> dict:
+    """Driver (c): a Python loop over generations calling the jitted step on all chains at once.
+
+    After every generation the carry and the metrics so far are written to ``checkpoint`` (a ``.npz``
+    path, replaced atomically); a re-run with the same ``fingerprint`` (a string identifying the run, e.g.
+    its spec's JSON) resumes after the last finished generation and ends with the same numbers as an
+    uninterrupted run. For families whose fit is itself a training loop.
+
+    Returns:
+      dict metric name -> numpy array (seeds, T + 1); the checkpoint is removed when the run is complete.
+    """
+    alpha = np.asarray(alpha, np.float32)
+    validate_loop(family, cfg, alpha)
+    keys = _chain_keys(seeds, seed)
+    T = cfg.generations
+    start = jax.jit(jax.vmap(lambda k: _start(k, params, alpha, family, cfg)))
+    step = jax.jit(jax.vmap(make_step(family, cfg, params)))
+    (carry, first), xs = start(keys)
+    history = [first]
+    done = 0
+    if checkpoint and os.path.exists(checkpoint):
+        carry, history, done = _load_checkpoint(checkpoint, carry, first, fingerprint)
+    for t in range(done + 1, T + 1):
+        carry, m = step(carry, jax.tree.map(lambda a: a[:, t - 1], xs))
+        history.append(m)
+        if checkpoint:
+            _save_checkpoint(checkpoint, carry, history, t, fingerprint)
+        if progress is not None:
+            progress(t)
+    out = {k: np.stack([np.asarray(h[k]) for h in history], axis=1) for k in history[0]}
+    if checkpoint and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    return out
+
+
+def _start(key, params, alpha, family, cfg):
+    k_init, xs = _generation_inputs(key, alpha, cfg.generations)
+    return init_carry(family, cfg, k_init, params), xs
+
+
+def _save_checkpoint(path: str, carry, history: list, t: int, fingerprint: str) -> None:
+    leaves = jax.tree.leaves(carry)
+    arrays = {f"carry_{i}": np.asarray(a) for i, a in enumerate(leaves)}
+    for name in history[0]:
+        arrays[f"metric_{name}"] = np.stack([np.asarray(h[name]) for h in history], axis=1)
+    tmp = f"{path}.tmp-{os.getpid()}.npz"
+    np.savez(tmp, generation=np.int64(t), fingerprint=np.str_(fingerprint), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: str, carry, first: dict, fingerprint: str):
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["fingerprint"]) != fingerprint:
+            raise ConfigError(f"checkpoint {path} belongs to a different run; remove it or use another folder")
+        treedef = jax.tree.structure(carry)
+        leaves = [jnp.asarray(z[f"carry_{i}"]) for i in range(treedef.num_leaves)]
+        t = int(z["generation"])
+        metrics = {name: z[f"metric_{name}"] for name in first}
+    history = [{name: metrics[name][:, g] for name in first} for g in range(t + 1)]
+    return jax.tree.unflatten(treedef, leaves), history, t
+
+
+def spread_chains(x: jax.Array) -> jax.Array:
+    """Shard the leading (chain) axis of ``x`` (a multiple of the device count) over the local devices.
 
     Chains are independent, so this changes where they run, not what they compute. On a CPU the run and
-    bench commands ask XLA for one host device per core (``cli_common.use_all_cores``), which turns one
-    vmapped computation into one per core: 1.5x to 2x on 2 cores for the categorical loop.
+    bench commands ask XLA for one host device per core (``cli_common.use_all_cores``).
     """
     devices = jax.local_devices()
-    if len(devices) < 2 or keys.shape[0] % len(devices):
-        return keys
+    if len(devices) < 2 or x.shape[0] % len(devices):
+        return x
     mesh = jax.sharding.Mesh(np.array(devices), ("chains",))
-    return jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chains")))
+    return jax.device_put(x, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chains")))
 
 
 #: Training points per device in one compiled call. Past a few hundred thousand the per-generation working
@@ -254,6 +362,17 @@ def default_chunk(cfg: LoopConfig, seeds: int, devices: int = 1) -> int:
     most = max(1, CALL_POINTS_PER_DEVICE // points) * devices
     calls = -(-seeds // most)
     return -(-seeds // calls)
+
+
+def check_finite(per_chain: dict) -> None:
+    """Raise :class:`NumericalError` naming the first metric and generation with a non-finite value."""
+    for name, values in per_chain.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            g = int(np.argmax(bad.any(axis=tuple(range(values.ndim - 1)))))
+            chains = int(bad[..., g].sum())
+            raise NumericalError(f"metric {name!r} became non-finite at generation {g} in {chains} chain(s); "
+                                 "the run was stopped rather than write NaN into the table")
 
 
 def summarize(values: np.ndarray) -> dict:

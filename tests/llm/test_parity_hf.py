@@ -144,7 +144,7 @@ def test_decoding_pipeline_matches_hf_logits_processors(penalty, temp, k, p):
                                                         TemperatureLogitsWarper, TopKLogitsWarper,
                                                         TopPLogitsWarper)
 
-    from collapsim.llm.sampling import apply_repetition_penalty, truncate_sorted
+    from collapsim.decoding import apply_repetition_penalty, decode_logits
 
     rng = np.random.default_rng(0)
     V = 60
@@ -157,10 +157,7 @@ def test_decoding_pipeline_matches_hf_logits_processors(penalty, temp, k, p):
 
     seen = np.zeros((4, V), bool)
     np.put_along_axis(seen, ids, True, -1)
-    z = apply_repetition_penalty(jnp.asarray(logits), jnp.asarray(seen), penalty) / temp
-    vals, idx = jax.lax.top_k(z, V)
-    cand = np.asarray(truncate_sorted(vals, jnp.int32(k), jnp.float32(p)))
-    got = np.full_like(logits, -np.inf)
-    np.put_along_axis(got, np.asarray(idx), cand, -1)
+    z = apply_repetition_penalty(jnp.asarray(logits), jnp.asarray(seen), penalty)
+    got = np.asarray(decode_logits(z, temperature=temp, top_k=jnp.int32(k), top_p=jnp.float32(p), width=k or V))
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
     np.testing.assert_allclose(got[np.isfinite(got)], ref[np.isfinite(ref)], rtol=1e-6)

@@ -8,7 +8,8 @@ import pytest
 from collapsim.errors import ConfigError
 from collapsim.llm.checkpoint import load_checkpoint
 from collapsim.llm.gpt2 import forward
-from collapsim.llm.sampling import (apply_repetition_penalty, sample, sampling_params, truncate_sorted)
+from collapsim.decoding import apply_repetition_penalty, decode_logits
+from collapsim.llm.sampling import sample, sampling_params
 from collapsim.llm.tokenizer import left_pad
 
 
@@ -79,13 +80,17 @@ def _reference_filter(z, k, p):
 def test_truncation_matches_reference(k, p):
     rng = np.random.default_rng(k + int(100 * p))
     z = rng.normal(0, 2, (4, 40)).astype(np.float32)
-    order = np.argsort(-z, axis=-1)
-    vals = np.take_along_axis(z, order, -1)
-    got_sorted = np.asarray(truncate_sorted(jnp.asarray(vals), jnp.int32(k), jnp.float32(p)))
-    got = np.full_like(z, -np.inf)
-    np.put_along_axis(got, order, got_sorted, -1)
+    width = k if k else (40 if p < 1 else 0)
+    got = np.asarray(decode_logits(jnp.asarray(z), top_k=jnp.int32(k), top_p=jnp.float32(p), width=width))
     for row in range(4):
         np.testing.assert_array_equal(got[row], _reference_filter(z[row], k, p))
+
+
+def test_top_k_keeps_every_token_tied_with_the_kth():
+    """HF's TopKLogitsWarper keeps ties at the threshold; the GPT-2 sampler used to keep exactly k."""
+    z = jnp.asarray([[3.0, 1.0, 2.0, 2.0, 0.0]])
+    got = np.asarray(decode_logits(z, top_k=jnp.int32(2), width=2))
+    np.testing.assert_array_equal(np.isfinite(got), [[True, False, True, True, False]])
 
 
 def test_repetition_penalty_hf_definition():

@@ -1,7 +1,9 @@
 """Model families. Each module exposes a factory returning a :class:`collapsim.engine.Family`.
 
-``REGISTRY`` maps a family name to ``(build, default_params)`` with small default settings; the contract
-test runs every entry through every policy, so a new family is covered the moment it is registered here.
+``REGISTRY`` maps a name to ``(build, default_params)`` with small settings; the contract test
+(``tests/test_engine_contract.py``) runs every entry through every policy, method and driver, so a new
+family is covered the moment it is registered here. The command-line layer has its own registry of runnable
+families with their options and theory (:mod:`collapsim.registry`).
 """
 
 from collapsim.families import categorical as _categorical

@@ -12,7 +12,7 @@ Static settings of :func:`categorical`: ``vocab`` K, ``top_k`` (0 = off; static 
 of a ``lax.top_k``), and the switches ``tempered`` and ``nucleus`` that turn temperature and top-p on, so
 the common undecoded loop pays nothing for them.
 
-Decoding, in the Hugging Face order (temperature, then top-k, then top-p), applied to the model before
+Decoding (:mod:`collapsim.decoding`, shared with the GPT-2 sampler), in the Hugging Face order (temperature, then top-k, then top-p), applied to the model before
 each generation samples (and to the truth before generation 1, as an LLM decodes its base model):
   temperature tau: p_i -> p_i^(1/tau) / sum_j p_j^(1/tau);
   top-k: keep every category whose probability is at least the k-th largest (ties kept, as HF does);
@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from collapsim.decoding import decode_probs
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
 
@@ -174,30 +175,6 @@ def count_tokens(x: jax.Array, vocab: int, w=None) -> jax.Array:
     return jnp.zeros(vocab, jnp.float32).at[x].add(1.0 if w is None else w)
 
 
-def temper(probs: jax.Array, temperature) -> jax.Array:
-    """p^(1/tau), renormalised; zero stays zero."""
-    logp = jnp.where(probs > 0, jnp.log(jnp.where(probs > 0, probs, 1.0)) / temperature, -jnp.inf)
-    q = jnp.exp(logp - logp.max())
-    return q / q.sum()
-
-
-def keep_top_k(probs: jax.Array, k: int) -> jax.Array:
-    """Zero every category below the k-th largest probability (ties at the threshold kept)."""
-    threshold = jax.lax.top_k(probs, k)[0][-1]
-    q = jnp.where(probs >= threshold, probs, 0.0)
-    return q / q.sum()
-
-
-def keep_top_p(probs: jax.Array, top_p) -> jax.Array:
-    """Keep the smallest high-probability prefix whose mass reaches top_p (at least one category)."""
-    vals, idx = jax.lax.top_k(probs, probs.shape[0])  # descending
-    above = jnp.cumsum(vals) - vals  # mass strictly ahead of each sorted entry
-    keep_sorted = above < top_p * probs.sum()
-    keep = jnp.zeros(probs.shape, bool).at[idx].set(keep_sorted)
-    q = jnp.where(keep, probs, 0.0)
-    return q / q.sum()
-
-
 def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array) -> dict:
     """The family's metrics for a model p (K,) against the truth (K,); see the module docstring."""
     alive = p > 0
@@ -228,39 +205,44 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
     if vocab < 1 or top_k < 0:
         validate(vocab, 1.0, top_k, 1.0, 0.0)
     top_k = 0 if top_k >= vocab else top_k
+    decoded = bool(top_k or tempered or nucleus)
 
-    def truth(params):
+    def init(key, params):
         return {"probs": params["truth"]}
 
-    def sample(key, model, n):
-        return sample_tokens(key, model["probs"], n)
+    def sample_real(key, params, n):
+        return sample_tokens(key, params["truth"], n)
 
-    def fit(x, w, params):
+    def decode(probs, params):
+        """The distribution synthetic tokens are drawn from (collapsim.decoding, HF order)."""
+        if not decoded:
+            return probs
+        return decode_probs(probs, temperature=params["temperature"] if tempered else None, top_k=top_k,
+                            top_p=params["top_p"] if nucleus else None)
+
+    def sample(key, model, n, params):
+        return sample_tokens(key, decode(model["probs"], params), n)
+
+    def fit(key, previous, x, w, params):
         counts = count_tokens(x, vocab, w)
         total = x.shape[0] if w is None else w.sum()
         s = params["smoothing"]
         return {"probs": (counts + s) / (total + vocab * s)}
 
-    def decode(model, params):
-        p = model["probs"]
-        if tempered:
-            p = temper(p, params["temperature"])
-        if top_k:
-            p = keep_top_k(p, top_k)
-        if nucleus:
-            p = keep_top_p(p, params["top_p"])
-        return {"probs": p}
+    def metrics(key, model, params):
+        return category_metrics(model["probs"], params["truth"], params["bottom"])
 
-    def metrics(model, truth_model, params):
-        return category_metrics(model["probs"], truth_model["probs"], params["bottom"])
+    def refit_mixture(key, model, alpha, n, params):
+        # n i.i.d. draws from alpha * truth + (1 - alpha) * decoded model, counted: one pass of n draws
+        # instead of the explicit path's two passes and a selection.
+        probs = decode(model["probs"], params)
+        probs = probs if alpha is None else alpha * params["truth"] + (1.0 - alpha) * probs
+        return fit(key, model, sample_tokens(key, probs, n), None, params)
 
-    def refit_mixture(key, model, truth_model, alpha, n, params):
-        # n i.i.d. draws from alpha * truth + (1 - alpha) * model, counted: one pass of n draws instead of
-        # the explicit path's two passes and a selection.
-        probs = model["probs"] if alpha is None else alpha * truth_model["probs"] + (1.0 - alpha) * model["probs"]
-        return fit(sample_tokens(key, probs, n), None, params)
+    def supports(policy, method, samples):
+        return method == "explicit" or policy in ("replace", "mix")
 
-    return Family("categorical", truth, sample, fit, metrics, decode, refit_mixture)
+    return Family("categorical", init, sample_real, sample, fit, metrics, supports, refit_mixture)
 
 
 def is_decoded(temperature: float, top_k: int, top_p: float, vocab: int) -> bool:

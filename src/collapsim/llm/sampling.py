@@ -1,6 +1,7 @@
 """Batched, jitted GPT-2 sampling with a fixed-size key/value cache inside ``lax.scan``.
 
-Decoding follows Hugging Face ``generate``'s order: repetition penalty, then temperature, top-k, top-p.
+Decoding is :mod:`collapsim.decoding` (Hugging Face ``generate``'s order: repetition penalty, then
+temperature, top-k with ties kept, top-p), the same code the categorical family decodes with.
 Temperature 0 means greedy (argmax of the penalised logits). Prompts of different lengths are left-padded;
 positions come from the attention mask and padded key slots are masked out of attention, in the prompt
 pass and in every cached step.
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from collapsim.decoding import apply_repetition_penalty, decode_logits
 from collapsim.errors import ConfigError
 from collapsim.llm.gpt2 import GPT2Config, forward_cached, init_cache, positions_from_mask
 
@@ -63,49 +65,19 @@ class Samples(NamedTuple):
     decode_logprob: jax.Array
 
 
-def apply_repetition_penalty(logits, seen, penalty):
-    """Hugging Face's repetition penalty: for tokens already in the sequence, logit / penalty if the logit
-    is positive, else logit * penalty. logits [B, V]; seen [B, V] bool; penalty scalar."""
-    penalised = jnp.where(logits > 0, logits / penalty, logits * penalty)
-    return jnp.where(seen, penalised, logits)
-
-
-def truncate_sorted(vals, top_k, top_p):
-    """Top-k then top-p (nucleus) filtering of candidate logits sorted descending, vals [B, W].
-
-    Keeps rank < top_k (0 = all), then each token whose preceding probability mass (within the top-k,
-    renormalised, as Hugging Face applies top-p after top-k) is < top_p, so at least one survives.
-    Removed entries become -inf.
-    """
-    W = vals.shape[-1]
-    rank = jnp.arange(W)[None, :]
-    in_k = rank < jnp.where(top_k > 0, top_k, W)
-    z = jnp.where(in_k, vals, -jnp.inf)
-    p = jax.nn.softmax(z, axis=-1)
-    before = jnp.cumsum(p, axis=-1) - p
-    keep = in_k & ((before < top_p) | (top_p >= 1.0) | (rank == 0))
-    return jnp.where(keep, vals, -jnp.inf)
-
-
 def _choose(key, raw, seen, sp: SamplingParams, width: int):
     """One decoding step on logits raw [B, V]: token [B], its untruncated and its decoding log-prob.
 
-    ``width`` (static) is how many top candidates truncation looks at: 0 = no truncation at all. Drawing
-    among the top ``width`` candidates only is exact because everything below them is cut anyway, and it
-    avoids sorting the whole vocabulary every step (the dominant cost of a small model on CPU).
+    The decoding is :mod:`collapsim.decoding` (shared with the categorical family). ``width`` (static) is
+    how many top candidates truncation looks at: 0 = no truncation at all.
     """
     pen = apply_repetition_penalty(raw, seen, sp.repetition_penalty)
     greedy = sp.temperature <= 0
-    z = pen / jnp.where(greedy, 1.0, sp.temperature)
-    if width == 0:
-        drawn = jax.random.categorical(key, z, axis=-1)
-        dlp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), drawn[:, None], -1)[:, 0]
-    else:
-        vals, idx = jax.lax.top_k(z, width)
-        cand = truncate_sorted(vals, sp.top_k, sp.top_p)
-        j = jax.random.categorical(key, cand, axis=-1)
-        drawn = jnp.take_along_axis(idx, j[:, None], -1)[:, 0]
-        dlp = jnp.take_along_axis(jax.nn.log_softmax(cand, -1), j[:, None], -1)[:, 0]
+    truncating = width > 0
+    z = decode_logits(pen, temperature=jnp.where(greedy, 1.0, sp.temperature),
+                      top_k=sp.top_k if truncating else None, top_p=sp.top_p if truncating else None, width=width)
+    drawn = jax.random.categorical(key, z, axis=-1)
+    dlp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), drawn[:, None], -1)[:, 0]
     tok = jnp.where(greedy, jnp.argmax(pen, axis=-1), drawn).astype(jnp.int32)
     lp = jnp.take_along_axis(jax.nn.log_softmax(raw, -1), tok[:, None], -1)[:, 0]
     return tok, lp, jnp.where(greedy, 0.0, dlp)
