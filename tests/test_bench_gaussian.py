@@ -5,7 +5,7 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from collapsim.bench_gaussian import loop_reference, numpy_reference
+from collapsim.bench.gaussian import loop_reference, numpy_reference
 from collapsim.cli import main
 from collapsim.theory import gaussian as th
 

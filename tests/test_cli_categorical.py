@@ -114,7 +114,7 @@ def test_wordfreq_run(tmp_path):
 
 
 def test_bench_json_has_the_tracked_keys_and_references_simulate_wright_fisher():
-    from collapsim.bench_categorical import loop_reference, numpy_reference
+    from collapsim.bench.categorical import loop_reference, numpy_reference
     from collapsim.families.categorical import zipf_truth
     from collapsim.theory.categorical import expected_gini_simpson
 

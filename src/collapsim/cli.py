@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from collapsim.errors import ConfigError
+from collapsim.errors import ConfigError, NumericalError
 
 
 class _OneLineErrors(click.Group):
@@ -30,6 +30,9 @@ class _OneLineErrors(click.Group):
         except ConfigError as e:
             click.echo(f"collapsim: error: {_one_line(str(e))}", err=True)
             sys.exit(2)
+        except NumericalError as e:
+            click.echo(f"collapsim: error: {_one_line(str(e))}", err=True)
+            sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -44,27 +47,20 @@ def main():
 
 
 @main.group(cls=click.Group)
-def run():
-    """Run a generation loop for one model family and write a run folder."""
-
-
-@main.group(cls=click.Group)
 def bench():
     """Time collapsim against reference implementations on the same work."""
 
 
 def _register():
     # Each capability owns its commands; this file only wires them in.
-    from collapsim.run_gaussian import gaussian_cmd
-    from collapsim.bench_gaussian import bench_gaussian_cmd
+    from collapsim.commands.run import run
 
-    run.add_command(gaussian_cmd, "gaussian")
+    main.add_command(run, "run")
+
+    from collapsim.bench.categorical import bench_categorical_cmd
+    from collapsim.bench.gaussian import bench_gaussian_cmd
+
     bench.add_command(bench_gaussian_cmd, "gaussian")
-
-    from collapsim.bench_categorical import bench_categorical_cmd
-    from collapsim.run_categorical import categorical_cmd
-
-    run.add_command(categorical_cmd, "categorical")
     bench.add_command(bench_categorical_cmd, "categorical")
 
     from collapsim.replay.cli import replay

@@ -1,4 +1,4 @@
-"""Options and checks shared by every ``collapsim run FAMILY`` command."""
+"""Options shared by every ``collapsim run FAMILY`` command, and the CPU device layout."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import os
 import sys
 
 import click
-import numpy as np
 
 from collapsim.errors import ConfigError
 from collapsim.policies import POLICIES
-from collapsim.schedules import parse_alpha
 
 
 def use_all_cores() -> None:
@@ -53,20 +51,12 @@ def engine_options(*, generations: int, samples: int, seeds: int):
     return wrap
 
 
-def check_engine_options(generations: int, samples: int, seeds: int) -> None:
-    if generations < 1:
-        raise ConfigError(f"--generations must be at least 1, got {generations}")
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
-    if seeds < 2:
-        raise ConfigError(f"--seeds must be at least 2 (a standard error needs two chains), got {seeds}")
+def resolve_alpha_spec(policy: str, spec) -> str:
+    """The alpha schedule's spelling for a policy: 0.1 by default where alpha_t is read, "none" elsewhere."""
+    from collapsim.policies import ALPHA_POLICIES
 
-
-def resolve_alpha(policy: str, spec, generations: int) -> tuple[np.ndarray, str]:
-    """(alpha_t array (T,), the spelling recorded in config.json) for a policy."""
-    if policy in ("mix", "keep-real"):
-        spec = "0.1" if spec is None else spec
-        return parse_alpha(spec, generations), spec
+    if policy in ALPHA_POLICIES:
+        return "0.1" if spec is None else str(spec)
     if spec is not None:
         raise ConfigError(f"--alpha applies only to the mix and keep-real policies, not {policy!r}")
-    return np.zeros(generations), "none"
+    return "none"

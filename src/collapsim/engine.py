@@ -29,7 +29,6 @@ XLA removes, so the common replace loop pays for one derivation.
 
 from __future__ import annotations
 
-import math
 import os
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple, Optional
@@ -41,6 +40,7 @@ import numpy as np
 from collapsim import policies
 from collapsim.errors import ConfigError, NumericalError
 from collapsim.policies import POLICIES, SHORTCUT_POLICIES  # noqa: F401 (re-exported)
+from collapsim.summary import summarize  # noqa: F401 (re-exported)
 
 Model = Any  # a pytree of arrays
 Params = Any  # a pytree of arrays (sweepable)
@@ -162,39 +162,56 @@ def make_step(family: Family, cfg: LoopConfig, params: Params) -> Callable:
     return step
 
 
-def _generation_inputs(key: jax.Array, alpha: jax.Array, T: int):
-    """(init key, (keys (T,), alpha (T,), t (T,))) of one chain."""
+# ------------------------------------------------------------------------------------------------ drivers
+#
+# All three drivers run the same two compiled programs on chunks of chains: ``start`` (generation 0) and
+# ``segment`` (a lax.scan over all T generations that runs the step for t0 < t <= t1 and passes the carry
+# through elsewhere). The scan driver calls segment(0, T) once per chunk; the host-loop driver calls
+# segment(t - 1, t) for each generation. Sharing one executable is what makes the two bitwise identical:
+# XLA compiles a step differently inside a loop and alone (a reduction's order changes in the last bit).
+# Every chain gets its parameters by index into a batch of parameter pytrees (one point for run_loop), so
+# the grid driver is the same programs again.
+
+
+def _point(params_batch: Params, g) -> Params:
+    return jax.tree.map(lambda a: a[g], params_batch)
+
+
+def _start(key, g, params_batch, alphas, family: Family, cfg: LoopConfig):
+    """Generation 0 of one chain: (carry, metrics, per-generation inputs (keys (T,), alpha (T,)))."""
     k_init, k_loop = jax.random.split(key)
-    return k_init, (jax.random.split(k_loop, T), jnp.asarray(alpha, jnp.float32), jnp.arange(1, T + 1, dtype=jnp.int32))
+    carry, first = init_carry(family, cfg, k_init, _point(params_batch, g))
+    return carry, first, (jax.random.split(k_loop, cfg.generations), alphas[g].astype(jnp.float32))
+
+
+def _segment(carry, xs, g, params_batch, t0, t1, family: Family, cfg: LoopConfig):
+    """Generations t0 + 1 .. t1 of one chain: (carry, metrics (T,), zero outside the segment)."""
+    step = make_step(family, cfg, _point(params_batch, g))
+    ts = jnp.arange(1, cfg.generations + 1, dtype=jnp.int32)  # unbatched, so the cond below stays a branch
+
+    def skip(c, x):
+        shapes = jax.eval_shape(step, c, x)[1]
+        return c, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    def body(c, x):
+        key, alpha_t, t = x
+        return jax.lax.cond((t > t0) & (t <= t1), step, skip, c, (key, alpha_t, t))
+
+    return jax.lax.scan(body, carry, (xs[0], xs[1], ts))
+
+
+@lru_cache(maxsize=64)
+def _programs(family: Family, cfg: LoopConfig) -> tuple[Callable, Callable]:
+    """(start, segment), vmapped over chains and jitted once per static configuration."""
+    start = jax.jit(jax.vmap(partial(_start, family=family, cfg=cfg), in_axes=(0, 0, None, None)))
+    segment = jax.jit(jax.vmap(partial(_segment, family=family, cfg=cfg), in_axes=(0, 0, 0, None, None, None)))
+    return start, segment
 
 
 def _join(first: dict, rest: dict) -> dict:
-    """Generation-0 metrics (scalars) in front of the scanned ones (T,) -> (T + 1,)."""
-    return {k: jnp.concatenate([jnp.reshape(first[k], (1,)).astype(v.dtype), v]) for k, v in rest.items()}
-
-
-def _chain(key: jax.Array, params: Params, alpha: jax.Array, family: Family, cfg: LoopConfig) -> dict:
-    """One chain, all T generations under ``lax.scan``: metric -> (T + 1,)."""
-    k_init, xs = _generation_inputs(key, alpha, cfg.generations)
-    carry, at_init = init_carry(family, cfg, k_init, params)
-    _, per_gen = jax.lax.scan(make_step(family, cfg, params), carry, xs)
-    return _join(at_init, per_gen)
-
-
-@lru_cache(maxsize=64)
-def _compiled(family: Family, cfg: LoopConfig) -> Callable:
-    """(keys (B,), params, alpha (T,)) -> metric -> (B, T + 1), jitted once per static configuration."""
-    return jax.jit(jax.vmap(partial(_chain, family=family, cfg=cfg), in_axes=(0, None, None)))
-
-
-@lru_cache(maxsize=64)
-def _compiled_grid(family: Family, cfg: LoopConfig) -> Callable:
-    """(keys (B,), point (B,), params batch (G, ...), alphas (G, T)) -> metric -> (B, T + 1)."""
-
-    def one(key, g, params_batch, alphas):
-        return _chain(key, jax.tree.map(lambda a: a[g], params_batch), alphas[g], family, cfg)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+    """Generation-0 metrics (B,) in front of the scanned ones (B, T) -> (B, T + 1), as NumPy."""
+    return {k: np.concatenate([np.asarray(first[k]).astype(np.asarray(v).dtype)[:, None], np.asarray(v)], axis=1)
+            for k, v in rest.items()}
 
 
 def _chain_keys(seeds: int, seed: int) -> jax.Array:
@@ -203,18 +220,43 @@ def _chain_keys(seeds: int, seed: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed), seeds)
 
 
-def _in_chunks(call: Callable[[np.ndarray], dict], total: int, chunk: int, progress) -> dict:
-    """Run ``call(indices)`` over 0..total-1 in equal, padded chunks (one compiled shape); concatenate."""
+def _chunks(total: int, chunk: Optional[int], cfg: LoopConfig) -> list[np.ndarray]:
+    """Flat chain indices in equal chunks (the last padded with repeats: one compiled shape), each a
+    multiple of the device count."""
     devices = len(jax.local_devices())
-    chunk = -(-max(1, min(chunk, total)) // devices) * devices  # every device gets the same number of chains
-    pieces = []
-    for start in range(0, total, chunk):
-        idx = np.arange(start, start + chunk) % total  # the last chunk is padded with repeats
-        out = call(idx)
-        keep = min(chunk, total - start)
-        pieces.append({m: np.asarray(v)[:keep] for m, v in out.items()})
+    chunk = default_chunk(cfg, total, devices) if chunk is None else chunk
+    chunk = -(-max(1, min(chunk, total)) // devices) * devices
+    return [np.arange(start, start + chunk) % total for start in range(0, total, chunk)]
+
+
+def _batch(params_batch: Params, alphas, family: Family, cfg: LoopConfig):
+    alphas = np.asarray(alphas, np.float32)
+    for a in alphas:
+        validate_loop(family, cfg, a)
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(params_batch)}
+    if sizes != {alphas.shape[0]}:
+        raise ConfigError(f"every parameter leaf needs a leading grid axis of {alphas.shape[0]} (one per alpha "
+                          f"schedule), got {sorted(map(str, sizes))}")
+    return params_batch, jnp.asarray(alphas)
+
+
+def _scan_driver(family, cfg, params_batch, alphas, seeds, seed, chunk, progress) -> dict:
+    """Flat (G * seeds, T + 1) metrics; flat chain j is chain j % seeds of grid point j // seeds."""
+    params_batch, alphas = _batch(params_batch, alphas, family, cfg)
+    keys = _chain_keys(seeds, seed)
+    total = alphas.shape[0] * seeds
+    start, segment = _programs(family, cfg)
+    t0, t1 = jnp.int32(0), jnp.int32(cfg.generations)
+    pieces, done = [], 0
+    for idx in _chunks(total, chunk, cfg):
+        k, g = spread_chains(keys[idx % seeds]), spread_chains(jnp.asarray(idx // seeds, jnp.int32))
+        carry, first, xs = start(k, g, params_batch, alphas)
+        _, rest = segment(carry, xs, g, params_batch, t0, t1)
+        keep = min(len(idx), total - done)
+        pieces.append({m: v[:keep] for m, v in _join(first, rest).items()})
+        done += keep
         if progress is not None:
-            progress(start + keep)
+            progress(done)
     return {m: np.concatenate([p[m] for p in pieces]) for m in pieces[0]}
 
 
@@ -233,12 +275,8 @@ def run_loop(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     Returns:
       dict metric name -> numpy array (seeds, T + 1).
     """
-    alpha = np.asarray(alpha, np.float32)
-    validate_loop(family, cfg, alpha)
-    keys = _chain_keys(seeds, seed)
-    fn = _compiled(family, cfg)
-    chunk = default_chunk(cfg, seeds, len(jax.local_devices())) if chunk is None else chunk
-    return _in_chunks(lambda idx: fn(spread_chains(keys[idx]), params, alpha), seeds, chunk, progress)
+    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], params)
+    return _scan_driver(family, cfg, batch, np.asarray(alpha, np.float32)[None], seeds, seed, chunk, progress)
 
 
 def run_grid(family: Family, cfg: LoopConfig, params_batch: Params, alphas, seeds: int, seed: int = 0,
@@ -246,94 +284,91 @@ def run_grid(family: Family, cfg: LoopConfig, params_batch: Params, alphas, seed
     """Driver (b): a batch of G parameter pytrees (leading axis G on every leaf) x ``seeds`` chains each.
 
     (grid point, chain) pairs are flattened onto one axis and run in vmapped chunks sharded over the local
-    devices; point g's chains use the same keys as :func:`run_loop` would, so each point's result equals a
-    ``run_loop`` with that point's parameters.
+    devices; point g's chain i uses the same key as chain i of :func:`run_loop`, so each point's result
+    equals a ``run_loop`` with that point's parameters, bit for bit.
 
     Args:
       alphas: array (G, T) of alpha schedules, one per point.
     Returns:
       dict metric name -> numpy array (G, seeds, T + 1).
     """
-    alphas = np.asarray(alphas, np.float32)
-    G = alphas.shape[0]
-    for a in alphas:
-        validate_loop(family, cfg, a)
-    sizes = {x.shape[0] for x in jax.tree.leaves(params_batch)}
-    if sizes != {G}:
-        raise ConfigError(f"every parameter leaf needs a leading grid axis of {G} (one per alpha schedule), got {sorted(sizes)}")
-    keys = _chain_keys(seeds, seed)
-    fn = _compiled_grid(family, cfg)
-    chunk = default_chunk(cfg, G * seeds, len(jax.local_devices())) if chunk is None else chunk
-
-    def call(idx):
-        return fn(spread_chains(keys[idx % seeds]), spread_chains(jnp.asarray(idx // seeds, jnp.int32)), params_batch, alphas)
-
-    flat = _in_chunks(call, G * seeds, chunk, progress)
+    flat = _scan_driver(family, cfg, params_batch, alphas, seeds, seed, chunk, progress)
+    G = np.asarray(alphas).shape[0]
     return {m: v.reshape(G, seeds, -1) for m, v in flat.items()}
 
 
 def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int, seed: int = 0,
-             checkpoint: Optional[str] = None, fingerprint: str = "",
+             checkpoint: Optional[str] = None, fingerprint: str = "", chunk: Optional[int] = None,
              progress: Optional[Callable[[int], None]] = None) -> dict:
-    """Driver (c): a Python loop over generations calling the jitted step on all chains at once.
+    """Driver (c): a Python loop over generations, each a call of the compiled step on every chunk of chains.
 
-    After every generation the carry and the metrics so far are written to ``checkpoint`` (a ``.npz``
+    After every generation the carries and the metrics so far are written to ``checkpoint`` (a ``.npz``
     path, replaced atomically); a re-run with the same ``fingerprint`` (a string identifying the run, e.g.
     its spec's JSON) resumes after the last finished generation and ends with the same numbers as an
-    uninterrupted run. For families whose fit is itself a training loop.
+    uninterrupted run, which are also :func:`run_loop`'s numbers. For fits that are training loops.
 
     Returns:
-      dict metric name -> numpy array (seeds, T + 1); the checkpoint is removed when the run is complete.
+      dict metric name -> numpy array (seeds, T + 1); the checkpoint is removed once the run is complete.
     """
-    alpha = np.asarray(alpha, np.float32)
-    validate_loop(family, cfg, alpha)
+    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], params)
+    batch, alphas = _batch(batch, np.asarray(alpha, np.float32)[None], family, cfg)
     keys = _chain_keys(seeds, seed)
-    T = cfg.generations
-    start = jax.jit(jax.vmap(lambda k: _start(k, params, alpha, family, cfg)))
-    step = jax.jit(jax.vmap(make_step(family, cfg, params)))
-    (carry, first), xs = start(keys)
-    history = [first]
+    start, segment = _programs(family, cfg)
+    chunks = _chunks(seeds, chunk, cfg)
+    states = []
+    for idx in chunks:
+        g = spread_chains(jnp.zeros(len(idx), jnp.int32))
+        carry, first, xs = start(spread_chains(keys[idx]), g, batch, alphas)
+        states.append((carry, xs, g, [first]))
     done = 0
     if checkpoint and os.path.exists(checkpoint):
-        carry, history, done = _load_checkpoint(checkpoint, carry, first, fingerprint)
-    for t in range(done + 1, T + 1):
-        carry, m = step(carry, jax.tree.map(lambda a: a[:, t - 1], xs))
-        history.append(m)
+        states, done = _load_checkpoint(checkpoint, states, fingerprint)
+    for t in range(done + 1, cfg.generations + 1):
+        for i, (carry, xs, g, history) in enumerate(states):
+            carry, m = segment(carry, xs, g, batch, jnp.int32(t - 1), jnp.int32(t))
+            history.append({k: v[:, t - 1] for k, v in m.items()})
+            states[i] = (carry, xs, g, history)
         if checkpoint:
-            _save_checkpoint(checkpoint, carry, history, t, fingerprint)
+            _save_checkpoint(checkpoint, states, t, fingerprint)
         if progress is not None:
             progress(t)
-    out = {k: np.stack([np.asarray(h[k]) for h in history], axis=1) for k in history[0]}
+    out = {k: np.concatenate([np.stack([np.asarray(h[k]) for h in hist], axis=1) for _, _, _, hist in states])[:seeds]
+           for k in states[0][3][0]}
     if checkpoint and os.path.exists(checkpoint):
         os.remove(checkpoint)
     return out
 
 
-def _start(key, params, alpha, family, cfg):
-    k_init, xs = _generation_inputs(key, alpha, cfg.generations)
-    return init_carry(family, cfg, k_init, params), xs
-
-
-def _save_checkpoint(path: str, carry, history: list, t: int, fingerprint: str) -> None:
-    leaves = jax.tree.leaves(carry)
-    arrays = {f"carry_{i}": np.asarray(a) for i, a in enumerate(leaves)}
-    for name in history[0]:
-        arrays[f"metric_{name}"] = np.stack([np.asarray(h[name]) for h in history], axis=1)
+def _save_checkpoint(path: str, states: list, t: int, fingerprint: str) -> None:
+    arrays = {}
+    for i, (carry, _, _, history) in enumerate(states):
+        for j, leaf in enumerate(jax.tree.leaves(carry)):
+            arrays[f"c{i}_carry{j}"] = np.asarray(leaf)
+        for name in history[0]:
+            arrays[f"c{i}_metric_{name}"] = np.stack([np.asarray(h[name]) for h in history], axis=1)
     tmp = f"{path}.tmp-{os.getpid()}.npz"
     np.savez(tmp, generation=np.int64(t), fingerprint=np.str_(fingerprint), **arrays)
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path: str, carry, first: dict, fingerprint: str):
-    with np.load(path, allow_pickle=False) as z:
+def _load_checkpoint(path: str, states: list, fingerprint: str):
+    """The chunks' states after the checkpointed generation (shardings as freshly started)."""
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"checkpoint {path} cannot be read ({err}); remove it to start over") from None
+    with z:
         if str(z["fingerprint"]) != fingerprint:
             raise ConfigError(f"checkpoint {path} belongs to a different run; remove it or use another folder")
-        treedef = jax.tree.structure(carry)
-        leaves = [jnp.asarray(z[f"carry_{i}"]) for i in range(treedef.num_leaves)]
         t = int(z["generation"])
-        metrics = {name: z[f"metric_{name}"] for name in first}
-    history = [{name: metrics[name][:, g] for name in first} for g in range(t + 1)]
-    return jax.tree.unflatten(treedef, leaves), history, t
+        out = []
+        for i, (carry, xs, g, history) in enumerate(states):
+            leaves, treedef = jax.tree.flatten(carry)
+            restored = [jax.device_put(z[f"c{i}_carry{j}"], leaf.sharding) for j, leaf in enumerate(leaves)]
+            metrics = {name: z[f"c{i}_metric_{name}"] for name in history[0]}
+            hist = [{name: metrics[name][:, k] for name in metrics} for k in range(t + 1)]
+            out.append((jax.tree.unflatten(treedef, restored), xs, g, hist))
+    return out, t
 
 
 def spread_chains(x: jax.Array) -> jax.Array:
@@ -373,12 +408,3 @@ def check_finite(per_chain: dict) -> None:
             chains = int(bad[..., g].sum())
             raise NumericalError(f"metric {name!r} became non-finite at generation {g} in {chains} chain(s); "
                                  "the run was stopped rather than write NaN into the table")
-
-
-def summarize(values: np.ndarray) -> dict:
-    """Monte Carlo summary over chains of an array (seeds, T + 1): mean, stderr, 2.5% and 97.5% quantiles."""
-    values = np.asarray(values, np.float64)
-    s = values.shape[0]
-    stderr = values.std(axis=0, ddof=1) / math.sqrt(s) if s > 1 else np.full(values.shape[1], np.nan)
-    lo, hi = np.quantile(values, [0.025, 0.975], axis=0)
-    return {"mean": values.mean(axis=0), "stderr": stderr, "lo": lo, "hi": hi}

@@ -23,6 +23,7 @@ import click
 import numpy as np
 
 from collapsim.errors import ConfigError
+from collapsim.summary import summarize
 
 CSV_COLUMNS = ("generation", "metric", "mean", "stderr", "lo", "hi", "theory")
 
@@ -145,8 +146,6 @@ def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, la
 
 def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None) -> dict:
     """metric -> summary dict with its theory curve (or None) and labelled approximations."""
-    from collapsim.engine import summarize
-
     out = {}
     for name, values in per_chain.items():
         s = summarize(values)

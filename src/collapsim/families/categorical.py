@@ -132,6 +132,15 @@ def make_params(truth, temperature: float = 1.0, top_p: float = 1.0, smoothing: 
     }
 
 
+def params_for(options, overrides, seed: int = 0) -> dict:
+    """Parameters from a run spec's family options (init, vocab, zipf_exponent, dirichlet_concentration) and
+    parameter overrides (temperature, top_p, smoothing); a dirichlet truth is drawn with the run's seed."""
+    truth = initial_truth(options.get("init", "zipf"), int(options.get("vocab", 50)),
+                          float(options.get("zipf_exponent", 1.0)), float(options.get("dirichlet_concentration", 1.0)), seed)
+    return make_params(truth, float(overrides.get("temperature", 1.0)), float(overrides.get("top_p", 1.0)),
+                       float(overrides.get("smoothing", 0.0)))
+
+
 def simulated_truth(params) -> np.ndarray:
     """The truth the chains start from (the float32 one in ``params``) as float64 summing to 1: the theory's p*."""
     truth = np.asarray(params["truth"], np.float64)

@@ -515,3 +515,37 @@ def approximations(policy: str, truth, M: int, alpha) -> dict:
         level = approx_stationary_sq_error(truth, M, float(alpha[0]))
         return {"sq_error": {SQ_ERROR_APPROX_LABEL: np.full(T + 1, level)}}
     return {}
+
+
+#: A mix run skips its exact theory beyond this many multiply-adds of the forward method (about a minute).
+MIX_THEORY_BUDGET = 3e10
+
+
+def predict(spec, truth=None, bottom=None):
+    """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a categorical run spec.
+
+    Args:
+      truth: the simulated truth (K,) float64 (the float32 one the chains start from, renormalised);
+        computed from the spec when None. bottom: its bottom-decile mask (K,) bool.
+    """
+    from collapsim.families import categorical as fam
+    from collapsim.theory import Prediction
+
+    o, p = spec.family_options, spec.params
+    if truth is None:
+        params = fam.params_for(o, p, spec.seed)
+        truth, bottom = fam.simulated_truth(params), np.asarray(params["bottom"])
+    vocab = truth.shape[0]
+    if fam.is_decoded(float(p.get("temperature", 1.0)), int(o.get("top_k", 0)), float(p.get("top_p", 1.0)), vocab):
+        return Prediction({}, {}, "no exact theory drawn: the decoding transform changes the sampling distribution")
+    if float(p.get("smoothing", 0.0)) > 0:
+        return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
+    if spec.policy not in ("replace", "mix"):
+        return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
+    cost = forward_cost(truth, spec.samples, spec.generations)
+    if spec.policy == "mix" and cost > MIX_THEORY_BUDGET:
+        return Prediction({}, {}, f"exact theory skipped: the mix recursion needs {cost:.2g} multiply-adds (minutes); "
+                                  "fewer distinct truth probabilities, samples or generations bring it back")
+    alpha = spec.alpha_schedule()
+    return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom),
+                      approximations(spec.policy, truth, spec.samples, alpha))

@@ -119,3 +119,17 @@ def predictions(policy: str, generations: int, n: int, ddof: int, dim: int, cova
         drift, s2 = mix_moments(alpha, n, ddof, sigma2, dim)
         return {"sigma2": s2, "mean_sq_drift": drift}
     return {}
+
+
+def predict(spec):
+    """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a Gaussian run spec.
+
+    The truth is N(0, variance I_d) (``family_options["variance"]``, default 1).
+    """
+    from collapsim.theory import Prediction, none_for
+
+    o = spec.family_options
+    dim, covariance, ddof = int(o.get("dim", 1)), o.get("covariance", "full"), int(o.get("ddof", 1))
+    curves = predictions(spec.policy, spec.generations, spec.samples, ddof, dim, covariance,
+                         float(o.get("variance", 1.0)), spec.alpha_schedule())
+    return Prediction(curves, {}) if curves else none_for(spec.policy)

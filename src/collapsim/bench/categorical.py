@@ -25,7 +25,7 @@ import time
 import click
 import numpy as np
 
-from collapsim.bench_gaussian import median_time
+from collapsim.bench.gaussian import median_time
 
 
 def numpy_metrics(p: np.ndarray, truth: np.ndarray, bottom: np.ndarray) -> tuple:

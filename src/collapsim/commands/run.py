@@ -1,0 +1,88 @@
+"""``collapsim run FAMILY`` (one command per registry entry) and ``collapsim run --config RUN/config.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from collapsim.cli_common import engine_options, resolve_alpha_spec, use_all_cores
+from collapsim.errors import ConfigError
+from collapsim.registry import ENTRIES, Entry
+from collapsim.runspec import DRIVERS, METHODS, RunSpec
+
+
+def report(result) -> None:
+    """Print the short table, the theory note and where the run went."""
+    from collapsim.runfolder import summary_table
+
+    click.echo(summary_table(result.summary))
+    if result.note:
+        click.echo(result.note)
+    click.echo(f"wrote {result.path}/ (config.json, metrics.csv, figure.png) in {result.elapsed:.1f}s of simulation")
+
+
+def execute_and_report(spec: RunSpec, out) -> None:
+    use_all_cores()
+    from collapsim.execute import execute
+
+    report(execute(spec, out))
+
+
+def family_command(e: Entry) -> click.Command:
+    """A click command whose options are the engine's plus the entry's own."""
+
+    def callback(generations, samples, seeds, policy, alpha, seed, out, method, driver, **options):
+        fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
+        pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
+        spec = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+                       method, driver)
+        execute_and_report(spec, out)
+
+    cmd = click.Command(e.name, callback=callback, help=e.help)
+    for o in reversed(e.options):
+        kind = click.Choice(o.choices) if o.choices else o.type
+        cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
+                           help=o.help)(cmd)
+    cmd = click.option("--driver", type=click.Choice(DRIVERS), default="scan", show_default=True,
+                       help="scan: lax.scan + vmap; host: a Python loop with a checkpoint per generation.")(cmd)
+    cmd = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+                       help="explicit samples, the exact sufficient-statistics shortcut, or auto.")(cmd)
+    return engine_options(**e.defaults)(cmd)
+
+
+@click.group("run", invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Re-run the run recorded in RUN/config.json (reproduces its metrics.csv).")
+@click.option("--out", type=click.Path(), default=None, help="Run folder for --config (default runs/FAMILY-TIME).")
+@click.pass_context
+def run(ctx, config_path, out):
+    """Run a generation loop for one model family and write a run folder."""
+    if ctx.invoked_subcommand is not None:
+        if config_path or out:
+            raise ConfigError("--config and --out before the family name apply only to re-runs: collapsim run --config RUN/config.json")
+        return
+    if not config_path:
+        click.echo(ctx.get_help())
+        return
+    execute_and_report(RunSpec.from_config(read_config(config_path)), out)
+
+
+def read_config(path) -> dict:
+    """A run's config.json as a dictionary; one-line errors for a missing, unreadable or malformed file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ConfigError(f"--config {path}: not valid JSON ({err.__class__.__name__})") from None
+    except OSError as err:
+        raise ConfigError(f"--config {path}: cannot read ({err.strerror})") from None
+
+
+for _entry in ENTRIES.values():
+    run.add_command(family_command(_entry), _entry.name)
