@@ -59,7 +59,10 @@ def test_policy_without_theory_leaves_theory_column_empty(tmp_path):
         ["--generations", "-3"],
         ["--ddof", "2", "--samples", "2"],
         ["--alpha", "2/t", "--policy", "mix"],
-        ["--dim", "3", "--samples", "3"],
+        ["--dim", "0"],
+        ["--seed", "-1"],
+        ["--seed", "4294967296"],
+        ["--variance", "0"],
     ],
 )
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, bad):

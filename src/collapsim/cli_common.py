@@ -17,7 +17,7 @@ def use_all_cores() -> None:
 
     Call it first thing in a command that runs the engine: it only works before JAX is imported, and is
     left out of library imports because it changes how JAX sees the machine. One vmapped computation runs
-    mostly on one core; with a device per core :func:`collapsim.engine.spread_chains` runs one per core.
+    mostly on one core; with a device per core :func:`collapsim.engine.dispatch` runs one call per core.
     Harmless on GPU machines (the GPU stays the default backend); a flag the user set wins.
     """
     flags = os.environ.get("XLA_FLAGS", "")

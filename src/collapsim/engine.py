@@ -16,7 +16,8 @@ arrays, so a new value never recompiles. :func:`make_step` composes a family and
 ``step(carry, (key, alpha_t, t)) -> (carry, metrics)``; three drivers run it and all return
 metric -> array (chains, T + 1), index t = generation t (generation 0 is the initial model):
 
-- :func:`run_loop`: ``lax.scan`` over generations, ``vmap`` over chains, chains sharded over the local devices;
+- :func:`run_loop`: ``lax.scan`` over generations, ``vmap`` over chains, chunks of chains spread over the
+  local devices (:func:`dispatch`);
 - :func:`run_grid`: the same for a batch of parameter pytrees, (grid point, chain) flattened onto one axis;
 - :func:`run_host`: a Python loop over generations calling the jitted step, the carry checkpointed after every
   generation and resumed on a re-run (for fits that are training loops).
@@ -221,12 +222,31 @@ def _chain_keys(seeds: int, seed: int) -> jax.Array:
 
 
 def _chunks(total: int, chunk: Optional[int], cfg: LoopConfig) -> list[np.ndarray]:
-    """Flat chain indices in equal chunks (the last padded with repeats: one compiled shape), each a
-    multiple of the device count."""
-    devices = len(jax.local_devices())
-    chunk = default_chunk(cfg, total, devices) if chunk is None else chunk
-    chunk = -(-max(1, min(chunk, total)) // devices) * devices
+    """Flat chain indices in equal chunks (the last padded with repeats: one compiled shape). The chunk size
+    depends on the work only, never on the device count, so every chain is computed by the same program."""
+    chunk = default_chunk(cfg, total) if chunk is None else max(1, min(chunk, total))
     return [np.arange(start, start + chunk) % total for start in range(0, total, chunk)]
+
+
+def dispatch(calls: list, progress=None, sizes=None) -> list:
+    """Run ``calls`` (functions of a device returning arrays) round-robin over the local devices.
+
+    Each call gets the whole of one device; JAX dispatches asynchronously, so one round keeps every device
+    busy. Whole calls per device rather than one program sharded across devices: with the chains of one
+    program sharded over two CPU host devices, two LAPACK custom calls deadlock XLA's thread pool (seen at
+    a few thousand 3x3 eigendecompositions per device), and a call's numbers must not depend on how many
+    devices share it. ``progress`` gets the running sum of ``sizes`` after each round.
+    """
+    devices = jax.local_devices()
+    results, done = [], 0
+    for r in range(0, len(calls), len(devices)):
+        launched = [call(device) for call, device in zip(calls[r:r + len(devices)], devices)]
+        for i, out in enumerate(launched):
+            results.append(jax.tree.map(np.asarray, out))
+            done += sizes[r + i] if sizes else 1
+        if progress is not None:
+            progress(done)
+    return results
 
 
 def _batch(params_batch: Params, alphas, family: Family, cfg: LoopConfig):
@@ -247,16 +267,20 @@ def _scan_driver(family, cfg, params_batch, alphas, seeds, seed, chunk, progress
     total = alphas.shape[0] * seeds
     start, segment = _programs(family, cfg)
     t0, t1 = jnp.int32(0), jnp.int32(cfg.generations)
-    pieces, done = [], 0
-    for idx in _chunks(total, chunk, cfg):
-        k, g = spread_chains(keys[idx % seeds]), spread_chains(jnp.asarray(idx // seeds, jnp.int32))
-        carry, first, xs = start(k, g, params_batch, alphas)
-        _, rest = segment(carry, xs, g, params_batch, t0, t1)
-        keep = min(len(idx), total - done)
-        pieces.append({m: v[:keep] for m, v in _join(first, rest).items()})
-        done += keep
-        if progress is not None:
-            progress(done)
+
+    def call(idx):
+        def on(device):
+            put = partial(jax.device_put, device=device)
+            g = put(jnp.asarray(idx // seeds, jnp.int32))
+            pb, al = put(params_batch), put(alphas)
+            carry, first, xs = start(put(keys[idx % seeds]), g, pb, al)
+            return first, segment(carry, xs, g, pb, t0, t1)[1]
+        return on
+
+    chunks = _chunks(total, chunk, cfg)
+    sizes = [min(len(c), total - i * len(c)) for i, c in enumerate(chunks)]
+    outs = dispatch([call(idx) for idx in chunks], progress, sizes)
+    pieces = [{m: v[:n] for m, v in _join(first, rest).items()} for (first, rest), n in zip(outs, sizes)]
     return {m: np.concatenate([p[m] for p in pieces]) for m in pieces[0]}
 
 
@@ -314,26 +338,26 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     batch, alphas = _batch(batch, np.asarray(alpha, np.float32)[None], family, cfg)
     keys = _chain_keys(seeds, seed)
     start, segment = _programs(family, cfg)
-    chunks = _chunks(seeds, chunk, cfg)
-    states = []
-    for idx in chunks:
-        g = spread_chains(jnp.zeros(len(idx), jnp.int32))
-        carry, first, xs = start(spread_chains(keys[idx]), g, batch, alphas)
-        states.append((carry, xs, g, [first]))
+    devices = jax.local_devices()
+    states = []  # per chunk: (carry, xs, g, its device's params and alphas, history), pinned to one device
+    for i, idx in enumerate(_chunks(seeds, chunk, cfg)):
+        put = partial(jax.device_put, device=devices[i % len(devices)])
+        g, pb, al = put(jnp.zeros(len(idx), jnp.int32)), put(batch), put(alphas)
+        carry, first, xs = start(put(keys[idx]), g, pb, al)
+        states.append([carry, xs, g, pb, [jax.tree.map(np.asarray, first)]])
     done = 0
     if checkpoint and os.path.exists(checkpoint):
-        states, done = _load_checkpoint(checkpoint, states, fingerprint)
+        done = _load_checkpoint(checkpoint, states, fingerprint)
     for t in range(done + 1, cfg.generations + 1):
-        for i, (carry, xs, g, history) in enumerate(states):
-            carry, m = segment(carry, xs, g, batch, jnp.int32(t - 1), jnp.int32(t))
-            history.append({k: v[:, t - 1] for k, v in m.items()})
-            states[i] = (carry, xs, g, history)
+        stepped = [segment(c, xs, g, pb, jnp.int32(t - 1), jnp.int32(t)) for c, xs, g, pb, _ in states]
+        for state, (carry, m) in zip(states, stepped):  # all chunks launched before any is waited for
+            state[0] = carry
+            state[4].append({k: np.asarray(v[:, t - 1]) for k, v in m.items()})
         if checkpoint:
             _save_checkpoint(checkpoint, states, t, fingerprint)
         if progress is not None:
             progress(t)
-    out = {k: np.concatenate([np.stack([np.asarray(h[k]) for h in hist], axis=1) for _, _, _, hist in states])[:seeds]
-           for k in states[0][3][0]}
+    out = {k: np.concatenate([np.stack([h[k] for h in st[4]], axis=1) for st in states])[:seeds] for k in states[0][4][0]}
     if checkpoint and os.path.exists(checkpoint):
         os.remove(checkpoint)
     return out
@@ -341,18 +365,18 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
 
 def _save_checkpoint(path: str, states: list, t: int, fingerprint: str) -> None:
     arrays = {}
-    for i, (carry, _, _, history) in enumerate(states):
+    for i, (carry, _, _, _, history) in enumerate(states):
         for j, leaf in enumerate(jax.tree.leaves(carry)):
             arrays[f"c{i}_carry{j}"] = np.asarray(leaf)
         for name in history[0]:
-            arrays[f"c{i}_metric_{name}"] = np.stack([np.asarray(h[name]) for h in history], axis=1)
+            arrays[f"c{i}_metric_{name}"] = np.stack([h[name] for h in history], axis=1)
     tmp = f"{path}.tmp-{os.getpid()}.npz"
     np.savez(tmp, generation=np.int64(t), fingerprint=np.str_(fingerprint), **arrays)
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path: str, states: list, fingerprint: str):
-    """The chunks' states after the checkpointed generation (shardings as freshly started)."""
+def _load_checkpoint(path: str, states: list, fingerprint: str) -> int:
+    """Restore the chunks' carries and histories (in place) after the checkpointed generation; returns it."""
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -361,27 +385,12 @@ def _load_checkpoint(path: str, states: list, fingerprint: str):
         if str(z["fingerprint"]) != fingerprint:
             raise ConfigError(f"checkpoint {path} belongs to a different run; remove it or use another folder")
         t = int(z["generation"])
-        out = []
-        for i, (carry, xs, g, history) in enumerate(states):
-            leaves, treedef = jax.tree.flatten(carry)
-            restored = [jax.device_put(z[f"c{i}_carry{j}"], leaf.sharding) for j, leaf in enumerate(leaves)]
-            metrics = {name: z[f"c{i}_metric_{name}"] for name in history[0]}
-            hist = [{name: metrics[name][:, k] for name in metrics} for k in range(t + 1)]
-            out.append((jax.tree.unflatten(treedef, restored), xs, g, hist))
-    return out, t
-
-
-def spread_chains(x: jax.Array) -> jax.Array:
-    """Shard the leading (chain) axis of ``x`` (a multiple of the device count) over the local devices.
-
-    Chains are independent, so this changes where they run, not what they compute. On a CPU the run and
-    bench commands ask XLA for one host device per core (``cli_common.use_all_cores``).
-    """
-    devices = jax.local_devices()
-    if len(devices) < 2 or x.shape[0] % len(devices):
-        return x
-    mesh = jax.sharding.Mesh(np.array(devices), ("chains",))
-    return jax.device_put(x, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chains")))
+        for i, state in enumerate(states):
+            leaves, treedef = jax.tree.flatten(state[0])
+            state[0] = jax.tree.unflatten(treedef, [jax.device_put(z[f"c{i}_carry{j}"], leaf.sharding) for j, leaf in enumerate(leaves)])
+            metrics = {name: z[f"c{i}_metric_{name}"] for name in state[4][0]}
+            state[4] = [{name: metrics[name][:, k] for name in metrics} for k in range(t + 1)]
+    return t
 
 
 #: Training points per device in one compiled call. Past a few hundred thousand the per-generation working
@@ -390,13 +399,18 @@ def spread_chains(x: jax.Array) -> jax.Array:
 CALL_POINTS_PER_DEVICE = 2**18
 
 
-def default_chunk(cfg: LoopConfig, seeds: int, devices: int = 1) -> int:
+#: A run is split into at least this many calls when each still gets MIN_CALL_CHAINS chains, so 2 or 4
+#: devices have work to share; fixed, not read from the device count, so the numbers never depend on it.
+MIN_CALLS, MIN_CALL_CHAINS = 4, 256
+
+
+def default_chunk(cfg: LoopConfig, chains: int) -> int:
     """Chains per compiled call: about CALL_POINTS_PER_DEVICE points each (a whole buffer for accumulate),
-    with the calls evened out so the last one wastes little padding."""
+    at least MIN_CALLS calls when they stay large, evened out so the last one wastes little padding."""
     points = cfg.samples * (cfg.generations if "accumulate" in cfg.policy else 1)
-    most = max(1, CALL_POINTS_PER_DEVICE // points) * devices
-    calls = -(-seeds // most)
-    return -(-seeds // calls)
+    most = max(1, CALL_POINTS_PER_DEVICE // points)
+    calls = max(-(-chains // most), min(MIN_CALLS, chains // MIN_CALL_CHAINS), 1)
+    return -(-chains // calls)
 
 
 def check_finite(per_chain: dict) -> None:

@@ -60,7 +60,7 @@ def time_rng(chains: int, generations: int, samples: int, repeats: int) -> float
     import jax
     import jax.numpy as jnp
 
-    from collapsim.engine import LoopConfig, default_chunk, spread_chains
+    from collapsim.engine import LoopConfig, default_chunk, dispatch
 
     def chain(key):
         def step(total, k):
@@ -69,14 +69,12 @@ def time_rng(chains: int, generations: int, samples: int, repeats: int) -> float
         return jax.lax.scan(step, jnp.float32(0), jax.random.split(key, generations))[0]
 
     draw = jax.jit(jax.vmap(chain))
-    devices = len(jax.local_devices())
-    chunk = -(-default_chunk(LoopConfig("replace", samples, generations), chains, devices) // devices) * devices
+    chunk = default_chunk(LoopConfig("replace", samples, generations), chains)
     keys = jax.random.split(jax.random.key(1), -(-chains // chunk) * chunk)
-    pieces = [spread_chains(keys[i : i + chunk]) for i in range(0, keys.shape[0], chunk)]
+    pieces = [keys[i : i + chunk] for i in range(0, keys.shape[0], chunk)]
 
     def run():
-        for k in pieces:
-            draw(k).block_until_ready()
+        dispatch([lambda device, k=k: draw(jax.device_put(k, device)) for k in pieces])
 
     run()
     return median_time(run, repeats)

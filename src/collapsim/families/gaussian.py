@@ -107,7 +107,10 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         if not factored:
             return {"mean": mean, "cov": cov}
         evals, evecs = jnp.linalg.eigh(cov)
-        evals = jnp.clip(evals, 0.0)  # the floor: a non-PD float32 scatter is a degenerate, legal model
+        # The floor: eigenvalues within float32 rounding of zero (relative to the largest, numpy's matrix_rank
+        # tolerance) are zero, so a rank-deficient or non-PD float32 scatter is a degenerate, legal model.
+        tol = dim * jnp.finfo(cov.dtype).eps * jnp.max(jnp.abs(evals))
+        evals = jnp.where(evals > tol, evals, 0.0)
         return {"mean": mean, "cov": cov, "root": evecs * jnp.sqrt(evals), "evals": evals}
 
     def _truth(params):

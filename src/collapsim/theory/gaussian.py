@@ -70,8 +70,11 @@ def expected_w2sq(generations: int, n: int, ddof: int, sigma2: float = 1.0, dim:
 
 def expected_det_ratio(generations: int, n: int, ddof: int, dim: int) -> np.ndarray:
     """E det Sigma_t / det Sigma_0 for a full-covariance fit (eq. G6), shape (T + 1,)."""
+    t = np.arange(generations + 1)
+    if n <= dim:  # the scatter of n <= d points has rank n - 1 < d: det = 0 from generation 1 on
+        return (t == 0).astype(np.float64)
     log_factor = np.sum(np.log(n - np.arange(1, dim + 1))) - dim * np.log(n - ddof)
-    return np.exp(np.arange(generations + 1) * log_factor)
+    return np.exp(t * log_factor)
 
 
 def mix_moments(alpha, n: int, ddof: int, sigma2: float = 1.0, dim: int = 1) -> tuple[np.ndarray, np.ndarray]:
