@@ -48,7 +48,7 @@ def first_in(hc: HypothesisClass, member: Callable, avoid=frozenset(), limit: in
 def _cells_of(hc, elems) -> int:
     m = 0
     for z in elems:
-        m |= 1 << hc.cell_of(z)
+        m |= hc.cell_mask(z)
     return m
 
 
@@ -91,7 +91,7 @@ def closure_generator(hc, stream, outputs):
     for m in hc.masks:
         if shown & ~m == 0:
             inter &= m
-    z = first_in(hc, lambda z: inter >> hc.cell_of(z) & 1, seen, WITNESS_SEARCH) if inter != -1 else None
+    z = first_in(hc, lambda z: inter & hc.cell_mask(z), seen, WITNESS_SEARCH) if inter != -1 else None
     return z if z is not None else first_in(hc, lambda z: True, seen)
 
 
@@ -158,7 +158,7 @@ def _sure_cells(hc, stream, outputs) -> int:
     """Cells shown while outside every earlier output hypothesis (the forced set F of ``solver.py``)."""
     F = U = 0
     for s, x in enumerate(stream):
-        c = 1 << hc.cell_of(x)
+        c = hc.cell_mask(x)
         if s > 0:
             U |= hc.masks[outputs[s - 1]]
         if not c & U:
@@ -237,7 +237,7 @@ def replay_everything_adversary(target: int, proper: bool) -> Adversary:
                 U = 0
                 for o in outputs:
                     U |= hc.masks[o]
-                z = first_in(hc, lambda z: U >> hc.cell_of(z) & 1 and not hc.contains(target, z), seen,
+                z = first_in(hc, lambda z: U & hc.cell_mask(z) and not hc.contains(target, z), seen,
                              WITNESS_SEARCH)
                 if z is not None:
                     return z
@@ -292,9 +292,17 @@ def certificate_adversary(strategy: dict, targets_of: Callable | None = None) ->
         return F, U
 
     def fresh(hc, cell, stream):
+        # Walk the cell's own elements (a cell may sit far from 0, beyond any bounded search of the integers);
+        # at most len(stream) + 1 steps find an unshown one, and a finite cell all shown repeats its elements.
         seen = set(stream)
-        z = first_in(hc, lambda z: hc.cell_of(z) == cell, seen, WITNESS_SEARCH)
-        return z if z is not None else first_in(hc, lambda z: hc.cell_of(z) == cell)
+        c = hc.cells[cell]
+        for j, z in enumerate(c.elements()):
+            if z not in seen:
+                return z
+            if j > len(seen):
+                break
+        elems = list(c.elements())
+        return elems[len(stream) % len(elems)]
 
     def move(hc, stream, outputs):
         if not stream:
