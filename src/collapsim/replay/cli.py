@@ -1,4 +1,4 @@
-"""`collapsim replay ...` commands (check, play, search).  Printing only; the work lives in the other modules."""
+"""`collapsim replay ...` commands (check, verify, play, search).  Printing only; the work lives in the other modules."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import click
 from collapsim.errors import ConfigError
 
 BUILTIN_CLASSES = ("four-language", "separation")
+# The solver is exponential in the number of (membership) cells; these bounds keep `check` within seconds.
+MAX_CHECK_LANGUAGES = 12
+MAX_CHECK_CELLS = 20
 GENERATORS = ("km", "closure", "witness", "mch", "certificate")
 PROPER = ("mch", "certificate")
 
@@ -33,28 +36,10 @@ def _load(spec: str, rounds: int = 40):
 # ----------------------------------------------------------------------------------------------------------------
 
 def certificate_json(hc, sol, verdict) -> dict:
-    """The certificate in plain JSON: one rule per reachable position, cells named as in the class."""
-    from collapsim.replay.classes import iter_bits
+    """The certificate in plain JSON (see ``certificate.py``), with the checker's verdict attached."""
+    from collapsim.replay.certificate import to_json
 
-    def cells(m):
-        return [str(hc.cells[i]) for i in iter_bits(m)]
-
-    rules = []
-    for (F, U), m in sorted(sol.strategy.items(), key=lambda kv: (bin(kv[0][0]).count("1"), kv[0][1], kv[0][0])):
-        if sol.player == "generator":
-            move = {"output": hc.names[m]}
-        elif m < 0:
-            move = {"stay": "cycle through the forced and replayable cells forever"}
-        else:
-            move = {"show": str(hc.cells[m])}
-        rules.append({"forced": cells(F), "outputs_cover": cells(U), **move})
-    return {"player": sol.player, "replay": sol.replay,
-            "meaning": ("forced = cells shown while outside every earlier output; outputs_cover = union of the "
-                        "generator's outputs so far; a rule gives the move in that position"),
-            "cells": [str(c) for c in hc.cells],
-            "languages": {n: cells(m) for n, m in zip(hc.names, hc.masks)},
-            "checker": {"accepted": verdict.ok, "reason": verdict.reason, "positions": verdict.positions},
-            "rules": rules}
+    return to_json(hc, sol.player, sol.replay, sol.strategy, verdict)
 
 
 def _certificate_lines(hc, sol, limit: int) -> list[str]:
@@ -79,20 +64,26 @@ def _certificate_lines(hc, sol, limit: int) -> list[str]:
 @click.argument("class_file")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys properly_generatable_with_replay, closure_dimension, certificate).")
 @click.option("--max-rules", default=40, show_default=True, help="Certificate rules shown in readable form.")
-def check_cmd(class_file, as_json, max_rules):
+@click.option("--certificate-out", "cert_out", default=None, metavar="CERT.json",
+              help="Also write the certificate to this file (read back by `replay verify`).")
+def check_cmd(class_file, as_json, max_rules, cert_out):
     """Decide proper generation in the limit with replay for CLASS_FILE (a JSON class or a built-in name)."""
+    from collapsim.replay.certificate import write_json
     from collapsim.replay.checker import check
     from collapsim.replay.closure import closure_dimension
     from collapsim.replay.solver import solve
 
     hc, label = _load(class_file)
-    if len(hc.masks) > 12 or hc.n_cells > 20:
-        raise ConfigError(f"{label}: {len(hc.masks)} languages over {hc.n_cells} cells is beyond the solver "
-                          "(at most 12 languages and 20 cells)")
+    if len(hc.masks) > MAX_CHECK_LANGUAGES or hc.n_cells > MAX_CHECK_CELLS:
+        raise ConfigError(f"{label}: {len(hc.masks)} languages over {hc.n_cells} cells (elements grouped by the "
+                          f"languages containing them) is beyond the solver (at most {MAX_CHECK_LANGUAGES} "
+                          f"languages and {MAX_CHECK_CELLS} cells)")
     sol = solve(hc, replay=True)
     plain = solve(hc, replay=False)
     verdict = check(hc, sol.player, sol.strategy, True)
     dim, sub = closure_dimension(hc)
+    if cert_out is not None:
+        write_json(cert_out, certificate_json(hc, sol, verdict))
     if as_json:
         click.echo(json.dumps({
             "class": label,
@@ -114,10 +105,46 @@ def check_cmd(class_file, as_json, max_rules):
                    "element-output generation does not apply")
     else:
         click.echo(f"closure dimension: {dim}{how}; uniform generation from {dim + 1} distinct examples")
+    if cert_out is not None:
+        click.echo(f"certificate written to {cert_out}")
     click.echo(f"certificate: {sol.player} strategy, {len(sol.strategy)} rules; independent checker: "
                f"{'accepted' if verdict.ok else 'gave up' if verdict.gave_up else 'REJECTED'} ({verdict.reason}, {verdict.positions} positions)")
     for line in _certificate_lines(hc, sol, max_rules):
         click.echo(line)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# verify
+# ----------------------------------------------------------------------------------------------------------------
+
+@click.command("verify")
+@click.argument("class_file")
+@click.argument("cert_file")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys accepted, reason, positions).")
+@click.pass_context
+def verify_cmd(ctx, class_file, cert_file, as_json):
+    """Check CERT_FILE, a certificate for CLASS_FILE from anywhere, with the independent checker.
+
+    Exit 0 if it is accepted, 1 if it is rejected (the reason names the position and move), 2 if a file is
+    not a class or not a certificate at all.
+    """
+    from collapsim.replay import certificate
+    from collapsim.replay.checker import check
+
+    hc, label = _load(class_file)
+    try:
+        player, replay_flag, strategy = certificate.load(hc, cert_file)
+        v = check(hc, player, strategy, replay_flag)
+        ok, reason, positions = v.ok, v.reason, v.positions
+    except certificate.Unfit as e:
+        player, replay_flag, ok, reason, positions = None, None, False, str(e), 0
+    if as_json:
+        click.echo(json.dumps({"class": label, "certificate": cert_file, "player": player, "replay": replay_flag,
+                               "accepted": ok, "reason": reason, "positions": positions}, indent=2))
+    else:
+        what = f"{player} certificate" if player else "certificate"
+        click.echo(f"{what} {'accepted' if ok else 'REJECTED'} for {label}: {reason} ({positions} positions visited)")
+    ctx.exit(0 if ok else 1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -302,9 +329,10 @@ def search_cmd(max_size, max_cells, workers, allow_finite, as_json, no_progress)
 
 @click.group()
 def replay():
-    """Generation in the limit with replay: check classes, play games, search for small failing classes."""
+    """Generation in the limit with replay: check classes, verify certificates, play games, search for small failing classes."""
 
 
 replay.add_command(check_cmd)
+replay.add_command(verify_cmd)
 replay.add_command(play_cmd)
 replay.add_command(search_cmd)
