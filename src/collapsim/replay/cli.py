@@ -278,30 +278,42 @@ def search_lines(report, with_certificates: bool = True) -> list[str]:
     from collapsim.replay.solver import solve
 
     kind = "languages (finite ones allowed)" if report.allow_finite else "infinite languages"
-    out = [f"classes of 1..{report.max_size} {kind} over the integers, at most {report.max_cells} cells "
-           f"(up to renaming, point order and mirror): {report.seconds:.1f} s",
-           f"{'size':>4}  {'decided':>8}  {'failing':>8}  {'succeeding':>10}"]
+    cells = sorted({c for r in report.sizes for c in r.by_cells})
+    out = [f"classes of 1..{report.max_size} {kind}, at most {report.max_cells} cells by membership "
+           f"(up to renaming the languages): {report.seconds:.1f} s",
+           f"{'size':>4}  {'decided':>8}  {'failing':>8}  {'succeeding':>10}  failing/decided by number of cells"]
     for r in report.sizes:
-        out.append(f"{r.k:>4}  {r.decided:>8}  {len(r.failing):>8}  {r.succeeding:>10}")
+        per = "  ".join(f"{c}:{r.by_cells[c][1]}/{r.by_cells[c][0]}" for c in cells if c in r.by_cells)
+        out.append(f"{r.k:>4}  {r.decided:>8}  {len(r.failing):>8}  {r.succeeding:>10}  {per}")
     smallest = report.smallest_failing()
     if not smallest:
         out.append("no class in this range fails")
         return out
-    out.append(f"smallest failing classes: {len(smallest)} of {smallest[0].k} languages on {smallest[0].n_cells} cells")
-    for sh in smallest:
-        hc = sh.to_class()
-        out.append("  class: " + json.dumps(hc.to_json()["languages"]))
-        if with_certificates:
-            sol = solve(hc, replay=True)
-            v = check(hc, sol.player, sol.strategy, True)
-            out.append(f"  certificate ({sol.player}; checker {'accepted' if v.ok else 'REJECTED'}):")
-            out.extend("  " + line for line in _certificate_lines(hc, sol, 40))
+    fewest = report.fewest_cells_failing()
+    for title, group in (("fewest languages", smallest), ("fewest cells", fewest)):
+        out.append(f"smallest failing classes by {title}: {len(group)} of {group[0].k} languages on "
+                   f"{group[0].n_cells} cells")
+        for sh in group[:5]:
+            hc = sh.to_class()
+            out.append("  class: " + json.dumps(hc.to_json()["languages"]))
+            if with_certificates:
+                sol = solve(hc, replay=True)
+                v = check(hc, sol.player, sol.strategy, True)
+                out.append(f"  certificate ({sol.player}, {len(sol.strategy)} rules; checker "
+                           f"{'accepted' if v.ok else 'REJECTED'}, {v.positions} positions):")
+                out.extend("  " + line for line in _certificate_lines(hc, sol, 12))
+        if len(group) > 5:
+            out.append(f"  ... {len(group) - 5} more")
+        if group == smallest and fewest == smallest:
+            break
     return out
 
 
 @click.command("search")
 @click.option("--max-size", default=4, show_default=True, type=click.IntRange(1, 5), help="Largest number of languages.")
-@click.option("--max-cells", default=7, show_default=True, type=click.IntRange(2, 9), help="Largest number of cells.")
+@click.option("--max-cells", default=15, show_default=True, type=click.IntRange(1, 31),
+              help="Largest number of cells (elements grouped by the languages containing them); "
+                   "15 covers every class of 4 languages.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Processes.")
 @click.option("--allow-finite", is_flag=True, help="Also allow finite languages (the base game uses infinite ones).")
 @click.option("--json", "as_json", is_flag=True)
@@ -318,9 +330,11 @@ def search_cmd(max_size, max_cells, workers, allow_finite, as_json, no_progress)
     if as_json:
         click.echo(json.dumps({
             "max_size": max_size, "max_cells": max_cells, "seconds": round(report.seconds, 2),
-            "sizes": [{"size": r.k, "decided": r.decided, "failing": len(r.failing), "succeeding": r.succeeding}
+            "sizes": [{"size": r.k, "decided": r.decided, "failing": len(r.failing), "succeeding": r.succeeding,
+                       "by_cells": {str(c): {"decided": d, "failing": f} for c, (d, f) in sorted(r.by_cells.items())}}
                       for r in report.sizes],
-            "smallest_failing": [sh.to_class().to_json() for sh in report.smallest_failing()],
+            "smallest_failing": [sh.to_json() for sh in report.smallest_failing()],
+            "fewest_cells_failing": [sh.to_json() for sh in report.fewest_cells_failing()],
         }, indent=2))
         return
     for line in search_lines(report):
