@@ -208,3 +208,18 @@ def test_closure_burn_in_runs_on_long_separation_games(rounds):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert len(out["stream"]) == rounds and out["burn_in_threshold"] >= 2
+
+
+def test_without_replay_is_solved_on_small_classes_and_stated_on_big_ones(tmp_path):
+    small = json.loads(run("check", "four-language", "--json").stdout)
+    assert small["without_replay_computed"] is True and small["properly_generatable_without_replay"] is True
+    # 16 cells: 6 languages, one point for each pair of them (15 membership patterns), and a shared ray.
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    p = tmp_path / "pairs.json"
+    p.write_text(json.dumps({"languages": {f"s{i}": [[z, z] for z, pr in enumerate(pairs) if i in pr] + [[200, None]]
+                                           for i in range(6)}}))
+    res = run("check", str(p), "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["without_replay_computed"] is False and out["properly_generatable_without_replay"] is True
+    assert out["certificate"]["checker"]["accepted"] is True

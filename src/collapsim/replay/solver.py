@@ -16,7 +16,9 @@ and (b) hold.  The adversary is adaptive; against a deterministic generator this
 
 The finite abstraction
 ----------------------
-Cells replace elements (every element of a cell lies in the same languages).  Two monotone sets carry all that
+Cells replace elements (every element of a cell lies in the same languages; ``classes.py`` uses the coarsest
+such cells, one per membership pattern, so the state space below depends on the languages and the distinct
+patterns, never on the span of the integers).  Two monotone sets carry all that
 matters:
   F  the *forced* cells: cells shown at a time when they were outside every earlier output.  Condition (a)
      says exactly F <= K.
@@ -51,7 +53,8 @@ Both players' strategies from this induction are positional on (F, U).
 Certificates (checked by ``checker.py``, which shares no code with this module):
   generator: {(F, U): h}  for every generator turn reachable under the strategy;
   adversary: {(F, U): x or STAY}  for every adversary turn reachable under the strategy, (0, 0) the first move;
-  STAY means "show the next cell of F | U in increasing order, cyclically".
+  STAY means "show the next cell of F | U in increasing order, cyclically".  The checker judges a "show x" of
+  an already known cell by what it shows ({x} forever if repeated), not as a stay.
 """
 
 from __future__ import annotations
