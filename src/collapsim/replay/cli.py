@@ -1,4 +1,4 @@
-"""`collapsim replay ...` commands (check, verify, play, search).  Printing only; the work lives in the other modules."""
+"""`collapsim replay ...` commands (check, verify, play, search).  Printing only; the work is elsewhere."""
 
 from __future__ import annotations
 
@@ -350,7 +350,7 @@ def search_cmd(max_size, max_cells, workers, allow_finite, as_json, no_progress)
 
 @click.group()
 def replay():
-    """Generation in the limit with replay: check classes, verify certificates, play games, search for small failing classes."""
+    """Generation in the limit with replay: check classes, verify certificates, play games, search small classes."""
 
 
 replay.add_command(check_cmd)
