@@ -8,8 +8,8 @@ lie in K.  Streams may repeat elements (a finite target can only be enumerated t
 
 Acceptance condition.  A play is won by the adversary iff there is a target K in the class such that
   (a) the stream is legal for K: every x_t not in K lies in h_1 u ... u h_{t-1} (never, without replay);
-  (b) the stream shows all of K: every point of K appears, every infinite cell of K is shown unboundedly
-      often (infinitely many distinct elements of it appear);
+  (b) the stream shows all of K: every element of K appears (an infinite cell of K is shown unboundedly
+      often, infinitely many distinct elements of it appearing);
   (c) the generator is wrong infinitely often: h_t is not a subset of K for infinitely many t.
 The generator wins otherwise, i.e. it must *eventually always* output a subset of every target for which (a)
 and (b) hold.  The adversary is adaptive; against a deterministic generator this is the same as fixing K first.
