@@ -1,7 +1,7 @@
 """Why the cell abstraction of the replay game is sound and complete, and machine checks of each step.
 
-Setting: a finite class H of languages over a universe cut into cells (points and infinite rays); every element of
-a cell lies in the same languages.  The proper game with replay and its acceptance condition are stated in
+Setting: a finite class H of languages over a universe cut into cells; every element of a cell lies in the same
+languages (``collapsim.replay.classes`` uses one cell per membership pattern, see part 3).  The proper game with replay and its acceptance condition are stated in
 ``collapsim.replay.solver`` (the adversary wins iff some K in H has a legal, complete stream on which the
 generator's output is not inside K infinitely often).
 
@@ -17,13 +17,15 @@ generator's output is not inside K infinitely often).
    infinite cell of K once, so nothing is lost.)
 
 2. Complete (an adversary certificate wins the concrete game).  Given any concrete generator G, run the
-   certificate with concrete moves: a cell is shown by its next element never shown before (points are repeated),
-   and "stay" cycles through the cells of F | U.  G read through this fixed translation is a generator of the
-   abstract game, so the checked certificate beats it: the play ends in a phase (F, U) where the certificate
-   stays and G outputs, infinitely often, a hypothesis that is not inside some K in A(F, U) (finitely many K, so
-   one K gets infinitely many).  For that K the concrete stream is legal (cells outside K were shown only while in
-   U, i.e. as replays; cells of F are in K) and complete (every cell of K <= F | U is shown infinitely often, with
-   fresh elements of infinite cells, so all of K appears).  So G fails on K.
+   certificate with concrete moves: a cell is shown by its next element never shown before (a finite cell's
+   elements are repeated in turn once all are shown), and "stay" cycles through the cells of F | U.  G read
+   through this fixed translation is a generator of the abstract game.  The play ends in a phase (F, U) whose
+   move keeps F and is repeated forever, showing the cells S (F | U for "stay", {x} for "show x"); the checker
+   verified that every output keeping U misses some K with F <= K <= S, so G outputs, infinitely often, a
+   hypothesis not inside some such K (finitely many K, so one K gets infinitely many).  For that K the concrete
+   stream is legal (cells outside K were shown only while in U, i.e. as replays; cells of F are in K) and
+   complete (every cell of K <= S is shown infinitely often, with fresh elements, so all of K appears).  So G
+   fails on K.
 
 3. Any partition into equal-membership cells gives the same winner; cells by membership are the coarsest one.
    Parts 1 and 2 use only two facts about the cells: every element of a cell lies in the same languages (so
