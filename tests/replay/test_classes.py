@@ -1,12 +1,15 @@
-"""Parsing, cells and validation of hypothesis classes."""
+"""Parsing, membership cells and validation of hypothesis classes."""
 
 import json
+import random
 
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.replay.classes import load_class, loads_class
+from collapsim.replay.classes import from_masks, load_class, loads_class
 from collapsim.replay.games import four_language_class
+from collapsim.replay.search import shape_of
+from collapsim.replay.solver import solve
 
 
 def test_four_language_cells_match_references():
@@ -66,12 +69,6 @@ def test_missing_file():
 # ---------------------------------------------------------------------------------------------------------------
 # Cells by membership
 # ---------------------------------------------------------------------------------------------------------------
-
-import random  # noqa: E402
-
-from collapsim.replay.search import shape_of  # noqa: E402
-from collapsim.replay.solver import solve  # noqa: E402
-
 
 def _member(spec, z):
     """Membership straight from the JSON intervals (not through cells)."""
@@ -164,7 +161,6 @@ def test_relabelling_shifting_and_splitting_never_change_a_verdict():
         masks, n = list(base_hc.masks), base_hc.n_cells
         c = rng.randrange(n)
         split = [(m & ((1 << (c + 1)) - 1)) | ((m >> c & 1) << (c + 1)) | (m >> (c + 1)) << (c + 2) for m in masks]
-        from collapsim.replay.classes import from_masks
         layout = [True] + [False] * (n - 1) + [True]
         assert solve(from_masks(split, layout)).generatable == base
         checked += 1
