@@ -1,7 +1,7 @@
 """Why the cell abstraction of the replay game is sound and complete, and machine checks of each step.
 
-Setting: a finite class H of languages over a universe cut into cells (points and infinite rays); every element of
-a cell lies in the same languages.  The proper game with replay and its acceptance condition are stated in
+Setting: a finite class H of languages over a universe cut into cells; every element of a cell lies in the same
+languages (``collapsim.replay.classes`` uses one cell per membership pattern, see part 3).  The proper game with replay and its acceptance condition are stated in
 ``collapsim.replay.solver`` (the adversary wins iff some K in H has a legal, complete stream on which the
 generator's output is not inside K infinitely often).
 
@@ -17,22 +17,44 @@ generator's output is not inside K infinitely often).
    infinite cell of K once, so nothing is lost.)
 
 2. Complete (an adversary certificate wins the concrete game).  Given any concrete generator G, run the
-   certificate with concrete moves: a cell is shown by its next element never shown before (points are repeated),
-   and "stay" cycles through the cells of F | U.  G read through this fixed translation is a generator of the
-   abstract game, so the checked certificate beats it: the play ends in a phase (F, U) where the certificate
-   stays and G outputs, infinitely often, a hypothesis that is not inside some K in A(F, U) (finitely many K, so
-   one K gets infinitely many).  For that K the concrete stream is legal (cells outside K were shown only while in
-   U, i.e. as replays; cells of F are in K) and complete (every cell of K <= F | U is shown infinitely often, with
-   fresh elements of infinite cells, so all of K appears).  So G fails on K.
+   certificate with concrete moves: a cell is shown by its next element never shown before (a finite cell's
+   elements are repeated in turn once all are shown), and "stay" cycles through the cells of F | U.  G read
+   through this fixed translation is a generator of the abstract game.  The play ends in a phase (F, U) whose
+   move keeps F and is repeated forever, showing the cells S (F | U for "stay", {x} for "show x"); the checker
+   verified that every output keeping U misses some K with F <= K <= S, so G outputs, infinitely often, a
+   hypothesis not inside some such K (finitely many K, so one K gets infinitely many).  For that K the concrete
+   stream is legal (cells outside K were shown only while in U, i.e. as replays; cells of F are in K) and
+   complete (every cell of K <= S is shown infinitely often, with fresh elements, so all of K appears).  So G
+   fails on K.
 
-3. Search reductions (``collapsim.replay.search``): the game never looks at where a point lies, only at which
-   languages contain it and whether the cell is infinite, so permuting points and mirroring the integers preserve
-   the winner.  Two points with the same signature can be merged: a generator for the merged class reads both
-   as one cell; an adversary for the split class shows "p then q" whenever the merged adversary shows the merged
-   cell, and the outputs in between only add wrong rounds and replayable cells.  A point in no language can never
-   be shown legally.  These are proved above in words; ``main`` checks them exhaustively on small classes by
-   running the solver on both sides of each transformation, and checks every certificate with the independent
-   checker.
+3. Any partition into equal-membership cells gives the same winner; cells by membership are the coarsest one.
+   Parts 1 and 2 use only two facts about the cells: every element of a cell lies in the same languages (so
+   "x_t is in K", "x_t is in an earlier output" and "F <= K" are properties of the cell), and a cell can be
+   shown again and again with elements that eventually cover all of it (fresh elements of an infinite cell; a
+   finite cell's elements in turn).  Neither where a cell lies, nor its size, nor whether it is infinite enters:
+   in the final phase every cell of F | U is shown infinitely often, so all of its elements appear whatever
+   their number.  Hence for *every* such partition the abstract winner equals the concrete winner, and two
+   partitions of one class (one splitting a cell into equal-membership pieces, shifting or relabelling the
+   integers, listing cells in another order) give the same verdict.  An element in no language can never be
+   shown legally (it is in no target and in no output, outputs being languages), so dropping it changes
+   nothing.  The membership cells (``collapsim.replay.classes``) are the coarsest partition: one cell per
+   nonempty membership pattern, so the solver's cost depends on the languages and the distinct patterns, not
+   on the span of the integers.  Sizes of finite cells matter only to the closure dimension of
+   element-output generation, where finite intersections are counted in elements.
+
+4. Search reductions (``collapsim.replay.search``): by part 3 a class is its set of membership patterns;
+   renaming the languages permutes the pattern bits and preserves the winner (the game never looks at names).
+
+5. The checker (``collapsim.replay.checker``) is sound: F and U only grow, so every infinite play is eventually
+   stuck at one position (F, U) and its tail consists of self-loops; a generator certificate is judged against
+   the adversary that cycles through F | U (every K in [F, F | U] legal and completely shown), an adversary
+   certificate by the cells it *actually* shows forever at that position (S = F | U for "stay", {x} for
+   "show x"), crediting it only the targets K with F <= K <= S.  A stream showing no such K is a loss for the
+   adversary.
+
+``main`` checks parts 3 and 4 exhaustively on small classes by running the solver on both sides of each
+transformation (split a cell, add a cell in no language, reorder cells, rename languages), and checks every
+certificate with the independent checker.
 
 Run: ``python3 proofs_check/replay_abstraction.py`` (prints each check and exits non-zero on a failure).
 """
@@ -46,52 +68,63 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
 from collapsim.replay.checker import check  # noqa: E402
-from collapsim.replay.classes import from_masks  # noqa: E402
+from collapsim.replay.classes import HypothesisClass, from_masks  # noqa: E402
 from collapsim.replay.games import four_language_class  # noqa: E402
 from collapsim.replay.search import canonical_shapes  # noqa: E402
 from collapsim.replay.solver import solve  # noqa: E402
 
 
-def _class(masks, points):
-    return from_masks(list(masks), [True] + [False] * points + [True])
+def _class(masks, n_cells):
+    """A class over ``n_cells`` cells laid out as ray, points, ray (the layout does not matter, part 3)."""
+    return from_masks(list(masks), [True] + [False] * (n_cells - 2) + [True]) if n_cells >= 2 else \
+        HypothesisClass(tuple(f"h{i + 1}" for i in range(len(masks))), from_masks([], [True, True]).cells[:1],
+                        tuple(masks), "integers")
 
 
-def _split_point(masks, n_cells, cell):
-    """Duplicate point ``cell`` (same signature) into a new point just after it."""
+def split_cell(masks, cell):
+    """Split ``cell`` into two equal-membership pieces (the piece is inserted right after it)."""
     out = []
     for m in masks:
         low = m & ((1 << (cell + 1)) - 1)
-        high = m >> (cell + 1)
         dup = (m >> cell & 1) << (cell + 1)
-        out.append(low | dup | high << (cell + 2))
+        out.append(low | dup | (m >> (cell + 1)) << (cell + 2))
     return out
 
 
-def _add_empty_point(masks):
-    # a new point right after the left ray, in no language
-    return [(m & 1) | (m >> 1) << 2 for m in masks]
+def add_empty_cell(masks, n_cells):
+    """A cell in no language, placed last."""
+    return list(masks), n_cells + 1
 
 
-def _mirror(masks, n_cells):
-    return [int(format(m, f"0{n_cells}b")[::-1], 2) for m in masks]
+def permute_cells(masks, order):
+    """Cell c of the result is cell ``order[c]`` of the input."""
+    return [sum(1 << c for c, o in enumerate(order) if m >> o & 1) for m in masks]
 
 
-def check_reductions(k: int = 3, max_points: int = 2) -> int:
-    """Split, empty-point and mirror invariance on every canonical class; returns the number of classes checked."""
-    shapes = canonical_shapes(k, max_points)
+def check_reductions(k: int = 3, max_cells: int = 4) -> int:
+    """Split, empty-cell, cell-order and renaming invariance on every canonical class; returns classes checked."""
+    shapes = canonical_shapes(k, max_cells)
     for sh in shapes:
         masks, n = list(sh.masks()), sh.n_cells
-        base = solve(_class(masks, n - 2)).generatable
-        for c in range(1, n - 1):
-            assert solve(_class(_split_point(masks, n, c), n - 1)).generatable == base, ("split", sh, c)
-        assert solve(_class(_add_empty_point(masks), n - 1)).generatable == base, ("empty point", sh)
-        assert solve(_class(_mirror(masks, n), n - 2)).generatable == base, ("mirror", sh)
+        base = solve(_class(masks, max(n, 2))).generatable
+        if n >= 2:
+            for c in range(n):
+                split = _class(split_cell(masks, c), n + 1)
+                sol = solve(split)
+                assert sol.generatable == base, ("split", sh, c)
+                assert check(split, sol.player, sol.strategy).ok, ("split certificate", sh, c)
+            em, en = add_empty_cell(masks, n)
+            assert solve(_class(em, en)).generatable == base, ("empty cell", sh)
+            order = list(range(n))[::-1]
+            assert solve(_class(permute_cells(masks, order), n)).generatable == base, ("cell order", sh)
+        renamed = masks[1:] + masks[:1]
+        assert solve(_class(renamed, max(n, 2))).generatable == base, ("renaming", sh)
     return len(shapes)
 
 
-def check_certificates(k: int = 3, max_points: int = 3) -> int:
+def check_certificates(k: int = 3, max_cells: int = 5) -> int:
     """Every decision, both with and without replay, carries a certificate the separate checker accepts."""
-    shapes = canonical_shapes(k, max_points)
+    shapes = canonical_shapes(k, max_cells)
     for sh in shapes:
         hc = sh.to_class()
         for replay in (True, False):
@@ -108,13 +141,14 @@ def main() -> int:
     print(f"four-language class (Thm 6.3/7.3): generatable with replay = {sol.generatable}; "
           f"adversary certificate accepted = {v.ok}")
     assert not sol.generatable and v.ok
-    for k, pts in ((3, 4), (4, 2)):
-        n = check_reductions(k, pts)
-        print(f"split-point, empty-point and mirror invariance: {n} classes of {k} languages, <= {pts} points: ok")
-    for k, pts in ((3, 5), (4, 2)):
-        n = check_certificates(k, pts)
+    for k, cells in ((3, 7), (4, 6)):
+        n = check_reductions(k, cells)
+        print(f"split-cell, empty-cell, cell-order and renaming invariance: {n} classes of {k} languages, "
+              f"<= {cells} cells: ok")
+    for k, cells in ((3, 7), (4, 15)):
+        n = check_certificates(k, cells)
         print(f"certificates with and without replay accepted by the checker: {n} classes of {k} languages, "
-              f"<= {pts} points: ok")
+              f"<= {cells} cells: ok")
     return 0
 
 

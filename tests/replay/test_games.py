@@ -104,3 +104,34 @@ def test_witness_protection_on_a_class_given_by_membership_only():
     k3 = hc.names.index("h_3")
     res = games.play(hc, games.witness_protection_generator, games.replay_everything_adversary(k3, False), ROUNDS, False)
     assert res.legal[k3] and max(res.wrong[k3], default=0) < ROUNDS // 2
+
+
+def test_closure_dimension_counts_the_elements_of_merged_cells():
+    # a and b share exactly 0..9: one membership cell of ten elements, so the dimension is 10 (not 1).
+    hc = games.parse_class({"languages": {"a": [[0, 9], [100, None]], "b": [[0, 9], [None, -100]]}})
+    assert hc.n_cells == 3
+    assert closure_dimension(hc) == (10, 0b11)
+
+
+def test_closure_dimension_beyond_twenty_languages():
+    # Separation class with 60 languages: h_inf ∩ h_60 = {1..60} is the largest finite intersection.
+    hc = games.separation_class(60)
+    dim, sub = closure_dimension(hc)
+    assert len(hc.names) == 61  # h_1, h_inf, h_2, ..., h_60
+    assert dim == 60 and {hc.names[i] for i in range(61) if sub >> i & 1} == {"h_inf", "h_60"}
+
+
+def test_games_on_classes_far_from_zero_finish_and_converge():
+    # Every element lies beyond any bounded search of 0, 1, -1, 2, ...; strategies walk the cells instead.
+    big = 10 ** 12
+    hc = games.parse_class({"languages": {"far": [[big, None]], "farther": [[2 * big, None], [-5, -5]]}})
+    k = hc.names.index("far")
+    d = uniform_threshold(hc)
+    res = games.play(hc, games.burn_in(games.closure_generator, d), games.replay_everything_adversary(k, False),
+                     12, False)
+    assert res.legal[k] and all(z >= big for z in res.stream)
+    assert [t for t in res.wrong[k] if t >= _threshold_round(res.stream, d)] == []
+    fin = games.parse_class({"languages": {"fin": [[3 * big, 3 * big + 2]], "inf": [[big, None]]}})
+    res = games.play(fin, games.mch_generator, games.enumeration_adversary(0), 8, True)
+    assert res.stream[:3] == [3 * big, 3 * big + 1, 3 * big + 2] and res.stream[3] == 3 * big  # cycles
+    assert res.legal[0] and res.wrong[0] == []

@@ -1,6 +1,9 @@
 """The decision procedure and the independent checker, against facts from the paper (REFERENCES section 5)."""
 
+import ast
+import os
 import random
+import time
 
 import pytest
 
@@ -105,7 +108,7 @@ def test_checker_rejects_wrong_certificates():
 
 def test_every_three_language_certificate_is_accepted():
     # Cross-validation: each decision comes with a certificate the separate checker must accept.
-    for sh in canonical_shapes(3, 3):
+    for sh in canonical_shapes(3, 7):
         hc = sh.to_class()
         sol = solve(hc, True)
         v = check(hc, sol.player, sol.strategy, True)
@@ -161,3 +164,107 @@ def test_every_finite_class_is_generatable_without_replay():
         masks = list({rng.randrange(1, 1 << n) for _ in range(rng.randint(1, 5))})
         hc = _cls(masks, n - 2)
         assert solve(hc, replay=False).generatable
+
+
+ISSUE_CLASS = ('{"universe": "integers", "languages": {"core": [[10, null]], "x": [[10, null], [-4, -4]], '
+               '"y": [[10, null], [2, 3]], "z": [[null, -20], [10, null]]}}')
+
+
+def test_issue_class_is_decided_and_certified_within_a_second():
+    t0 = time.perf_counter()
+    hc = loads_class(ISSUE_CLASS)
+    sol = solve(hc, True)
+    v = check(hc, sol.player, sol.strategy, True)
+    elapsed = time.perf_counter() - t0
+    # Four kinds of element in some language: {<=-20}, {-4}, {2, 3}, {>=10}; 'core' lies in every language.
+    assert [str(c) for c in hc.cells] == ["<=-20", "-4", "2..3", ">=10"]
+    assert sol.generatable and v.ok, v.reason
+    assert set(sol.strategy.values()) == {hc.names.index("core")}
+    assert elapsed < 1.0
+
+
+def _chain_on_unmerged_cells(points):
+    """{[0, inf), [points - 1, inf)} laid out as ray, points 0..points-1, ray: the 20-cell partition that the old
+    span-based cells gave the issue's chain (the left ray lies in no language)."""
+    a = sum(1 << c for c in range(1, points + 2))
+    b = (1 << points) | (1 << (points + 1))
+    return from_masks([a, b], [True] + [False] * points + [True])
+
+
+def test_twenty_cell_chain_certificate_is_checked_in_seconds():
+    hc = _chain_on_unmerged_cells(18)
+    assert hc.n_cells == 20
+    sol = solve(hc, True)
+    t0 = time.perf_counter()
+    v = check(hc, sol.player, sol.strategy, True)
+    assert time.perf_counter() - t0 < 10
+    assert sol.generatable and v.ok and 0 < v.positions < 1000, (v.reason, v.positions)
+    # With membership cells the same chain has two cells, 0..16 and >=17.
+    merged = loads_class('{"languages": {"a": [[0, null]], "b": [[17, null]]}}')
+    assert [str(c) for c in merged.cells] == ["0..16", ">=17"]
+    assert check(merged, "generator", solve(merged).strategy).ok
+
+
+def test_issue_tampered_certificate_is_rejected_naming_the_move():
+    # README's three-language class; at forced {1, >=2}, outputs covering {<=-1, 0, 1} the certificate stays.
+    # Showing 0 instead gives the stream 1, 2, 0, 0, 0, ...: no language contains 1 and 2 and lies inside {0}.
+    hc = loads_class('{"languages": {"not-zero": [[null, -1], [1, null]], "at-most-1": [[null, 1]], '
+                     '"at-least-0": [[0, null]]}}')
+    cell = {str(c): i for i, c in enumerate(hc.cells)}
+    sol = solve(hc, True)
+    F = 1 << cell["1"] | 1 << cell[">=2"]
+    U = 1 << cell["<=-1"] | 1 << cell["0"] | 1 << cell["1"]
+    assert sol.strategy[(F, U)] == STAY and check(hc, "adversary", sol.strategy).ok
+    tampered = dict(sol.strategy)
+    tampered[(F, U)] = cell["0"]
+    v = check(hc, "adversary", tampered)
+    assert not v.ok
+    assert "'show 0'" in v.reason and "forced {1, >=2}" in v.reason and "enumerates no target" in v.reason
+
+
+def test_checker_rejects_a_move_that_leaves_no_legal_target():
+    tried = 0
+    for sh in canonical_shapes(4, 6):
+        hc = sh.to_class()
+        sol = solve(hc, True)
+        if sol.generatable:
+            continue
+        tried += _force_the_impossible(hc, sol)
+    assert tried > 0
+
+
+def _force_the_impossible(hc, sol):
+    tried = 0
+    for (F, U), m in sol.strategy.items():
+        for c in range(hc.n_cells):
+            if not (F | U) >> c & 1 and not any((F | 1 << c) & ~K == 0 for K in hc.masks):
+                strat = dict(sol.strategy)
+                strat[(F, U)] = c
+                v = check(hc, "adversary", strat)
+                assert not v.ok and "no language" in v.reason and f"'show {hc.cells[c]}'" in v.reason, v.reason
+                tried += 1
+    return tried
+
+
+def _imports(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_checker_shares_no_code_with_the_solver():
+    import collapsim.replay.checker as checker_mod
+    import collapsim.replay.solver as solver_mod
+
+    checker_imports = _imports(checker_mod.__file__)
+    solver_imports = _imports(solver_mod.__file__)
+    assert not any("solver" in m for m in checker_imports), checker_imports
+    assert not any("checker" in m for m in solver_imports), solver_imports
+    # What they do share is only the class representation.
+    assert {m for m in checker_imports if m.startswith("collapsim")} <= {"collapsim.replay.classes"}
+    assert os.path.basename(checker_mod.__file__) == "checker.py"

@@ -1,4 +1,4 @@
-"""`collapsim replay ...` commands (check, play, search).  Printing only; the work lives in the other modules."""
+"""`collapsim replay ...` commands (check, verify, play, search).  Printing only; the work is elsewhere."""
 
 from __future__ import annotations
 
@@ -11,6 +11,13 @@ import click
 from collapsim.errors import ConfigError
 
 BUILTIN_CLASSES = ("four-language", "separation")
+# The solver is exponential in the number of (membership) cells; these bounds keep `check` within seconds.
+MAX_CHECK_LANGUAGES = 12
+MAX_CHECK_CELLS = 20
+# Without replay U stays empty and the solver walks every forced set, 2^cells of them: a 19-cell class took 36 s.
+# Every finite class is properly generatable without replay (solver.py), so above this bound the answer is
+# reported from that fact instead of recomputed.
+MAX_NO_REPLAY_CELLS = 14
 GENERATORS = ("km", "closure", "witness", "mch", "certificate")
 PROPER = ("mch", "certificate")
 
@@ -33,28 +40,10 @@ def _load(spec: str, rounds: int = 40):
 # ----------------------------------------------------------------------------------------------------------------
 
 def certificate_json(hc, sol, verdict) -> dict:
-    """The certificate in plain JSON: one rule per reachable position, cells named as in the class."""
-    from collapsim.replay.classes import iter_bits
+    """The certificate in plain JSON (see ``certificate.py``), with the checker's verdict attached."""
+    from collapsim.replay.certificate import to_json
 
-    def cells(m):
-        return [str(hc.cells[i]) for i in iter_bits(m)]
-
-    rules = []
-    for (F, U), m in sorted(sol.strategy.items(), key=lambda kv: (bin(kv[0][0]).count("1"), kv[0][1], kv[0][0])):
-        if sol.player == "generator":
-            move = {"output": hc.names[m]}
-        elif m < 0:
-            move = {"stay": "cycle through the forced and replayable cells forever"}
-        else:
-            move = {"show": str(hc.cells[m])}
-        rules.append({"forced": cells(F), "outputs_cover": cells(U), **move})
-    return {"player": sol.player, "replay": sol.replay,
-            "meaning": ("forced = cells shown while outside every earlier output; outputs_cover = union of the "
-                        "generator's outputs so far; a rule gives the move in that position"),
-            "cells": [str(c) for c in hc.cells],
-            "languages": {n: cells(m) for n, m in zip(hc.names, hc.masks)},
-            "checker": {"accepted": verdict.ok, "reason": verdict.reason, "positions": verdict.positions},
-            "rules": rules}
+    return to_json(hc, sol.player, sol.replay, sol.strategy, verdict)
 
 
 def _certificate_lines(hc, sol, limit: int) -> list[str]:
@@ -79,25 +68,33 @@ def _certificate_lines(hc, sol, limit: int) -> list[str]:
 @click.argument("class_file")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys properly_generatable_with_replay, closure_dimension, certificate).")
 @click.option("--max-rules", default=40, show_default=True, help="Certificate rules shown in readable form.")
-def check_cmd(class_file, as_json, max_rules):
+@click.option("--certificate-out", "cert_out", default=None, metavar="CERT.json",
+              help="Also write the certificate to this file (read back by `replay verify`).")
+def check_cmd(class_file, as_json, max_rules, cert_out):
     """Decide proper generation in the limit with replay for CLASS_FILE (a JSON class or a built-in name)."""
+    from collapsim.replay.certificate import write_json
     from collapsim.replay.checker import check
     from collapsim.replay.closure import closure_dimension
     from collapsim.replay.solver import solve
 
     hc, label = _load(class_file)
-    if len(hc.masks) > 12 or hc.n_cells > 20:
-        raise ConfigError(f"{label}: {len(hc.masks)} languages over {hc.n_cells} cells is beyond the solver "
-                          "(at most 12 languages and 20 cells)")
+    if len(hc.masks) > MAX_CHECK_LANGUAGES or hc.n_cells > MAX_CHECK_CELLS:
+        raise ConfigError(f"{label}: {len(hc.masks)} languages over {hc.n_cells} cells (elements grouped by the "
+                          f"languages containing them) is beyond the solver (at most {MAX_CHECK_LANGUAGES} "
+                          f"languages and {MAX_CHECK_CELLS} cells)")
     sol = solve(hc, replay=True)
-    plain = solve(hc, replay=False)
+    plain_computed = hc.n_cells <= MAX_NO_REPLAY_CELLS
+    plain_yes = solve(hc, replay=False).generatable if plain_computed else True
     verdict = check(hc, sol.player, sol.strategy, True)
     dim, sub = closure_dimension(hc)
+    if cert_out is not None:
+        write_json(cert_out, certificate_json(hc, sol, verdict))
     if as_json:
         click.echo(json.dumps({
             "class": label,
             "properly_generatable_with_replay": sol.generatable,
-            "properly_generatable_without_replay": plain.generatable,
+            "properly_generatable_without_replay": plain_yes,
+            "without_replay_computed": plain_computed,
             "closure_dimension": dim,
             "uniform_threshold": dim + 1,
             "certificate": certificate_json(hc, sol, verdict),
@@ -106,7 +103,8 @@ def check_cmd(class_file, as_json, max_rules):
     click.echo(f"class: {label}: {len(hc.masks)} languages, {hc.n_cells} cells "
                f"({', '.join(str(c) for c in hc.cells)})")
     click.echo(f"properly generatable in the limit with replay: {'yes' if sol.generatable else 'no'}")
-    click.echo(f"properly generatable in the limit without replay: {'yes' if plain.generatable else 'no'}")
+    how_plain = "" if plain_computed else f" (every finite class is; solved only up to {MAX_NO_REPLAY_CELLS} cells)"
+    click.echo(f"properly generatable in the limit without replay: {'yes' if plain_yes else 'no'}{how_plain}")
     names = [hc.names[i] for i in range(len(hc.masks)) if sub >> i & 1]
     how = f" (attained by {' ∩ '.join(names)})" if names else ""
     if hc.finite_languages():
@@ -114,10 +112,46 @@ def check_cmd(class_file, as_json, max_rules):
                    "element-output generation does not apply")
     else:
         click.echo(f"closure dimension: {dim}{how}; uniform generation from {dim + 1} distinct examples")
+    if cert_out is not None:
+        click.echo(f"certificate written to {cert_out}")
     click.echo(f"certificate: {sol.player} strategy, {len(sol.strategy)} rules; independent checker: "
                f"{'accepted' if verdict.ok else 'gave up' if verdict.gave_up else 'REJECTED'} ({verdict.reason}, {verdict.positions} positions)")
     for line in _certificate_lines(hc, sol, max_rules):
         click.echo(line)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# verify
+# ----------------------------------------------------------------------------------------------------------------
+
+@click.command("verify")
+@click.argument("class_file")
+@click.argument("cert_file")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys accepted, reason, positions).")
+@click.pass_context
+def verify_cmd(ctx, class_file, cert_file, as_json):
+    """Check CERT_FILE, a certificate for CLASS_FILE from anywhere, with the independent checker.
+
+    Exit 0 if it is accepted, 1 if it is rejected (the reason names the position and move), 2 if a file is
+    not a class or not a certificate at all.
+    """
+    from collapsim.replay import certificate
+    from collapsim.replay.checker import check
+
+    hc, label = _load(class_file)
+    try:
+        player, replay_flag, strategy = certificate.load(hc, cert_file)
+        v = check(hc, player, strategy, replay_flag)
+        ok, reason, positions = v.ok, v.reason, v.positions
+    except certificate.Unfit as e:
+        player, replay_flag, ok, reason, positions = None, None, False, str(e), 0
+    if as_json:
+        click.echo(json.dumps({"class": label, "certificate": cert_file, "player": player, "replay": replay_flag,
+                               "accepted": ok, "reason": reason, "positions": positions}, indent=2))
+    else:
+        what = f"{player} certificate" if player else "certificate"
+        click.echo(f"{what} {'accepted' if ok else 'REJECTED'} for {label}: {reason} ({positions} positions visited)")
+    ctx.exit(0 if ok else 1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -251,30 +285,42 @@ def search_lines(report, with_certificates: bool = True) -> list[str]:
     from collapsim.replay.solver import solve
 
     kind = "languages (finite ones allowed)" if report.allow_finite else "infinite languages"
-    out = [f"classes of 1..{report.max_size} {kind} over the integers, at most {report.max_cells} cells "
-           f"(up to renaming, point order and mirror): {report.seconds:.1f} s",
-           f"{'size':>4}  {'decided':>8}  {'failing':>8}  {'succeeding':>10}"]
+    cells = sorted({c for r in report.sizes for c in r.by_cells})
+    out = [f"classes of 1..{report.max_size} {kind}, at most {report.max_cells} cells by membership "
+           f"(up to renaming the languages): {report.seconds:.1f} s",
+           f"{'size':>4}  {'decided':>8}  {'failing':>8}  {'succeeding':>10}  failing/decided by number of cells"]
     for r in report.sizes:
-        out.append(f"{r.k:>4}  {r.decided:>8}  {len(r.failing):>8}  {r.succeeding:>10}")
+        per = "  ".join(f"{c}:{r.by_cells[c][1]}/{r.by_cells[c][0]}" for c in cells if c in r.by_cells)
+        out.append(f"{r.k:>4}  {r.decided:>8}  {len(r.failing):>8}  {r.succeeding:>10}  {per}")
     smallest = report.smallest_failing()
     if not smallest:
         out.append("no class in this range fails")
         return out
-    out.append(f"smallest failing classes: {len(smallest)} of {smallest[0].k} languages on {smallest[0].n_cells} cells")
-    for sh in smallest:
-        hc = sh.to_class()
-        out.append("  class: " + json.dumps(hc.to_json()["languages"]))
-        if with_certificates:
-            sol = solve(hc, replay=True)
-            v = check(hc, sol.player, sol.strategy, True)
-            out.append(f"  certificate ({sol.player}; checker {'accepted' if v.ok else 'REJECTED'}):")
-            out.extend("  " + line for line in _certificate_lines(hc, sol, 40))
+    fewest = report.fewest_cells_failing()
+    for title, group in (("fewest languages", smallest), ("fewest cells", fewest)):
+        out.append(f"smallest failing classes by {title}: {len(group)} of {group[0].k} languages on "
+                   f"{group[0].n_cells} cells")
+        for sh in group[:5]:
+            hc = sh.to_class()
+            out.append("  class: " + json.dumps(hc.to_json()["languages"]))
+            if with_certificates:
+                sol = solve(hc, replay=True)
+                v = check(hc, sol.player, sol.strategy, True)
+                out.append(f"  certificate ({sol.player}, {len(sol.strategy)} rules; checker "
+                           f"{'accepted' if v.ok else 'REJECTED'}, {v.positions} positions):")
+                out.extend("  " + line for line in _certificate_lines(hc, sol, 12))
+        if len(group) > 5:
+            out.append(f"  ... {len(group) - 5} more")
+        if group == smallest and fewest == smallest:
+            break
     return out
 
 
 @click.command("search")
 @click.option("--max-size", default=4, show_default=True, type=click.IntRange(1, 5), help="Largest number of languages.")
-@click.option("--max-cells", default=7, show_default=True, type=click.IntRange(2, 9), help="Largest number of cells.")
+@click.option("--max-cells", default=15, show_default=True, type=click.IntRange(1, 31),
+              help="Largest number of cells (elements grouped by the languages containing them); "
+                   "15 covers every class of 4 languages.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Processes.")
 @click.option("--allow-finite", is_flag=True, help="Also allow finite languages (the base game uses infinite ones).")
 @click.option("--json", "as_json", is_flag=True)
@@ -291,9 +337,11 @@ def search_cmd(max_size, max_cells, workers, allow_finite, as_json, no_progress)
     if as_json:
         click.echo(json.dumps({
             "max_size": max_size, "max_cells": max_cells, "seconds": round(report.seconds, 2),
-            "sizes": [{"size": r.k, "decided": r.decided, "failing": len(r.failing), "succeeding": r.succeeding}
+            "sizes": [{"size": r.k, "decided": r.decided, "failing": len(r.failing), "succeeding": r.succeeding,
+                       "by_cells": {str(c): {"decided": d, "failing": f} for c, (d, f) in sorted(r.by_cells.items())}}
                       for r in report.sizes],
-            "smallest_failing": [sh.to_class().to_json() for sh in report.smallest_failing()],
+            "smallest_failing": [sh.to_json() for sh in report.smallest_failing()],
+            "fewest_cells_failing": [sh.to_json() for sh in report.fewest_cells_failing()],
         }, indent=2))
         return
     for line in search_lines(report):
@@ -302,9 +350,10 @@ def search_cmd(max_size, max_cells, workers, allow_finite, as_json, no_progress)
 
 @click.group()
 def replay():
-    """Generation in the limit with replay: check classes, play games, search for small failing classes."""
+    """Generation in the limit with replay: check classes, verify certificates, play games, search small classes."""
 
 
 replay.add_command(check_cmd)
+replay.add_command(verify_cmd)
 replay.add_command(play_cmd)
 replay.add_command(search_cmd)

@@ -45,10 +45,38 @@ def first_in(hc: HypothesisClass, member: Callable, avoid=frozenset(), limit: in
     return None
 
 
+def first_in_cells(hc: HypothesisClass, mask: int, avoid=frozenset()):
+    """The first element outside ``avoid`` of a walk through the cells in ``mask`` (their runs interleaved), or
+    None when those cells are finite and all avoided.  Cells can lie anywhere (``>=10**12``), beyond any
+    bounded search of the enumeration; each avoided element is passed once, so this takes at most
+    ``len(avoid) + 1`` steps per cell."""
+    iters = [hc.cells[i].elements() for i in iter_bits(mask)]
+    while iters:
+        alive = []
+        for it in iters:
+            z = next(it, None)
+            if z is None:
+                continue
+            if z not in avoid:
+                return z
+            alive.append(it)
+        iters = alive
+    return None
+
+
+def _first_member(hc, lang: int, avoid):
+    """An unavoided element of language ``lang``: the enumeration order first (as the theory's generators
+    use it), then the language's own cells when the enumeration does not reach them soon."""
+    z = first_in(hc, lambda z: hc.contains(lang, z), avoid, WITNESS_SEARCH)
+    if z is None and isinstance(hc, HypothesisClass):
+        z = first_in_cells(hc, hc.masks[lang], avoid)
+    return z
+
+
 def _cells_of(hc, elems) -> int:
     m = 0
     for z in elems:
-        m |= 1 << hc.cell_of(z)
+        m |= hc.cell_mask(z)
     return m
 
 
@@ -77,7 +105,8 @@ def km_generator(hc, stream, outputs):
     crit = _critical(hc, consistent)
     if crit is None:
         return first_in(hc, lambda z: True, seen)
-    return first_in(hc, lambda z: hc.contains(crit, z), seen)
+    z = _first_member(hc, crit, seen)
+    return z if z is not None else first_in(hc, lambda z: hc.contains(crit, z), ())
 
 
 def closure_generator(hc, stream, outputs):
@@ -91,7 +120,11 @@ def closure_generator(hc, stream, outputs):
     for m in hc.masks:
         if shown & ~m == 0:
             inter &= m
-    z = first_in(hc, lambda z: inter >> hc.cell_of(z) & 1, seen, WITNESS_SEARCH) if inter != -1 else None
+    z = None
+    if inter != -1:
+        z = first_in(hc, lambda z: inter & hc.cell_mask(z), seen, WITNESS_SEARCH)
+        if z is None:  # the intersection lies beyond the bounded search: walk its own cells
+            z = first_in_cells(hc, inter & ((1 << hc.n_cells) - 1), seen)
     return z if z is not None else first_in(hc, lambda z: True, seen)
 
 
@@ -147,7 +180,9 @@ def witness_protection_generator(hc, stream, outputs):
     z = next((z for z, a in zip(prefix, mem[crit]) if a and z not in seen and z not in protected), None)
     if z is None:
         z = first_in(hc, lambda z: hc.contains(crit, z), seen | protected, WITNESS_SEARCH)
-    return z if z is not None else first_in(hc, lambda z: hc.contains(crit, z), seen)
+    if z is None:
+        z = _first_member(hc, crit, seen)
+    return z if z is not None else _first_member(hc, crit, ())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -158,7 +193,7 @@ def _sure_cells(hc, stream, outputs) -> int:
     """Cells shown while outside every earlier output hypothesis (the forced set F of ``solver.py``)."""
     F = U = 0
     for s, x in enumerate(stream):
-        c = 1 << hc.cell_of(x)
+        c = hc.cell_mask(x)
         if s > 0:
             U |= hc.masks[outputs[s - 1]]
         if not c & U:
@@ -207,9 +242,12 @@ class Adversary:
 def _next_new(hc, lang: int, stream) -> object:
     """The next element of language ``lang`` not yet shown (cycling when the language is finite)."""
     seen = set(stream)
-    z = first_in(hc, lambda z: hc.contains(lang, z), seen, WITNESS_SEARCH)
+    z = _first_member(hc, lang, seen)
     if z is None:  # finite language, all shown: repeat in order
-        members = [z for z in islice(universe_order(hc), WITNESS_SEARCH) if hc.contains(lang, z)]
+        if isinstance(hc, HypothesisClass):
+            members = [e for i in iter_bits(hc.masks[lang]) for e in hc.cells[i].elements()]
+        else:
+            members = [z for z in islice(universe_order(hc), WITNESS_SEARCH) if hc.contains(lang, z)]
         z = members[len(stream) % len(members)]
     return z
 
@@ -237,7 +275,7 @@ def replay_everything_adversary(target: int, proper: bool) -> Adversary:
                 U = 0
                 for o in outputs:
                     U |= hc.masks[o]
-                z = first_in(hc, lambda z: U >> hc.cell_of(z) & 1 and not hc.contains(target, z), seen,
+                z = first_in(hc, lambda z: U & hc.cell_mask(z) and not hc.contains(target, z), seen,
                              WITNESS_SEARCH)
                 if z is not None:
                     return z
@@ -292,9 +330,17 @@ def certificate_adversary(strategy: dict, targets_of: Callable | None = None) ->
         return F, U
 
     def fresh(hc, cell, stream):
+        # Walk the cell's own elements (a cell may sit far from 0, beyond any bounded search of the integers);
+        # at most len(stream) + 1 steps find an unshown one, and a finite cell all shown repeats its elements.
         seen = set(stream)
-        z = first_in(hc, lambda z: hc.cell_of(z) == cell, seen, WITNESS_SEARCH)
-        return z if z is not None else first_in(hc, lambda z: hc.cell_of(z) == cell)
+        c = hc.cells[cell]
+        for j, z in enumerate(c.elements()):
+            if z not in seen:
+                return z
+            if j > len(seen):
+                break
+        elems = list(c.elements())
+        return elems[len(stream) % len(elems)]
 
     def move(hc, stream, outputs):
         if not stream:

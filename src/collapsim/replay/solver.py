@@ -8,15 +8,17 @@ lie in K.  Streams may repeat elements (a finite target can only be enumerated t
 
 Acceptance condition.  A play is won by the adversary iff there is a target K in the class such that
   (a) the stream is legal for K: every x_t not in K lies in h_1 u ... u h_{t-1} (never, without replay);
-  (b) the stream shows all of K: every point of K appears, every infinite cell of K is shown unboundedly
-      often (infinitely many distinct elements of it appear);
+  (b) the stream shows all of K: every element of K appears (an infinite cell of K is shown unboundedly
+      often, infinitely many distinct elements of it appearing);
   (c) the generator is wrong infinitely often: h_t is not a subset of K for infinitely many t.
 The generator wins otherwise, i.e. it must *eventually always* output a subset of every target for which (a)
 and (b) hold.  The adversary is adaptive; against a deterministic generator this is the same as fixing K first.
 
 The finite abstraction
 ----------------------
-Cells replace elements (every element of a cell lies in the same languages).  Two monotone sets carry all that
+Cells replace elements (every element of a cell lies in the same languages; ``classes.py`` uses the coarsest
+such cells, one per membership pattern, so the state space below depends on the languages and the distinct
+patterns, never on the span of the integers).  Two monotone sets carry all that
 matters:
   F  the *forced* cells: cells shown at a time when they were outside every earlier output.  Condition (a)
      says exactly F <= K.
@@ -51,7 +53,8 @@ Both players' strategies from this induction are positional on (F, U).
 Certificates (checked by ``checker.py``, which shares no code with this module):
   generator: {(F, U): h}  for every generator turn reachable under the strategy;
   adversary: {(F, U): x or STAY}  for every adversary turn reachable under the strategy, (0, 0) the first move;
-  STAY means "show the next cell of F | U in increasing order, cyclically".
+  STAY means "show the next cell of F | U in increasing order, cyclically".  The checker judges a "show x" of
+  an already known cell by what it shows ({x} forever if repeated), not as a stay.
 """
 
 from __future__ import annotations
