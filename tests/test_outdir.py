@@ -187,7 +187,7 @@ def _racer(out, text, barrier, q):
 
 
 def test_concurrent_writers_all_keep_their_data(tmp_path):
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # not fork: other tests in this process may have started JAX's threads
     barrier, q = ctx.Barrier(4), ctx.Queue()
     procs = [ctx.Process(target=_racer, args=(tmp_path / "r", f"w{i}", barrier, q)) for i in range(4)]
     for p in procs:

@@ -87,7 +87,8 @@ def _writable(folder: Path) -> bool:
     return True
 
 
-def _check_location(out: Path, flag: str) -> None:
+def _check_location(out: Path, flag: str) -> Path:
+    """Refuse pseudo-filesystems and a path below a file; returns the nearest existing ancestor."""
     for root in _FORBIDDEN_ROOTS:
         if out == root or root in out.parents:
             raise ConfigError(f"{flag} {out} is under {root}, which holds no real files; choose another folder")
@@ -96,8 +97,7 @@ def _check_location(out: Path, flag: str) -> None:
         anc = anc.parent
     if not anc.is_dir():
         raise ConfigError(f"{flag} {out} is below {anc}, which is a file, not a folder")
-    if not _writable(anc):
-        raise ConfigError(f"{flag} {out}: cannot create files in {anc} (not writable)")
+    return anc
 
 
 def _check_protected(out: Path, protect: Iterable, flag: str) -> None:
@@ -123,8 +123,8 @@ def check_out(out, *, kind: str, protect=(), flag: str = "--out") -> Path:
     if Path(out).expanduser().is_symlink():
         raise ConfigError(f"{flag} {out} is a symbolic link; give the real folder")
     res = _resolve(out)
-    _check_location(res, flag)
     _check_protected(res, protect, flag)
+    anc = _check_location(res, flag)
     _recover(res)
     state, marker = _state(res)
     if state == "file":
@@ -141,6 +141,9 @@ def check_out(out, *, kind: str, protect=(), flag: str = "--out") -> Path:
         if extra:
             raise ConfigError(f"{flag} {out} holds {extra[0]!r}, which collapsim did not write; replacing the "
                               f"folder would delete it, so move it away or choose another folder")
+    # Last, so that a refusal for any other reason touches nothing (the probe changes anc's mtime).
+    if not _writable(anc):
+        raise ConfigError(f"{flag} {out}: cannot create files in {anc} (not writable)")
     _SEEN[res] = marker.get("id") if state == "ours" else None
     return res
 

@@ -39,7 +39,7 @@ def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: in
 
     p = Path(path)
     if p.is_dir():
-        raise ConfigError(f"{p}: is a folder, not a {what} text file")
+        raise ConfigError(f"{p}: is a folder; the {what} must be a text file")
     if not p.is_file():
         raise ConfigError(f"{p}: {what} file not found")
     try:
