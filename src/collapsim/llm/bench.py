@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import tempfile
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
 from collapsim.errors import ConfigError
+from collapsim.llm.sizes import check_sampling, check_training
 
 PRESETS = {
     # A tiny model: the CPU comparison the issue asks for.
@@ -76,6 +78,14 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
     shape = {k: s[k] for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")}
     B, P, N, TB, TL = s["batch"], s["prompt_len"], s["new_tokens"], s["train_batch"], s["train_len"]
     dtype = jnp.bfloat16 if bf16 else jnp.float32
+    # Refuse impossible sizes before building the model or the random prompts (--batch 100000000 used to
+    # allocate until the machine ran out of memory).
+    if P + N > shape["n_positions"]:
+        raise ConfigError(f"prompt length {P} + --new-tokens {N} exceeds the '{preset}' preset's "
+                          f"n_positions={shape['n_positions']}")
+    check_sampling(SimpleNamespace(**shape), B, P, N, f"--batch {B} with {N} new tokens ({preset})",
+                   2 if bf16 else 4)
+    check_training(SimpleNamespace(**shape), TB, TL, f"the {TB}x{TL} train step ({preset})")
     rng = np.random.default_rng(seed)
     prompts = rng.integers(0, s["vocab_size"], (B, P)).astype(np.int32)
     train_ids = rng.integers(0, s["vocab_size"], (TB, TL)).astype(np.int32)

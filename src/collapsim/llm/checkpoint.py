@@ -198,33 +198,45 @@ def hf_state_dict(params: dict, cfg: GPT2Config) -> dict[str, np.ndarray]:
     return out
 
 
-def save_checkpoint(folder: str | os.PathLike, params: dict, cfg: GPT2Config, config_dict: dict | None = None,
-                    tokenizer_path: str | os.PathLike | None = None) -> Path:
-    """Write a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) atomically.
+def write_checkpoint_files(folder: str | os.PathLike, params: dict, cfg: GPT2Config,
+                           config_dict: dict | None = None, tokenizer_path: str | os.PathLike | None = None) -> None:
+    """Write config.json, model.safetensors and (if given) tokenizer.json into an existing ``folder``.
 
-    Files go to a temporary sibling folder that is renamed into place only when complete, so a failure
-    leaves nothing half-written. An existing ``folder`` is replaced.
+    No atomicity of its own: callers write into a temporary folder and move it into place
+    (:func:`save_checkpoint`, or :mod:`collapsim.outdir` for the CLI).
     """
     from safetensors.numpy import save_file
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     d = dict(config_dict) if config_dict else {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
                                                "activation_function": "gelu_new"}
     d.update(vocab_size=cfg.vocab_size, n_positions=cfg.n_positions, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
              n_head=cfg.n_head, layer_norm_epsilon=cfg.layer_norm_epsilon, bos_token_id=cfg.bos_token_id,
              eos_token_id=cfg.eos_token_id, tie_word_embeddings=True)
+    (folder / CONFIG_FILE).write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+    # Hugging Face refuses safetensors files without format metadata.
+    save_file(hf_state_dict(params, cfg), str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    if tokenizer_path is not None:
+        shutil.copyfile(tokenizer_path, folder / TOKENIZER_FILE)
+
+
+def save_checkpoint(folder: str | os.PathLike, params: dict, cfg: GPT2Config, config_dict: dict | None = None,
+                    tokenizer_path: str | os.PathLike | None = None) -> Path:
+    """Write a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) atomically.
+
+    Files go to a temporary sibling folder that is renamed into place only when complete, so a failure
+    leaves nothing half-written. An existing ``folder`` is replaced (a library call: the caller decides
+    what may be replaced; ``collapsim llm finetune`` checks its --out with :mod:`collapsim.outdir` first).
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         # mkdtemp makes the folder private (0700); give it the permissions a plain mkdir would.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
-        (tmp / CONFIG_FILE).write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
-        # Hugging Face refuses safetensors files without format metadata.
-        save_file(hf_state_dict(params, cfg), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        if tokenizer_path is not None:
-            shutil.copyfile(tokenizer_path, tmp / TOKENIZER_FILE)
+        write_checkpoint_files(tmp, params, cfg, config_dict, tokenizer_path)
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
             os.rmdir(old)

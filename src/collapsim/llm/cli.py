@@ -32,16 +32,48 @@ def _load(checkpoint, download):
     return ck, load_tokenizer(ck.tokenizer_path)
 
 
-def _read_lines(path: str, max_length: int, tokenizer, what: str):
-    from collapsim.llm.tokenizer import encode, right_pad
+def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None):
+    """Non-empty lines of a UTF-8 text file, encoded and right-padded; one-line errors for a missing file,
+    a folder, bytes that are not UTF-8, and token ids the model's vocabulary does not have."""
+    from collapsim.llm.tokenizer import check_ids, encode, right_pad
 
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder; the {what} must be a text file")
     if not p.is_file():
         raise ConfigError(f"{p}: {what} file not found")
-    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = p.read_bytes()[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}, line {line}); convert the {what} file to UTF-8") from e
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the {what} file ({e.strerror})") from e
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ConfigError(f"{p}: no non-empty lines to use as {what}")
-    return right_pad(encode(tokenizer, lines), 0, max_length)
+    seqs = encode(tokenizer, lines)
+    if vocab_size is not None:
+        check_ids([i for s in seqs for i in s], vocab_size, f"{p}")
+    return right_pad(seqs, 0, max_length)
+
+
+def _finite(flag: str, value: float, *, positive: bool) -> float:
+    """A float option that must be finite and > 0 (``positive``) or >= 0; one-line error otherwise."""
+    import math
+
+    bound = "> 0" if positive else ">= 0"
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ConfigError(f"{flag} must be a finite number {bound}, got {value}")
+    return value
+
+
+def _json_number(x: float):
+    """A float for --json output: non-finite values become null, since bare NaN/Infinity is not JSON."""
+    import math
+
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def _dtype(bf16: bool):
@@ -75,8 +107,14 @@ def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, tempe
 
     from collapsim.llm.sampling import sample_texts, sampling_params
 
+    from collapsim.llm.sizes import check_sampling
+    from collapsim.llm.tokenizer import encode
+
     sp = sampling_params(temperature, top_k, top_p, repetition_penalty)
     ck, tok = _load(checkpoint, download)
+    prompt_len = max(len(ids) for ids in encode(tok, list(prompts)))
+    check_sampling(ck.config, len(prompts) * num_samples, prompt_len, max_new_tokens,
+                   f"sampling {len(prompts)} prompt(s) x --num-samples {num_samples}", 2 if bf16 else 4)
     batch = [p for p in prompts for _ in range(num_samples)]
     texts, out = sample_texts(ck.params, ck.config, tok, batch, jax.random.PRNGKey(seed), sp,
                               max_new_tokens=max_new_tokens, dtype=_dtype(bf16))
@@ -84,7 +122,8 @@ def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, tempe
     for i, (prompt, text) in enumerate(zip(batch, texts)):
         if as_json:
             click.echo(json.dumps({"prompt": prompt, "text": text, "tokens": int(valid[i].sum()),
-                                   "logprob": float(lp[i].sum()), "decode_logprob": float(dlp[i].sum())}))
+                                   "logprob": _json_number(lp[i].sum()),
+                                   "decode_logprob": _json_number(dlp[i].sum())}, allow_nan=False))
         else:
             click.echo(prompt + text)
 
@@ -104,16 +143,36 @@ def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, tempe
 @click.option("--bf16", is_flag=True, help="Forward/backward in bfloat16 (for GPUs); weights stay float32.")
 def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, weight_decay, clip_norm,
                  max_length, eval_path, seed, bf16):
-    """Fine-tune a GPT-2 checkpoint on a text file and save it in Hugging Face format."""
+    """Fine-tune a GPT-2 checkpoint on a text file and save it in Hugging Face format.
+
+    --out follows collapsim's output-folder rule (collapsim.outdir): a new or empty folder, or an earlier
+    fine-tuned checkpoint (replaced only when complete), never the input checkpoint or a folder around or
+    inside it. Every check runs before the model is loaded; a failed or stopped run writes nothing.
+    """
+    from collapsim import outdir
+    from collapsim.llm.checkpoint import resolve_checkpoint
+
+    _finite("--lr", lr, positive=True)
+    _finite("--weight-decay", weight_decay, positive=False)
+    _finite("--clip-norm", clip_norm, positive=False)
+    try:
+        source = resolve_checkpoint(checkpoint, download=False)
+    except ConfigError:
+        source = Path(checkpoint)  # not local yet (a hub id to download): protect the literal path
+    out = outdir.check_out(out_dir, kind="checkpoint", protect=(source,))
+
     import jax
 
-    from collapsim.llm.checkpoint import save_checkpoint
+    from collapsim.llm.checkpoint import write_checkpoint_files
+    from collapsim.llm.sizes import check_training
     from collapsim.llm.train import adamw, fit, perplexity
 
     ck, tok = _load(checkpoint, download)
     max_length = min(max_length, ck.config.n_positions)
-    ids, mask = _read_lines(data, max_length, tok, "training data")
-    ev = _read_lines(eval_path, max_length, tok, "evaluation") if eval_path else None
+    vocab = ck.config.vocab_size
+    ids, mask = _read_lines(data, max_length, tok, "training data", vocab)
+    ev = _read_lines(eval_path, max_length, tok, "evaluation", vocab) if eval_path else None
+    check_training(ck.config, min(batch_size, ids.shape[0]), ids.shape[1], f"--batch-size {batch_size}")
     dtype = _dtype(bf16)
     if ev is not None:
         click.echo(f"held-out perplexity before: {perplexity(ck.params, ck.config, *ev, dtype=dtype):.3f}")
@@ -123,8 +182,13 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
         click.echo(f"epoch {e + 1}: mean loss {row.mean():.4f}")
     if ev is not None:
         click.echo(f"held-out perplexity after: {perplexity(res.params, ck.config, *ev, dtype=dtype):.3f}")
-    save_checkpoint(out_dir, res.params, ck.config, ck.config_dict, ck.tokenizer_path)
-    click.echo(f"saved {out_dir}")
+    with outdir.staged(out) as tmp:
+        write_checkpoint_files(tmp, res.params, ck.config, ck.config_dict, ck.tokenizer_path)
+        final = outdir.publish(tmp, out, kind="checkpoint")
+    if final != out:
+        click.echo(f"saved {final} ({out_dir} was written by another run meanwhile; that run kept it)")
+    else:
+        click.echo(f"saved {out_dir}")
 
 
 @llm.command("perplexity")
@@ -136,7 +200,8 @@ def perplexity_cmd(checkpoint, download, data, max_length):
     from collapsim.llm.train import perplexity
 
     ck, tok = _load(checkpoint, download)
-    ids, mask = _read_lines(data, min(max_length, ck.config.n_positions), tok, "evaluation")
+    ids, mask = _read_lines(data, min(max_length, ck.config.n_positions), tok, "evaluation",
+                            ck.config.vocab_size)
     click.echo(f"{perplexity(ck.params, ck.config, ids, mask):.4f}")
 
 

@@ -13,6 +13,7 @@ Their difference is what decoding cut.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ import numpy as np
 from collapsim.decoding import apply_repetition_penalty, decode_logits
 from collapsim.errors import ConfigError
 from collapsim.llm.gpt2 import GPT2Config, forward_cached, init_cache, positions_from_mask
+from collapsim.llm.tokenizer import check_ids
 
 
 class SamplingParams(NamedTuple):
@@ -38,7 +40,14 @@ class SamplingParams(NamedTuple):
 
 
 def sampling_params(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0) -> SamplingParams:
-    """Validated :class:`SamplingParams` from Python numbers."""
+    """Validated :class:`SamplingParams` from Python numbers.
+
+    NaN and infinity are refused by name: a NaN compares False with every bound, so it used to slip
+    through and sample garbage (NaN logits make every draw the same token).
+    """
+    for name, v in (("temperature", temperature), ("top_p", top_p), ("repetition_penalty", repetition_penalty)):
+        if not math.isfinite(v):
+            raise ConfigError(f"{name} must be a finite number, got {v}")
     if temperature < 0:
         raise ConfigError(f"temperature must be >= 0, got {temperature}")
     if top_k < 0:
@@ -155,6 +164,8 @@ def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | N
                           f"model's n_positions={cfg.n_positions}")
     if not isinstance(mask, jax.core.Tracer) and not bool(np.asarray(mask[:, -1]).all()):
         raise ConfigError("prompts must be left-padded: the last column of the mask must be all real tokens")
+    if not isinstance(ids, jax.core.Tracer):
+        check_ids(np.asarray(ids)[np.asarray(mask)], cfg.vocab_size, "prompt")
     sp = sp if sp is not None else sampling_params()
     eos = -1 if eos_token_id is None else int(eos_token_id)
     width = candidate_width(sp, cfg.vocab_size) if candidates is None else min(int(candidates), cfg.vocab_size)

@@ -34,6 +34,19 @@ def encode(tokenizer, texts: list[str]) -> list[list[int]]:
     return [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
 
+def check_ids(ids, vocab_size: int, what: str) -> None:
+    """Refuse token ids outside [0, vocab_size): the embedding lookup would silently clamp them and the loss's
+    gather would give NaN (a tokenizer with more tokens than the model's config.json vocab_size)."""
+    a = np.asarray(ids)
+    if a.size == 0:
+        return
+    hi, lo = int(a.max()), int(a.min())
+    if hi >= vocab_size or lo < 0:
+        bad = hi if hi >= vocab_size else lo
+        raise ConfigError(f"{what} has token id {bad}, outside the model's vocabulary of {vocab_size} "
+                          f"(does tokenizer.json match config.json's vocab_size?)")
+
+
 def decode(tokenizer, ids) -> str:
     """Text of a sequence of ids (special tokens kept, so an end token stays visible)."""
     return tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)

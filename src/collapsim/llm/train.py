@@ -16,6 +16,7 @@ import optax
 
 from collapsim.errors import ConfigError
 from collapsim.llm.gpt2 import GPT2Config, forward
+from collapsim.llm.tokenizer import check_ids
 
 
 def token_nll(params: dict, cfg: GPT2Config, ids, mask, dtype=jnp.float32):
@@ -75,7 +76,11 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
     """Fine-tune on right-padded sequences ids/mask [N, T] for ``epochs`` shuffled passes.
 
     The last batch of an epoch is filled up with fully masked rows so every step has the same shape
-    (one compilation); masked rows add nothing to the loss. Pass ``opt_state`` to continue training.
+    (one compilation); masked rows add nothing to the loss. A ``batch_size`` above N is lowered to N (the
+    same steps, without allocating rows that are all padding). Pass ``opt_state`` to continue training.
+
+    A non-finite loss stops training with a ConfigError naming the step (checked one step behind, so the
+    device queue never runs dry): continuing would only turn every weight into NaN.
     """
     ids = np.asarray(ids, np.int32)
     mask = np.asarray(mask, bool)
@@ -83,6 +88,8 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
     if N == 0 or epochs < 1 or batch_size < 1:
         raise ConfigError(f"fine-tuning needs data, epochs >= 1 and batch_size >= 1 (got N={N}, "
                           f"epochs={epochs}, batch_size={batch_size})")
+    check_ids(ids[mask], cfg.vocab_size, "training data")
+    batch_size = min(batch_size, N)
     optimizer = optimizer or adamw()
     # Copy: the step donates its inputs, and the caller's params and state should stay usable.
     params = jax.tree_util.tree_map(jnp.array, params)
@@ -90,7 +97,15 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
     step = make_train_step(cfg, optimizer, dtype)
     n_batches = -(-N // batch_size)
     pad = n_batches * batch_size - N
-    losses = []  # device scalars, read once at the end: a float() per step would stall the device queue
+    losses = []  # device scalars; each is read only after the next step is queued, so the device never waits
+
+    def check(i):
+        v = float(losses[i])
+        if not np.isfinite(v):
+            e_, b_ = divmod(i, n_batches)
+            raise ConfigError(f"training loss became {v} at step {i + 1} (epoch {e_ + 1}, batch {b_ + 1}); "
+                              f"nothing was saved: lower the learning rate or check the data")
+
     for e in range(epochs):
         key, sub = jax.random.split(key)
         order = np.asarray(jax.random.permutation(sub, N))
@@ -101,6 +116,9 @@ def fit(params: dict, cfg: GPT2Config, ids, mask, key, *, epochs: int = 2, batch
             bm = np.where(idx[:, None] >= 0, mask[idx], False)
             params, opt_state, loss = step(params, opt_state, jnp.asarray(bi), jnp.asarray(bm))
             losses.append(loss)
+            if len(losses) > 1:
+                check(len(losses) - 2)
+    check(len(losses) - 1)
     return FitResult(params, opt_state, np.asarray(jnp.stack(losses)).reshape(epochs, n_batches))
 
 
@@ -115,6 +133,7 @@ def perplexity(params: dict, cfg: GPT2Config, ids, mask, batch_size: int = 32, d
     ids = np.asarray(ids, np.int32)
     mask = np.asarray(mask, bool)
     N = ids.shape[0]
+    check_ids(ids[mask], cfg.vocab_size, "evaluation data")
     total, count = 0.0, 0.0
     for s in range(0, N, batch_size):
         bi, bm = ids[s:s + batch_size], mask[s:s + batch_size]
