@@ -33,7 +33,7 @@ def test_issue_command_within_4_stderr_of_exact_theory(tmp_path, extra):
     out = tmp_path / "run"
     res = _run([*ISSUE, "--out", str(out), *extra])
     assert res.exit_code == 0, res.output
-    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.csv", "figure.png"}
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.csv", "figure.png", ".collapsim"}
     for metric in ("gini_simpson", "entropy", "support", "tail_mass", "kl", "sq_error", "bottom_decile_mass", "tv"):
         rows = _rows(out, metric)
         assert len(rows) == 61, metric
@@ -109,7 +109,7 @@ def test_wordfreq_run(tmp_path):
     res = _run(["run", "categorical", "--init", "wordfreq", "--vocab", "30", "--samples", "40", "--generations", "3",
                 "--seeds", "20", "--out", str(tmp_path / "w")])
     assert res.exit_code == 0, res.output
-    truth = json.loads((tmp_path / "w" / "config.json").read_text())["family_options"]["truth"]
+    truth = json.loads((tmp_path / "w" / "config.json").read_text())["truth"]
     assert len(truth) == 30 and abs(sum(truth) - 1) < 1e-9 and truth[0] == max(truth)
 
 

@@ -24,7 +24,7 @@ def test_issue_command_sigma2_within_4_stderr(tmp_path, extra):
     out = tmp_path / "run"
     res = _run(["run", "gaussian", "--generations", "40", "--samples", "20", "--seeds", "4000", "--out", str(out), *extra])
     assert res.exit_code == 0, res.output
-    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.csv", "figure.png"}
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.csv", "figure.png", ".collapsim"}
     with open(out / "metrics.csv") as f:
         assert next(csv.reader(f)) == ["generation", "metric", "mean", "stderr", "lo", "hi", "theory"]
     rows = _rows(out, "sigma2")

@@ -21,6 +21,7 @@ class Result(NamedTuple):
     summary: dict
     note: str  # why no exact theory is drawn ('' when it is)
     elapsed: float  # seconds of simulation
+    requested: Optional[Path] = None  # the --out asked for (None: a default name)
 
 
 def resolve(spec: RunSpec):
@@ -56,14 +57,20 @@ def device_layout() -> dict:
 
 
 def execute(spec: RunSpec, out=None) -> Result:
-    """Run ``spec`` and write its run folder (``out``, default ``runs/FAMILY-TIME``); returns the :class:`Result`."""
+    """Run ``spec`` and write its run folder (``out``, default ``runs/FAMILY-TIME``); returns the :class:`Result`.
+
+    ``Result.path`` is where the folder went: ``out``, unless another run took ``out`` meanwhile (then a
+    ``NAME-2`` sibling; see :mod:`collapsim.outdir`). A host-driver run keeps a checkpoint beside ``out``
+    after every generation, so the same command after a kill resumes it.
+    """
     from collapsim.plots import plot_summary
 
     spec, e, loop = resolve(spec)
-    out = check_out(out or default_out(spec.family))
-    checkpoint = str(out.parent / f".{out.name}.checkpoint.npz") if spec.driver == "host" else None
+    out = check_out(out) if out else None  # None: a fresh default name, taken when the folder is written
+    place = out or default_out(spec.family)
+    checkpoint = str(place.parent / f".{place.name}.checkpoint.npz") if spec.driver == "host" else None
     if checkpoint:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        place.parent.mkdir(parents=True, exist_ok=True)
     length = spec.generations if spec.driver == "host" else spec.seeds
     per_chain, elapsed = timed(simulate_with_progress, lambda progress: simulate(spec, loop, progress, checkpoint),
                                length, e.work(spec, loop.shortcut), "simulating")
@@ -82,4 +89,4 @@ def execute(spec: RunSpec, out=None) -> Result:
     path = write_run(out, config, summary, lambda p: plot_summary(summary, p, title, prediction.note))
     if checkpoint and os.path.exists(checkpoint):
         os.remove(checkpoint)
-    return Result(path, spec, summary, prediction.note, elapsed)
+    return Result(path, spec, summary, prediction.note, elapsed, out)

@@ -1,8 +1,9 @@
-"""From a loop's per-chain metrics to a run folder (DESIGN.md, "Output contract of a run").
+"""From a loop's per-chain metrics to a run folder (the output contract in the README).
 
 A run folder holds ``config.json`` (resolved config, versions, seed), ``metrics.csv`` (tidy:
-``generation,metric,mean,stderr,lo,hi,theory``) and ``figure.png``. It is written into a temporary sibling
-folder and renamed into place, so a failure never leaves a half-written run behind.
+``generation,metric,mean,stderr,lo,hi,theory``: an empty theory cell means no exact prediction, a non-finite
+number is written ``nan``/``inf``) and ``figure.png``. Where and how it is written is
+:mod:`collapsim.outdir`'s rule, shared by every command that writes a folder.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -22,26 +20,21 @@ from typing import Callable, Optional
 import click
 import numpy as np
 
-from collapsim.errors import ConfigError
+from collapsim import outdir
 from collapsim.summary import summarize
 
 CSV_COLUMNS = ("generation", "metric", "mean", "stderr", "lo", "hi", "theory")
 
 
 def default_out(family: str) -> Path:
-    """``runs/<family>-<UTC timestamp>`` under the working directory."""
+    """``runs/<family>-<UTC timestamp>`` under the working directory (made unique when written)."""
     return Path("runs") / f"{family}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_out(out) -> Path:
-    """Refuse, before any work, a destination that is neither new, empty, nor an earlier run folder."""
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise ConfigError(f"--out {out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / "config.json").exists():
-            raise ConfigError(f"--out {out} is a non-empty folder that is not a run folder; choose another")
-    return out
+    """Refuse, before any work, a destination that is not new, empty, or a run folder collapsim wrote
+    (:func:`collapsim.outdir.check_out`, the rule every writing command shares)."""
+    return outdir.check_out(out, kind="run")
 
 
 def versions() -> dict:
@@ -71,19 +64,27 @@ def tidy_rows(summary: dict) -> list[tuple]:
 
 
 def _fmt(v) -> str:
+    """A cell of metrics.csv: an empty cell means "no theory"; a non-finite number is spelled out (nan, inf)."""
     if isinstance(v, str):
         return v
     if isinstance(v, (int, np.integer)):
         return str(int(v))
-    return "" if not np.isfinite(v) else repr(float(v))
+    return repr(float(v))
 
 
 def write_run(out, config: dict, summary: dict, draw: Callable[[Path], None]) -> Path:
-    """Write config.json, metrics.csv and figure.png into ``out`` atomically; returns ``out``."""
-    out = check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    """Write config.json, metrics.csv and figure.png as one folder; returns the folder that holds them.
+
+    ``out`` None means a fresh default name (:func:`default_out`, made unique). Written into a hidden
+    staging folder and moved into place (:func:`collapsim.outdir.publish`), so a failure or a kill never
+    leaves a half-written run, and an earlier run at ``out`` is replaced only once the new one is complete.
+    If another run took ``out`` meanwhile, this one goes to a ``NAME-2`` sibling, which is returned.
+    """
+    if out is None:
+        out = outdir.unique_default(default_out(config.get("family", "run")))
+    else:
+        out = check_out(out)
+    with outdir.staged(out) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
         with open(tmp / "metrics.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -91,13 +92,7 @@ def write_run(out, config: dict, summary: dict, draw: Callable[[Path], None]) ->
             for row in tidy_rows(summary):
                 w.writerow([_fmt(v) for v in row])
         draw(tmp / "figure.png")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        return outdir.publish(tmp, out, kind="run")
 
 
 def _json_default(o):

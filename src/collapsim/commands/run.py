@@ -21,6 +21,8 @@ def report(result) -> None:
     if result.note:
         click.echo(result.note)
     click.echo(f"wrote {result.path}/ (config.json, metrics.csv, figure.png) in {result.elapsed:.1f}s of simulation")
+    if result.requested is not None and result.path != result.requested:
+        click.echo(f"note: another run wrote {result.requested} meanwhile; this run went to {result.path}")
 
 
 def execute_and_report(spec: RunSpec, out) -> None:
