@@ -395,12 +395,13 @@ def run(args) -> dict:
         raise ConfigError("need --generations >= 1, --seeds >= 1, --n-boot >= 1, 3 <= --k-max <= 8, --lam >= 0")
     out = check_out(args.out or default_out("ainex"))
     t_start = time.perf_counter()
-    embedder = load_minilm(args.embedder)
     real, rest, source = read_corpus(args.corpus, preset.n_real, preset.min_chars)
     if args.checkpoint is not None:
         cfg, base, tok = real_base(args.checkpoint)
         model = str(args.checkpoint)
+        embedder = load_minilm(args.embedder)
     else:
+        embedder = load_minilm(args.embedder)
         cfg, base, tok = tiny_base(rest if len(rest) >= 100 else real)
         model = f"tiny GPT-2 {TINY_GPT2}, BPE vocab {TINY_VOCAB}, pretrained {PRETRAIN}"
     texts = [collapse_loop(cfg, base, tok, real, preset, T, args.seed + s, label=f"seed {s + 1}/{S}, ")
