@@ -155,6 +155,7 @@ def tiny_base(lines: list[str], seed: int = 0):
         vocab_size=TINY_VOCAB, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False))
     eos = tok.token_to_id(EOS)
+    log(f"pretraining a tiny base GPT-2 on {min(len(lines), PRETRAIN['lines'])} corpus lines ...")
     cfg = GPT2Config(vocab_size=tok.get_vocab_size(), bos_token_id=eos, eos_token_id=eos, **TINY_GPT2)
     params = init_params(cfg, jax.random.PRNGKey(seed))
     ids, mask = right_pad(encode(tok, lines[:PRETRAIN["lines"]]), 0, PRETRAIN["max_length"])
