@@ -283,6 +283,8 @@ def analyse(meas: dict, lam: float) -> dict:
     res["lambda_from_published_notebook"] = {
         "from_gen0": im.lambda_for_loss(0.35, 0.032, 0.113), "from_gen1": im.lambda_for_loss(0.148, 0.032, 0.113)}
     res["change_point"] = (im.change_point_over_seeds(v["integrity_score"]) if T >= 3 else None)
+    # Per seed and generation, so any lambda can be applied afterwards: A = V / (1 + lambda d^2).
+    res["per_seed"] = {n: v[n].tolist() for n in ("integrity_volume", "integrity_drift")}
     return res
 
 

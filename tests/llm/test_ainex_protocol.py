@@ -70,6 +70,7 @@ def test_checkpoint_run_writes_the_run_folder_and_the_table(small, tiny_ckpt, co
                       "--seeds", "2", "--n-boot", "20", "--k-max", "4", "--lam", "5", "--out", str(out)])
     _, cfg = check_run_folder(out, 3, 2, ks=(4,))
     assert cfg["model"] == str(tiny_ckpt) and cfg["corpus"] == str(corpus) and cfg["n_real"] == 30
+    assert np.asarray(cfg["analysis"]["per_seed"]["integrity_drift"]).shape == (2, 4)
     printed = capsys.readouterr().out
     assert "published (Ainex)" in printed and "66.86%" in printed and "change point: generation" in printed
     v = res["measure"]["values"]
