@@ -11,6 +11,8 @@ k = 3..8 components, a bootstrap over texts, and the change point of the score c
 Offline default: a tiny GPT-2 built here (byte-level BPE and random weights, briefly trained on the corpus
 so it writes text) and a corpus from a small known grammar of eight topics (``toy_corpus``). ``--checkpoint``
 (a Hugging Face GPT-2 folder) and ``--corpus`` (a UTF-8 text file, one text per line) run the same path.
+The real texts (the first 250 long lines) and the base model are the same for every seed; a seed sets the
+fine-tuning order and the sampling of its loop.
 
     python experiments/ainex_protocol.py [--generations 20] [--seeds 5] [--checkpoint DIR] [--corpus FILE]
         [--lam 0] [--out runs/ainex-...]
