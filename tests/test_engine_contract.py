@@ -159,6 +159,27 @@ def test_host_driver_resumes_from_its_checkpoint(tmp_path):
         np.testing.assert_array_equal(whole[metric], resumed[metric])
 
 
+def test_a_family_whose_fit_is_a_host_loop_runs_under_the_host_driver_only(tmp_path):
+    """jittable=False (GPT-2's case): run_host steps each chain eagerly, checkpoints and resumes; the scan
+    driver refuses it. Same keys, so the numbers equal the jitted run's up to float32 rounding."""
+    eager = pairs_family()._replace(jittable=False)
+    cfg = LoopConfig("mix", N, 4)
+    with pytest.raises(ConfigError, match="host-loop driver"):
+        run_loop(eager, cfg, pairs_params(), np.full(4, 0.3), 3)
+    ckpt = str(tmp_path / "state.npz")
+
+    def stop_at_2(t):
+        if t == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_host(eager, cfg, pairs_params(), np.full(4, 0.3), 3, seed=5, checkpoint=ckpt, fingerprint="x", progress=stop_at_2)
+    resumed = run_host(eager, cfg, pairs_params(), np.full(4, 0.3), 3, seed=5, checkpoint=ckpt, fingerprint="x")
+    jitted = run_loop(pairs_family(), cfg, pairs_params(), np.full(4, 0.3), 3, seed=5)
+    for metric, values in jitted.items():
+        np.testing.assert_allclose(resumed[metric], values, rtol=1e-5, atol=1e-6, err_msg=metric)
+
+
 def test_shortcut_mix_with_full_covariance_is_refused_by_the_library():
     """The old engine computed this configuration wrongly (sigma2 0.885 where theory gives 0.7895)."""
     with pytest.raises(ConfigError, match="does not support the shortcut"):

@@ -73,6 +73,8 @@ class Family(NamedTuple):
       refit_mixture: optional exact shortcut ``refit_mixture(key, model, alpha, n, params) -> model``,
         distributed as ``fit`` of n i.i.d. draws from alpha truth + (1 - alpha) decoded model; ``alpha`` is
         ``None`` for pure replacement (a static case the family may specialise).
+      jittable: False when ``fit`` is a host training loop (GPT-2 fine-tuning calls its own jitted steps):
+        then only :func:`run_host` runs the family, chain by chain, calling the step functions eagerly.
     Data is a pytree whose leaves have a leading axis n: points (n, d), (X, y) pairs, token ids (n, L).
     """
 
@@ -84,6 +86,7 @@ class Family(NamedTuple):
     metrics: Callable[[jax.Array, Model, Params], dict]
     supports: Callable[[str, str, int], bool] = _explicit_only
     refit_mixture: Optional[Callable[..., Model]] = None
+    jittable: bool = True
 
 
 class LoopConfig(NamedTuple):
@@ -262,6 +265,8 @@ def _batch(params_batch: Params, alphas, family: Family, cfg: LoopConfig):
 
 def _scan_driver(family, cfg, params_batch, alphas, seeds, seed, chunk, progress) -> dict:
     """Flat (G * seeds, T + 1) metrics; flat chain j is chain j % seeds of grid point j // seeds."""
+    if not family.jittable:
+        raise ConfigError(f"family {family.name!r} fits by a host training loop: run it with the host-loop driver")
     params_batch, alphas = _batch(params_batch, alphas, family, cfg)
     keys = _chain_keys(seeds, seed)
     total = alphas.shape[0] * seeds
@@ -337,6 +342,8 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     batch = jax.tree.map(lambda a: jnp.asarray(a)[None], params)
     batch, alphas = _batch(batch, np.asarray(alpha, np.float32)[None], family, cfg)
     keys = _chain_keys(seeds, seed)
+    if not family.jittable:
+        return _host_eager(family, cfg, params, alphas[0], keys, checkpoint, fingerprint, progress)
     start, segment = _programs(family, cfg)
     devices = jax.local_devices()
     states = []  # per chunk: (carry, xs, g, its device's params and alphas, history), pinned to one device
@@ -358,6 +365,31 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
         if progress is not None:
             progress(t)
     out = {k: np.concatenate([np.stack([h[k] for h in st[4]], axis=1) for st in states])[:seeds] for k in states[0][4][0]}
+    if checkpoint and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    return out
+
+
+def _host_eager(family, cfg, params, alpha, keys, checkpoint, fingerprint, progress) -> dict:
+    """run_host for a family whose fit is a host training loop: one chain at a time, nothing jitted here
+    (the family jits its own pieces). Same keys, checkpoints and resumption as the jitted path."""
+    step = make_step(family, cfg, params)
+    states = []  # per chain: [carry, per-generation keys, -, -, history]
+    for key in keys:
+        k_init, k_loop = jax.random.split(key)
+        carry, first = init_carry(family, cfg, k_init, params)
+        states.append([carry, jax.random.split(k_loop, cfg.generations), None, None,
+                       [{k: np.asarray(v)[None] for k, v in first.items()}]])
+    done = _load_checkpoint(checkpoint, states, fingerprint) if checkpoint and os.path.exists(checkpoint) else 0
+    for t in range(done + 1, cfg.generations + 1):
+        for state in states:
+            state[0], m = step(state[0], (state[1][t - 1], alpha[t - 1], jnp.int32(t)))
+            state[4].append({k: np.asarray(v)[None] for k, v in m.items()})
+        if checkpoint:
+            _save_checkpoint(checkpoint, states, t, fingerprint)
+        if progress is not None:
+            progress(t)
+    out = {k: np.concatenate([np.stack([h[k] for h in st[4]], axis=1) for st in states]) for k in states[0][4][0]}
     if checkpoint and os.path.exists(checkpoint):
         os.remove(checkpoint)
     return out
