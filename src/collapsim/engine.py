@@ -24,12 +24,13 @@ metric -> array (chains, T + 1), index t = generation t (generation 0 is the ini
 
 Randomness: chain i of a run with base ``seed`` uses key ``split(key(seed), seeds)[i]``, whatever the chunk,
 device count, driver or grid point (so grid points share random numbers, which sharpens comparisons). Within
-a generation every consumer gets ``fold_in(key_t, TAG)`` of its own tag; keys nobody uses are dead code that
-XLA removes, so the common replace loop pays for one derivation.
+a generation the synthetic draw uses key_t and every other consumer ``fold_in(key_t, TAG)`` of its own tag;
+keys nobody uses are dead code that XLA removes, so the common replace loop derives none.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple, Optional
@@ -48,8 +49,10 @@ Params = Any  # a pytree of arrays (sweepable)
 Data = Any  # a pytree of arrays, each with leading axis n
 
 METHODS = ("explicit", "shortcut")
-# fold_in tags of a generation's key (see the module docstring).
-_SYN, _REAL, _PICK, _FIT, _METRIC = range(5)
+# fold_in tags of a generation's key (see the module docstring). The synthetic draw uses the key itself
+# (the hot path pays for no derivation: a fold_in per chain and generation cost 25% of the Gaussian loop);
+# the others fold in tags at the top of the 32-bit range, far from the small counters a draw hashes.
+_REAL, _PICK, _FIT, _METRIC = (2**32 - 16 + i for i in range(4))
 
 
 def _explicit_only(policy: str, method: str, samples: int) -> bool:
@@ -75,6 +78,9 @@ class Family(NamedTuple):
         ``None`` for pure replacement (a static case the family may specialise).
       jittable: False when ``fit`` is a host training loop (GPT-2 fine-tuning calls its own jitted steps):
         then only :func:`run_host` runs the family, chain by chain, calling the step functions eagerly.
+      lapack: True when the step calls LAPACK (``jnp.linalg.eigh``...): on CPU host devices such calls run
+        one at a time, because two programs with LAPACK custom calls running at once deadlock XLA's CPU
+        thread pool (both of its threads wait inside the calls).
     Data is a pytree whose leaves have a leading axis n: points (n, d), (X, y) pairs, token ids (n, L).
     """
 
@@ -87,6 +93,7 @@ class Family(NamedTuple):
     supports: Callable[[str, str, int], bool] = _explicit_only
     refit_mixture: Optional[Callable[..., Model]] = None
     jittable: bool = True
+    lapack: bool = False
 
 
 class LoopConfig(NamedTuple):
@@ -155,9 +162,9 @@ def make_step(family: Family, cfg: LoopConfig, params: Params) -> Callable:
         model, pool, real0 = carry
         if cfg.shortcut:
             a = None if cfg.policy == "replace" else alpha_t
-            new = family.refit_mixture(jax.random.fold_in(key, _SYN), model, a, n, params)
+            new = family.refit_mixture(key, model, a, n, params)
         else:
-            synthetic = family.sample(jax.random.fold_in(key, _SYN), model, n, params)
+            synthetic = family.sample(key, model, n, params)
             fresh = family.sample_real(jax.random.fold_in(key, _REAL), params, n) if policy.needs_fresh else None
             data, weight, pool = policy.assemble(jax.random.fold_in(key, _PICK), synthetic, fresh, real0, pool, alpha_t, t)
             new = family.fit(jax.random.fold_in(key, _FIT), model, data, weight, params)
@@ -231,24 +238,31 @@ def _chunks(total: int, chunk: Optional[int], cfg: LoopConfig) -> list[np.ndarra
     return [np.arange(start, start + chunk) % total for start in range(0, total, chunk)]
 
 
-def dispatch(calls: list, progress=None, sizes=None) -> list:
+def dispatch(calls: list, progress=None, sizes=None, parallel: bool = True) -> list:
     """Run ``calls`` (functions of a device returning arrays) round-robin over the local devices.
 
-    Each call gets the whole of one device; JAX dispatches asynchronously, so one round keeps every device
-    busy. Whole calls per device rather than one program sharded across devices: with the chains of one
-    program sharded over two CPU host devices, two LAPACK custom calls deadlock XLA's thread pool (seen at
-    a few thousand 3x3 eigendecompositions per device), and a call's numbers must not depend on how many
-    devices share it. ``progress`` gets the running sum of ``sizes`` after each round.
+    One host thread per device, each running whole calls: the CPU client runs one thread's calls one after
+    another, so a thread per device is what keeps every core busy (1.8x on 2 cores over one Python thread).
+    Whole calls per device rather than one program sharded across devices: with the chains of one program
+    sharded over two CPU host devices, two LAPACK custom calls deadlock XLA's thread pool (seen at a few
+    thousand 3x3 eigendecompositions per device), and a call's numbers must not depend on how many devices
+    share it; for the same reason ``parallel=False`` runs one call at a time. ``progress`` gets the running
+    sum of ``sizes`` (default 1 per call) after each round.
     """
-    devices = jax.local_devices()
+    devices = jax.local_devices() if parallel else jax.local_devices()[:1]
+    sizes = sizes or [1] * len(calls)
     results, done = [], 0
-    for r in range(0, len(calls), len(devices)):
-        launched = [call(device) for call, device in zip(calls[r:r + len(devices)], devices)]
-        for i, out in enumerate(launched):
-            results.append(jax.tree.map(np.asarray, out))
-            done += sizes[r + i] if sizes else 1
-        if progress is not None:
-            progress(done)
+
+    def run(pair):
+        call, device = pair
+        return jax.tree.map(np.asarray, call(device))
+
+    with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+        for r in range(0, len(calls), len(devices)):
+            results.extend(pool.map(run, zip(calls[r:r + len(devices)], devices)))
+            done += sum(sizes[r:r + len(devices)])
+            if progress is not None:
+                progress(done)
     return results
 
 
@@ -284,7 +298,8 @@ def _scan_driver(family, cfg, params_batch, alphas, seeds, seed, chunk, progress
 
     chunks = _chunks(total, chunk, cfg)
     sizes = [min(len(c), total - i * len(c)) for i, c in enumerate(chunks)]
-    outs = dispatch([call(idx) for idx in chunks], progress, sizes)
+    parallel = not (family.lapack and jax.default_backend() == "cpu")
+    outs = dispatch([call(idx) for idx in chunks], progress, sizes, parallel)
     pieces = [{m: v[:n] for m, v in _join(first, rest).items()} for (first, rest), n in zip(outs, sizes)]
     return {m: np.concatenate([p[m] for p in pieces]) for m in pieces[0]}
 
@@ -345,7 +360,7 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     if not family.jittable:
         return _host_eager(family, cfg, params, alphas[0], keys, checkpoint, fingerprint, progress)
     start, segment = _programs(family, cfg)
-    devices = jax.local_devices()
+    devices = jax.local_devices()[:1] if family.lapack and jax.default_backend() == "cpu" else jax.local_devices()
     states = []  # per chunk: (carry, xs, g, its device's params and alphas, history), pinned to one device
     for i, idx in enumerate(_chunks(seeds, chunk, cfg)):
         put = partial(jax.device_put, device=devices[i % len(devices)])

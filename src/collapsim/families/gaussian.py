@@ -200,7 +200,7 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
             return True
         return shortcut_supports(dim, covariance, policy, samples)
 
-    return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture)
+    return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture, lapack=factored)
 
 
 def shortcut_supports(dim: int, covariance: str, policy: str, samples: int | None = None) -> bool:
