@@ -212,10 +212,15 @@ def _segment(carry, xs, g, params_batch, t0, t1, family: Family, cfg: LoopConfig
 
 
 @lru_cache(maxsize=64)
-def _programs(family: Family, cfg: LoopConfig) -> tuple[Callable, Callable]:
-    """(start, segment), vmapped over chains and jitted once per static configuration."""
-    start = jax.jit(jax.vmap(partial(_start, family=family, cfg=cfg), in_axes=(0, 0, None, None)))
-    segment = jax.jit(jax.vmap(partial(_segment, family=family, cfg=cfg), in_axes=(0, 0, 0, None, None, None)))
+def _programs(family: Family, cfg: LoopConfig, grid: bool = False) -> tuple[Callable, Callable]:
+    """(start, segment), vmapped over chains and jitted once per static configuration.
+
+    ``grid``: each chain indexes its own point of the parameter batch (g batched); otherwise every chain
+    shares point g (a scalar), so computations on the parameters alone stay out of the per-chain work.
+    """
+    g_axis = 0 if grid else None
+    start = jax.jit(jax.vmap(partial(_start, family=family, cfg=cfg), in_axes=(0, g_axis, None, None)))
+    segment = jax.jit(jax.vmap(partial(_segment, family=family, cfg=cfg), in_axes=(0, 0, g_axis, None, None, None)))
     return start, segment
 
 
@@ -284,13 +289,14 @@ def _scan_driver(family, cfg, params_batch, alphas, seeds, seed, chunk, progress
     params_batch, alphas = _batch(params_batch, alphas, family, cfg)
     keys = _chain_keys(seeds, seed)
     total = alphas.shape[0] * seeds
-    start, segment = _programs(family, cfg)
+    grid = alphas.shape[0] > 1
+    start, segment = _programs(family, cfg, grid)
     t0, t1 = jnp.int32(0), jnp.int32(cfg.generations)
 
     def call(idx):
         def on(device):
             put = partial(jax.device_put, device=device)
-            g = put(jnp.asarray(idx // seeds, jnp.int32))
+            g = put(jnp.asarray(idx // seeds, jnp.int32) if grid else jnp.int32(0))
             pb, al = put(params_batch), put(alphas)
             carry, first, xs = start(put(keys[idx % seeds]), g, pb, al)
             return first, segment(carry, xs, g, pb, t0, t1)[1]
@@ -364,7 +370,7 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     states = []  # per chunk: (carry, xs, g, its device's params and alphas, history), pinned to one device
     for i, idx in enumerate(_chunks(seeds, chunk, cfg)):
         put = partial(jax.device_put, device=devices[i % len(devices)])
-        g, pb, al = put(jnp.zeros(len(idx), jnp.int32)), put(batch), put(alphas)
+        g, pb, al = put(jnp.int32(0)), put(batch), put(alphas)
         carry, first, xs = start(put(keys[idx]), g, pb, al)
         states.append([carry, xs, g, pb, [jax.tree.map(np.asarray, first)]])
     done = 0

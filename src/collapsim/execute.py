@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from collapsim.registry import entry, with_defaults
+from collapsim.registry import check_memory, entry, with_defaults
 from collapsim.runfolder import check_out, default_out, finish_summary, simulate_with_progress, timed, versions, write_run
 from collapsim.runspec import RunSpec
 
@@ -29,6 +29,7 @@ def resolve(spec: RunSpec):
     spec = with_defaults(spec)
     spec.validate()
     e = entry(spec.family)
+    check_memory(spec)
     spec.alpha_schedule()  # a bad schedule is refused before any work
     loop = e.build(spec)
     return spec.replace(method="shortcut" if loop.shortcut else "explicit"), e, loop

@@ -45,6 +45,7 @@ class Entry(NamedTuple):
     predict: Callable[[Any, Loop], Any]  # (spec, loop) -> theory.Prediction
     title: Callable[[Any], str]
     work: Callable[[Any, bool], float]  # rough count of random draws, for the progress bar
+    footprint: Callable[[Any], tuple]  # (floats per chain for the model, per data point), for the memory check
 
 
 def _resolve_method(spec, supported: bool, auto_shortcut: bool) -> bool:
@@ -53,6 +54,31 @@ def _resolve_method(spec, supported: bool, auto_shortcut: bool) -> bool:
         raise ConfigError(f"the sufficient-statistics shortcut does not cover {spec.family} with policy {spec.policy!r} "
                           "in this configuration; use --method explicit")
     return spec.method == "shortcut" or (spec.method == "auto" and supported and auto_shortcut)
+
+
+def _buffer_factor(spec) -> float:
+    """Accumulating policies refit on the whole T n buffer each generation: about T / 2 times the work."""
+    return max(1.0, spec.generations / 2) if spec.policy.startswith("accumulate") else 1.0
+
+
+def check_memory(spec) -> None:
+    """Refuse, before any allocation, a run whose largest buffers exceed the machine's memory.
+
+    Counted: the per-chain results (seeds x (T + 1) x ~16 metrics, float64, a few copies), the keys and the
+    alpha schedule, and one compiled call's working set (chains per call x (model + data floats) x ~8
+    temporaries, float32); lower bounds, so a run that fits is never refused.
+    """
+    from collapsim.memory import check_fits
+
+    e = entry(spec.family)
+    model, point = e.footprint(spec)
+    points = spec.samples * (spec.generations if spec.policy.startswith("accumulate") else 1)
+    per_call = max(1, min(spec.seeds, 2**18 // max(points, 1)))
+    results = float(spec.seeds) * (spec.generations + 1) * 16 * 8 * 3
+    keys = float(spec.seeds) * 8 + float(spec.generations) * 8 * 4
+    working = per_call * (model + points * point) * 4 * 8
+    check_fits(results + keys + working + model * 8 * 4,
+               f"{spec.family} with {spec.seeds} seeds, {spec.generations} generations, {spec.samples} samples")
 
 
 def _alpha_title(spec) -> str:
@@ -103,7 +129,9 @@ GAUSSIAN = Entry(
         Option("variance", float, 1.0, "Truth N(0, variance I)."),
     ),
     _gaussian_build, _gaussian_predict, _gaussian_title,
-    lambda spec, shortcut: float(spec.seeds) * spec.generations * (1 if shortcut else spec.samples) * spec.family_options["dim"],
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * (1 if shortcut else spec.samples) * spec.family_options["dim"]
+    * _buffer_factor(spec),
+    lambda spec: (float(spec.family_options["dim"]) ** 2 * 3, float(spec.family_options["dim"])),
 )
 
 
@@ -157,7 +185,9 @@ CATEGORICAL = Entry(
         Option("smoothing", float, 0.0, "Add-s smoothing of the refit counts.", target="params"),
     ),
     _categorical_build, _categorical_predict, _categorical_title,
-    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * (2 if spec.policy == "mix" and not shortcut else 1),
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * (2 if spec.policy == "mix" and not shortcut else 1)
+    * _buffer_factor(spec),
+    lambda spec: (float(spec.family_options["vocab"]) * 4, 1.0),
 )
 
 

@@ -31,6 +31,15 @@ def parse_alpha(spec: str, generations: int) -> np.ndarray:
     """alpha_t for t = 1..T as a float64 array of shape (T,); raises :class:`ConfigError` on bad input."""
     spec = str(spec).strip()
     t = np.arange(1, generations + 1, dtype=np.float64)
+    with np.errstate(all="ignore"):  # an overflow becomes inf, refused below in one line (no warning first)
+        values = _values(spec, t, generations)
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+        bad = int(np.argmax(~np.isfinite(values) | (values < 0) | (values > 1)))
+        raise ConfigError(f"alpha must lie in [0, 1]: schedule {spec!r} gives {values[bad]:g} at generation {bad + 1}")
+    return values
+
+
+def _values(spec: str, t: np.ndarray, generations: int) -> np.ndarray:
     if m := _POWER.match(spec):
         c = _number(m["c"], spec) if m["c"] else 1.0
         p = _number(m["p"], spec) if m["p"] else 1.0
@@ -47,7 +56,4 @@ def parse_alpha(spec: str, generations: int) -> np.ndarray:
         if len(items) > generations:
             raise ConfigError(f"alpha list has {len(items)} values but there are only {generations} generations")
         values = np.array(items + [items[-1]] * (generations - len(items)))
-    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
-        bad = int(np.argmax(~np.isfinite(values) | (values < 0) | (values > 1)))
-        raise ConfigError(f"alpha must lie in [0, 1]: schedule {spec!r} gives {values[bad]:g} at generation {bad + 1}")
-    return values
+    return np.asarray(values, np.float64)
