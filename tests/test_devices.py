@@ -28,7 +28,13 @@ def _metrics(tmp_path, case: str, devices: int) -> str:
     return (out / "metrics.csv").read_text()
 
 
-@pytest.mark.parametrize("case", list(CASES))
+def _cases():
+    # The case runs by default; the other families and methods (a minute of subprocesses) in the slow set.
+    for case in CASES:
+        yield pytest.param(case, marks=() if case.startswith("gaussian-d1") else (pytest.mark.slow,), id=case)
+
+
+@pytest.mark.parametrize("case", list(_cases()))
 def test_results_do_not_depend_on_the_number_of_devices(tmp_path, case):
     one = _metrics(tmp_path, case, 1)
     assert one == _metrics(tmp_path, case, 3), "3 devices gave other numbers than 1"

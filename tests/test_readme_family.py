@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from collapsim.engine import LoopConfig, run_host, run_loop
 from collapsim.policies import POLICIES
@@ -27,6 +28,7 @@ def test_readme_family_matches_its_theory():
     assert np.all(np.abs(z) <= 4), f"max |z| {np.abs(z).max():.2f}"
 
 
+@pytest.mark.slow
 def test_readme_family_runs_every_policy_and_both_drivers():
     family = _example()["bernoulli"]()
     params = {"p": np.float32(0.3)}

@@ -102,3 +102,30 @@ def test_large_full_covariance_does_not_deadlock_on_two_devices(tmp_path, dim, s
     res = _two_devices(["run", "gaussian", "--dim", str(dim), "--samples", str(samples), "--generations", "2",
                         "--seeds", "4", "--out", str(tmp_path / "r")], timeout=240)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("args,sized", [
+    (["run", "gaussian", "--seeds", "1000000000"], True),
+    (["run", "gaussian", "--generations", "1000000000"], True),
+    (["run", "gaussian", "--samples", "1000000000"], True),
+    (["run", "gaussian", "--dim", "1000000000"], True),
+    (["run", "categorical", "--vocab", "1000000000"], True),
+    (["bench", "categorical", "--theory-size", "100000000", "1000", "200"], True),
+    (["run", "gaussian", "--seed", "99999999999999999999999"], False),
+    (["run", "categorical", "--init", "dirichlet", "--seed", "-5"], False),
+    (["run", "gaussian", "--policy", "mix", "--alpha", "0/t^-1e400"], False),
+    (["run", "gaussian", "--policy", "mix", "--alpha", "geom:0:1e308"], False),
+    (["run", "gaussian", "--out", "/proc/collapsim-run"], False),
+], ids=lambda a: " ".join(a[1:4]) if isinstance(a, list) else str(a))
+def test_sizes_and_values_that_cannot_work_are_one_line_before_any_work(tmp_path, args, sized):
+    """Exit 2, one line naming the problem (with the memory estimate for sizes), no warning, nothing written."""
+    out = ["--out", str(tmp_path / "r")] if args[0] == "run" and "--out" not in args else []
+    res = subprocess.run([sys.executable, "-m", "collapsim", *args, *out], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("collapsim: error:"), res.stderr
+    assert "no such option" not in lines[0]
+    if sized:
+        assert "GiB" in lines[0] and "this machine has" in lines[0], lines[0]
+    assert list(tmp_path.iterdir()) == []

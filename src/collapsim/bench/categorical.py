@@ -167,6 +167,14 @@ def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repe
     from collapsim.cli_common import use_all_cores
 
     use_all_cores()
+    from collapsim.memory import check_fits
+
+    # The largest buffers, before any is allocated: the chains' counts and the NumPy references' arrays,
+    # and the theory's per-category pmfs (K x (M + 1) float64, a few copies) with its (M + 1)^2 matrix.
+    check_fits(float(chains) * vocab * 4 * 16 + float(chains) * samples * 8 * 4, f"--chains {chains} with --vocab {vocab}")
+    if not no_theory:
+        k, m, _ = theory_size
+        check_fits(float(k) * (m + 1) * 8 * 4 + float(m + 1) ** 2 * 8 * 4, f"--theory-size {k} {m}")
     report = run_bench(chains, vocab, samples, generations, loop_chains, repeats, None if no_theory else theory_size, alpha,
                        say=lambda s: click.echo(f"... {s}", err=True))
     click.echo(json.dumps(report) if as_json else format_report(report))
