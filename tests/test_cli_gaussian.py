@@ -76,7 +76,13 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, bad):
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_run(tmp_path):
+    """A project folder that happens to hold a config.json used to be wiped (exit 0)."""
     (tmp_path / "precious.txt").write_text("keep me")
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("print(1)")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     res = _run(["run", "gaussian", "--seeds", "10", "--generations", "3", "--out", str(tmp_path)])
-    assert res.exit_code == 2
+    assert res.exit_code == 2 and "did not write" in res.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
