@@ -1,6 +1,6 @@
 """Named protocols for GPT-2 collapse loops: every constant of a published setup in one place.
 
-``AINEX`` is the "Ainex" GPT-2 study's protocol (REFERENCES.md section 6): generation 0 is 250 real texts;
+``AINEX`` is the "Ainex" GPT-2 study's protocol: generation 0 is 250 real texts;
 each generation continues training the same model for 2 epochs (batch 16, AdamW lr 5e-5, length 128),
 then samples 250 texts from 10 fixed prompts (up to 100 new tokens, top-k 50, temperature 0.8, repetition
 penalty 1.05); the next generation trains only on those samples. 20 generations. Integrity is measured

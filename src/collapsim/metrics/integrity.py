@@ -1,6 +1,6 @@
 """Semantic integrity of a set of texts, as pure functions of sentence-embedding matrices (numpy + scipy Qhull).
 
-The "Ainex" GPT-2 study (REFERENCES.md section 6) measures each generation g of a collapse loop by
+The "Ainex" GPT-2 study measures each generation g of a collapse loop by
 
     P_g   = (E_g - mu_0) W_k^T                   the embeddings [N_g, D] projected on the top-k principal
                                                  axes W_k [k, D] of the generation-0 (real) embeddings E_0
@@ -22,7 +22,7 @@ import numpy as np
 
 from collapsim.errors import ConfigError
 
-AINEX_LOSS = 0.6686  # "66.86% of semantic reality lost" by generation 20 (REFERENCES.md section 6)
+AINEX_LOSS = 0.6686  # "66.86% of semantic reality lost" by generation 20
 
 
 class PCA(NamedTuple):
