@@ -8,7 +8,6 @@ import sys
 
 import click
 
-from collapsim.errors import ConfigError
 from collapsim.policies import POLICIES
 
 
@@ -52,11 +51,10 @@ def engine_options(*, generations: int, samples: int, seeds: int):
 
 
 def resolve_alpha_spec(policy: str, spec) -> str:
-    """The alpha schedule's spelling for a policy: 0.1 by default where alpha_t is read, "none" elsewhere."""
+    """The alpha schedule's spelling: 0.1 by default where alpha_t is read, else "none" (a value given for a
+    policy that ignores it is kept, and refused by :meth:`RunSpec.validate`)."""
     from collapsim.policies import ALPHA_POLICIES
 
-    if policy in ALPHA_POLICIES:
-        return "0.1" if spec is None else str(spec)
     if spec is not None:
-        raise ConfigError(f"--alpha applies only to the mix and keep-real policies, not {policy!r}")
-    return "none"
+        return str(spec)
+    return "0.1" if policy in ALPHA_POLICIES else "none"

@@ -48,7 +48,6 @@ Model = Any  # a pytree of arrays
 Params = Any  # a pytree of arrays (sweepable)
 Data = Any  # a pytree of arrays, each with leading axis n
 
-METHODS = ("explicit", "shortcut")
 # fold_in tags of a generation's key (see the module docstring). The synthetic draw uses the key itself
 # (the hot path pays for no derivation: a fold_in per chain and generation cost 25% of the Gaussian loop);
 # the others fold in tags at the top of the 32-bit range, far from the small counters a draw hashes.

@@ -19,9 +19,6 @@ class Prediction(NamedTuple):
     note: str = ""
 
 
-NO_THEORY = Prediction({}, {}, "")
-
-
 def none_for(policy: str) -> Prediction:
     return Prediction({}, {}, f"no exact theory for policy {policy!r}")
 
