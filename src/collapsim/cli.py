@@ -57,6 +57,10 @@ def _register():
 
     main.add_command(run, "run")
 
+    from collapsim.commands.sweep import sweep
+
+    main.add_command(sweep, "sweep")
+
     from collapsim.bench.categorical import bench_categorical_cmd
     from collapsim.bench.gaussian import bench_gaussian_cmd
 

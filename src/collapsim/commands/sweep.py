@@ -1,0 +1,122 @@
+"""``collapsim sweep FAMILY --grid NAME=VALUES ...`` (one command per registry entry) and ``collapsim sweep
+--config SWEEP/config.json``."""
+
+from __future__ import annotations
+
+import click
+
+from collapsim.cli_common import resolve_alpha_spec, use_all_cores
+from collapsim.errors import ConfigError
+from collapsim.policies import POLICIES
+from collapsim.registry import ENTRIES, Entry
+from collapsim.runspec import METHODS, RunSpec
+
+
+def _distributed(coordinator, processes, process_id) -> None:
+    """Join JAX's multi-process runtime when asked (each process then takes its share of the chunks)."""
+    if coordinator is None:
+        if processes or process_id is not None:
+            raise ConfigError("--num-processes and --process-id go with --coordinator HOST:PORT")
+        return
+    if not processes or process_id is None or not 0 <= process_id < processes:
+        raise ConfigError("--coordinator needs --num-processes N and --process-id I with 0 <= I < N")
+    import jax
+
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process_id)
+
+
+def execute_and_report(sweep, out, distributed=(None, None, None)) -> None:
+    use_all_cores()
+    _distributed(*distributed)
+    from collapsim.sweep import execute_sweep
+
+    result = execute_sweep(sweep, out)
+    if result.path is None:
+        click.echo(f"this process computed {result.computed} chunk(s); process 0 writes the sweep folder")
+        return
+    click.echo("\n".join(result.lines))
+    click.echo(f"wrote {result.path}/ (config.json, metrics.csv, summary.txt, figure.png): {result.computed} chunk(s) "
+               f"computed in {result.elapsed:.1f}s" + (f", {result.skipped} already on disk" if result.skipped else ""))
+    if result.requested is not None and result.path != result.requested:
+        click.echo(f"note: another run wrote {result.requested} meanwhile; this sweep went to {result.path}")
+
+
+_DIST_OPTIONS = [
+    click.option("--coordinator", default=None, help="HOST:PORT of process 0, to run one sweep over several "
+                                                     "processes or machines (jax.distributed.initialize)."),
+    click.option("--num-processes", type=int, default=None, help="Processes in a multi-process sweep."),
+    click.option("--process-id", type=int, default=None, help="This process's index, 0 .. N-1."),
+]
+
+
+def family_command(e: Entry) -> click.Command:
+    def callback(grid, summary, until_collapse, cap, generations, samples, seeds, policy, alpha, seed, out, method,
+                 coordinator, num_processes, process_id, **options):
+        from collapsim.sweep import SweepSpec, parse_axis
+
+        axes = tuple(parse_axis(g, e) for g in grid)
+        names = [a.name for a in axes]
+        if policy is None:  # sweeping alpha means mixing in real data; otherwise the family's replacement loop
+            policy = "mix" if "alpha" in names else "replace"
+        fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
+        pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
+        base = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+                       method, "scan")
+        summary = summary or ("collapse" if until_collapse else f"final:{_default_metric(e.name)}")
+        execute_and_report(SweepSpec(base, axes, summary, until_collapse, cap), out,
+                           (coordinator, num_processes, process_id))
+
+    cmd = click.Command(e.name, callback=callback, help=f"Sweep {e.name}: a grid of settings x seeds in one run.")
+    for o in reversed(e.options):
+        kind = click.Choice(o.choices) if o.choices else o.type
+        cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
+                           help=o.help)(cmd)
+    for opt in reversed(_DIST_OPTIONS):
+        cmd = opt(cmd)
+    opts = [
+        click.option("--grid", multiple=True, required=True,
+                     help="NAME=START:STOP:COUNT or NAME=V1,V2,...: alpha, samples, policy, or a family option; repeat for more axes."),
+        click.option("--summary", default=None, help="Drawn in the phase diagram: final:METRIC, halving:METRIC, or "
+                                                     "collapse (with --until-collapse). Default final:entropy-like."),
+        click.option("--until-collapse", is_flag=True, help="Run each chain until it collapses (or --cap) and record when."),
+        click.option("--cap", type=int, default=0, help="Generations after which a chain counts as censored (0: 20 n + 100)."),
+        click.option("--generations", type=int, default=e.defaults["generations"], show_default=True, help="Generations T."),
+        click.option("--samples", type=int, default=e.defaults["samples"], show_default=True, help="Samples n per generation."),
+        click.option("--seeds", type=int, default=256, show_default=True, help="Chains per grid point."),
+        click.option("--policy", type=click.Choice(POLICIES), default=None, help="Data policy (default: mix when alpha is swept, else replace)."),
+        click.option("--alpha", type=str, default=None, help="alpha_t when not swept (default 0.1 for mix / keep-real)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Base random seed."),
+        click.option("--out", type=click.Path(), default=None, help="Sweep folder (default runs/sweep-FAMILY-<hash>: the same sweep resumes there)."),
+        click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True, help="explicit, shortcut or auto."),
+    ]
+    for opt in reversed(opts):
+        cmd = opt(cmd)
+    return cmd
+
+
+def _default_metric(family: str) -> str:
+    return {"categorical": "entropy", "gaussian": "sigma2"}.get(family, "entropy")
+
+
+@click.group("sweep", invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Re-run (or resume) the sweep recorded in SWEEP/config.json.")
+@click.option("--out", type=click.Path(), default=None, help="Sweep folder for --config.")
+@click.pass_context
+def sweep(ctx, config_path, out):
+    """Sweep a family over a grid of settings x seeds: one table, one phase diagram, resumable."""
+    if ctx.invoked_subcommand is not None:
+        if config_path or out:
+            raise ConfigError("--config and --out before the family name apply only to re-runs: collapsim sweep --config SWEEP/config.json")
+        return
+    if not config_path:
+        click.echo(ctx.get_help())
+        return
+    from collapsim.commands.run import read_config
+    from collapsim.sweep import SweepSpec
+
+    execute_and_report(SweepSpec.from_config(read_config(config_path)), out)
+
+
+for _entry in ENTRIES.values():
+    sweep.add_command(family_command(_entry), _entry.name)

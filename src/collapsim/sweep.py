@@ -1,0 +1,759 @@
+"""Sweeps: a grid over a family's parameters x seeds, in resumable chunks, as one tidy table and a phase diagram.
+
+A sweep is a base :class:`~collapsim.runspec.RunSpec` and a list of axes (``alpha=0:1:21``,
+``samples=50,200``, ``temperature=0.7,1``, ``vocab=10,100``...). Each grid point is the base spec with the
+axes' values put in; every point is resolved through the family's registry entry exactly as ``collapsim
+run`` would, so any registered family can be swept with no code of its own here.
+
+Compiled groups. Points whose built loops share the family object (the factories are cached on their
+static settings), the loop configuration (policy, samples, generations, method) and the shapes of the
+parameter pytree are one group: their parameter pytrees are stacked on a leading grid axis and run by
+:func:`collapsim.engine.run_grid`, which flattens (point, chain) onto one axis, so a value of alpha,
+temperature, top-p or a truth parameter never recompiles. Shape-setting values (samples, vocab, dim,
+policy, the decoding switches) land in separate groups.
+
+Chunks. Each group's points are cut into chunks of equal size (the last padded by repeating a point, so one
+compiled shape serves them all). The size comes from the memory the computation may use
+(:func:`collapsim.memory.available_bytes`: the accelerator's when JAX runs on one, else RAM) and the
+registry entry's per-chain footprint; within a chunk the engine's own call size is bounded the same way. A
+finished chunk's summaries are written to ``.OUT.sweep-partial/chunk-NNNNN.npz`` through a temporary file
+and ``os.replace``, so a chunk file is either absent or whole; the same command run again skips the chunks
+on disk, and a partial folder from a different sweep is refused. Results do not depend on chunking or on
+the device count: point g's chain i uses chain i's key of a ``run_loop`` with point g's parameters.
+
+Devices and processes. Within a process the engine spreads each chunk's calls over the local devices
+(:func:`collapsim.engine.dispatch`: whole calls per device, which keeps every chain's numbers independent of
+how many devices share the work). Across processes (``jax.distributed.initialize`` was called), process r
+computes chunks r, r + P, r + 2P, ...; each publishes its chunk files through the distributed runtime's
+key-value store, and process 0 collects them and writes the output folder, so no shared filesystem is
+needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
+
+from collapsim.errors import ConfigError
+from collapsim.runspec import RunSpec
+
+#: Axes the engine itself understands (the rest are the family's options).
+ENGINE_AXES = {"alpha": float, "samples": int, "policy": str}
+#: Spec fields that a sweep fixes for all points.
+NOT_SWEEPABLE = ("generations", "seeds", "seed", "method", "driver")
+#: A chunk holds at most this share of a group's points, so even a sweep that fits in memory at once has
+#: a few chunks to resume from and a progress bar that moves.
+MIN_CHUNKS_PER_GROUP = 4
+#: Share of the available memory a chunk's buffers may take (the rest: compiled code, the host copy).
+MEMORY_SHARE = 0.25
+SUMMARY_STATS = ("mean", "stderr", "lo", "hi")
+PARTIAL_SUFFIX = ".sweep-partial"
+
+
+class Axis(NamedTuple):
+    name: str
+    values: tuple
+
+
+def _axis_kind(name: str, entry) -> tuple[type, tuple]:
+    if name in ENGINE_AXES:
+        from collapsim.policies import POLICIES
+
+        return ENGINE_AXES[name], (POLICIES if name == "policy" else ())
+    for o in entry.options:
+        if o.name == name:
+            return o.type, tuple(o.choices)
+    if name in NOT_SWEEPABLE:
+        raise ConfigError(f"--grid {name}: {name} is fixed for the whole sweep; give it as --{name}")
+    known = sorted(set(ENGINE_AXES) | {o.name for o in entry.options})
+    raise ConfigError(f"--grid {name}: family {entry.name!r} has no parameter {name!r}; choose from {', '.join(known)}")
+
+
+def _cast(kind: type, text: str, name: str):
+    try:
+        if kind is int:
+            value = float(text)
+            if value != int(value):
+                raise ValueError
+            return int(value)
+        if kind is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        return kind(text.strip())
+    except ValueError:
+        raise ConfigError(f"--grid {name}: cannot read {text.strip()!r} as {kind.__name__}") from None
+
+
+def parse_axis(text: str, entry) -> Axis:
+    """``NAME=a:b:n`` (n evenly spaced values from a to b) or ``NAME=v1,v2,...``; typed by the option."""
+    name, sep, body = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name or not body.strip():
+        raise ConfigError(f"--grid {text!r}: expected NAME=START:STOP:COUNT or NAME=V1,V2,...")
+    kind, choices = _axis_kind(name, entry)
+    if ":" in body and kind in (int, float):
+        parts = body.split(":")
+        if len(parts) != 3:
+            raise ConfigError(f"--grid {text!r}: a range is START:STOP:COUNT")
+        lo, hi = _cast(float, parts[0], name), _cast(float, parts[1], name)
+        count = _cast(int, parts[2], name)
+        if count < 1:
+            raise ConfigError(f"--grid {text!r}: COUNT must be at least 1")
+        raw = np.linspace(lo, hi, count)
+        values = tuple(_cast(kind, repr(float(v)), name) for v in (np.round(raw) if kind is int else raw))
+    else:
+        values = tuple(_cast(kind, v, name) for v in body.split(","))
+    if choices:
+        bad = [v for v in values if v not in choices]
+        if bad:
+            raise ConfigError(f"--grid {name}: {bad[0]!r} is not one of {', '.join(choices)}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"--grid {name}: a value appears twice")
+    return Axis(name, values)
+
+
+SUMMARY_KINDS = ("final", "halving", "collapse")
+
+
+def parse_summary(text: str) -> tuple[str, str]:
+    """``final:METRIC`` (mean at the last generation), ``halving:METRIC`` (first generation at which the mean
+    is at most half its generation-0 value), or ``collapse`` (mean collapse generation, with until-collapse)."""
+    kind, _, metric = text.partition(":")
+    if kind not in SUMMARY_KINDS or (kind != "collapse" and not metric):
+        raise ConfigError(f"--summary {text!r}: use final:METRIC, halving:METRIC or collapse")
+    return kind, metric
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A whole sweep: the base run spec (fixed settings), the axes, the summary drawn, the mode.
+
+    ``until_collapse``: run each chain until it collapses or ``cap`` generations (then ``base.generations``
+    is unused); see :mod:`collapsim.collapse`.
+    """
+
+    base: RunSpec
+    axes: tuple
+    summary: str = "final:entropy"
+    until_collapse: bool = False
+    cap: int = 0
+
+    def to_dict(self) -> dict:
+        return {"sweep": {"axes": [[a.name, list(a.values)] for a in self.axes], "summary": self.summary,
+                          "until_collapse": self.until_collapse, "cap": self.cap},
+                **self.base.to_dict()}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SweepSpec":
+        if not isinstance(config.get("sweep"), dict):
+            raise ConfigError("config has no 'sweep' section: not a collapsim sweep config")
+        s = config["sweep"]
+        try:
+            axes = tuple(Axis(str(n), tuple(v)) for n, v in s["axes"])
+            return cls(RunSpec.from_config(config), axes, str(s.get("summary", "final:entropy")),
+                       bool(s.get("until_collapse", False)), int(s.get("cap", 0)))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"config's sweep section is malformed ({err.__class__.__name__})") from None
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.axes]
+
+    def assignments(self) -> list[dict]:
+        """Every grid point as {axis name: value}, the first axis varying slowest."""
+        return [dict(zip(self.names, combo)) for combo in itertools.product(*(a.values for a in self.axes))]
+
+    def point_spec(self, assignment: dict) -> RunSpec:
+        """The base spec with one grid point's values put in (family options, params, or engine fields)."""
+        from collapsim.registry import entry
+
+        e = entry(self.base.family)
+        spec = self.base
+        fo, pa = dict(spec.family_options), dict(spec.params)
+        for name, value in assignment.items():
+            if name == "alpha":
+                spec = spec.replace(alpha=repr(float(value)))
+            elif name in ENGINE_AXES:
+                spec = spec.replace(**{name: value})
+            else:
+                target = next(o.target for o in e.options if o.name == name)
+                (fo if target == "family_options" else pa)[name] = value
+        return spec.replace(family_options=fo, params=pa)
+
+
+def validate(sweep: SweepSpec) -> None:
+    """Refuse a sweep with no axes, a repeated axis, a bad summary, or more points than is sensible."""
+    from collapsim.registry import entry
+
+    e = entry(sweep.base.family)
+    if not sweep.axes:
+        raise ConfigError("a sweep needs at least one --grid NAME=VALUES")
+    names = sweep.names
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--grid {next(n for n in names if names.count(n) > 1)} is given twice")
+    for a in sweep.axes:
+        _axis_kind(a.name, e)
+        if not a.values:
+            raise ConfigError(f"--grid {a.name} has no values")
+    kind, _ = parse_summary(sweep.summary)
+    if (kind == "collapse") != sweep.until_collapse:
+        raise ConfigError("--summary collapse goes with --until-collapse (and --until-collapse with --summary collapse)")
+    if sweep.cap < 0:
+        raise ConfigError(f"--cap must be positive, got {sweep.cap}")
+    points = math.prod(len(a.values) for a in sweep.axes)
+    if points > 10**6:
+        raise ConfigError(f"the grid has {points:,} points; a sweep takes at most 1,000,000")
+
+
+# ------------------------------------------------------------------------------------------ planning
+
+
+class Point(NamedTuple):
+    index: int
+    assignment: dict
+    spec: RunSpec  # resolved (defaults filled in, method resolved)
+    loop: Any
+
+
+class Group(NamedTuple):
+    """Points sharing one compiled program: family, loop configuration, parameter shapes."""
+
+    family: Any
+    cfg: Any
+    points: list  # [Point]
+    entry: Any
+
+
+class Chunk(NamedTuple):
+    index: int
+    group: int
+    points: tuple  # indices into group.points, padded to the group's chunk size with repeats
+    real: int  # how many of them are real (the rest are padding)
+
+
+def _resolve(spec: RunSpec, until_collapse: bool, cap: int):
+    from collapsim.execute import resolve
+
+    if until_collapse:
+        spec = spec.replace(generations=1)  # the loop runs in segments; check sizes for one segment
+    return resolve(spec)
+
+
+def plan(sweep: SweepSpec) -> list[Group]:
+    """Resolve every grid point and gather them into compiled groups (in first-appearance order)."""
+    import jax
+
+    from collapsim.engine import LoopConfig
+
+    validate(sweep)
+    groups: dict = {}
+    for i, assignment in enumerate(sweep.assignments()):
+        spec, e, loop = _resolve(sweep.point_spec(assignment), sweep.until_collapse, sweep.cap)
+        cfg = LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut)
+        shapes = jax.tree.map(lambda a: (np.shape(a), str(np.asarray(a).dtype)), loop.params)
+        key = (loop.family, cfg, str(jax.tree.structure(loop.params)), str(shapes))
+        groups.setdefault(key, Group(loop.family, cfg, [], e)).points.append(Point(i, assignment, spec, loop))
+    return list(groups.values())
+
+
+def per_chain_bytes(group: Group, until_collapse: bool = False) -> tuple[float, float]:
+    """(bytes kept per chain for the results, bytes of working set per chain in a compiled call), from the
+    registry entry's footprint (model floats, floats per data point); rough lower bounds, as in
+    :func:`collapsim.registry.check_memory`."""
+    spec = group.points[0].spec
+    model, point = group.entry.footprint(spec)
+    points = spec.samples * (spec.generations if spec.policy.startswith("accumulate") else 1)
+    working = (model + points * point) * 4 * 8
+    results = (16 * 8 * 3) * (1 if until_collapse else spec.generations + 1)
+    return float(results), float(working)
+
+
+def chunk_points(group: Group, seeds: int, available: int, until_collapse: bool = False) -> int:
+    """Grid points per chunk: as many as fit in MEMORY_SHARE of ``available`` bytes, and at most
+    1 / MIN_CHUNKS_PER_GROUP of the group (at least one point)."""
+    results, working = per_chain_bytes(group, until_collapse)
+    G = len(group.points)
+    most = max(1, -(-G // MIN_CHUNKS_PER_GROUP))
+    if available:
+        most = min(most, max(1, int(available * MEMORY_SHARE // (seeds * (results + working)))))
+    return most
+
+
+def call_chunk(group: Group, chains: int, available: int, accelerator: bool) -> Optional[int]:
+    """Chains per compiled call: bounded by the memory and the per-chain working set; on a CPU also by the
+    engine's cache-sized default (a CPU's cache, not its RAM, is what limits a call's speed there)."""
+    from collapsim.engine import default_chunk
+
+    _, working = per_chain_bytes(group)
+    by_memory = max(1, int(available * MEMORY_SHARE // working)) if available else chains
+    if accelerator:
+        return min(chains, by_memory)
+    return min(default_chunk(group.cfg, chains), by_memory)
+
+
+def make_chunks(groups: list[Group], seeds: int, available: int, until_collapse: bool = False) -> list[Chunk]:
+    chunks = []
+    for gi, group in enumerate(groups):
+        size = chunk_points(group, seeds, available, until_collapse)
+        idx = list(range(len(group.points)))
+        for start in range(0, len(idx), size):
+            part = idx[start:start + size]
+            real = len(part)
+            part = part + [part[-1]] * (size - real)  # padding: one compiled shape per group
+            chunks.append(Chunk(len(chunks), gi, tuple(part), real))
+    return chunks
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def _stack(points: list) -> tuple[Any, np.ndarray]:
+    import jax
+    import jax.numpy as jnp
+
+    params = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[p.loop.params for p in points])
+    alphas = np.stack([p.spec.alpha_schedule() for p in points]).astype(np.float32)
+    return params, alphas
+
+
+def run_chunk(sweep: SweepSpec, group: Group, chunk: Chunk, available: int) -> dict:
+    """Simulate one chunk; returns the arrays its file holds (summaries per real point)."""
+    import jax
+
+    from collapsim.engine import check_finite, run_grid
+    from collapsim.summary import summarize
+
+    points = [group.points[i] for i in chunk.points]
+    if sweep.until_collapse:
+        from collapsim.collapse import run_until_collapse
+
+        return run_until_collapse(sweep, group, points, chunk.real)
+    params, alphas = _stack(points)
+    seeds, seed = sweep.base.seeds, sweep.base.seed
+    accelerator = jax.default_backend() != "cpu"
+    chains = len(points) * seeds
+    out = run_grid(group.family, group.cfg, params, alphas, seeds, seed,
+                   chunk=call_chunk(group, chains, available, accelerator))
+    check_finite(out)
+    metrics = sorted(out)
+    arrays = {"point": np.asarray([p.index for p in points[:chunk.real]]), "metrics": np.asarray(metrics)}
+    for stat in SUMMARY_STATS:
+        arrays[stat] = np.zeros((chunk.real, len(metrics), group.cfg.generations + 1))
+    for j in range(chunk.real):
+        for k, m in enumerate(metrics):
+            s = summarize(out[m][j])
+            for stat in SUMMARY_STATS:
+                arrays[stat][j, k] = s[stat]
+    return arrays
+
+
+def partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}{PARTIAL_SUFFIX}"
+
+
+def _chunk_path(folder: Path, i: int) -> Path:
+    return folder / f"chunk-{i:05d}.npz"
+
+
+def write_chunk_file(folder: Path, i: int, arrays: dict, fingerprint: str) -> Path:
+    """Write a chunk atomically: a temporary file in the same folder, then ``os.replace``."""
+    path = _chunk_path(folder, i)
+    tmp = folder / f".{path.stem}.tmp-{os.getpid()}.npz"
+    try:
+        np.savez(tmp, fingerprint=np.str_(fingerprint), **arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_chunk_file(folder: Path, i: int, fingerprint: str) -> Optional[dict]:
+    """A finished chunk's arrays, or None when it is absent (or not this sweep's: recomputed)."""
+    path = _chunk_path(folder, i)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return None
+            return {k: z[k] for k in z.files if k != "fingerprint"}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def open_partial(out: Path, sweep: SweepSpec) -> Path:
+    """The partial folder for ``out``, created with this sweep's identity, or refused if it is another's."""
+    folder = partial_dir(out)
+    ident = folder / "sweep.json"
+    text = json.dumps(sweep.to_dict(), sort_keys=True)
+    if folder.exists():
+        try:
+            old = ident.read_text()
+        except OSError:
+            old = None
+        if old != text:
+            raise ConfigError(f"{folder} holds an unfinished sweep with another configuration; re-run that sweep "
+                              "to finish it, or remove the folder to start this one")
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f"{folder.name}.new-{os.getpid()}"
+    tmp.mkdir()
+    (tmp / "sweep.json").write_text(text)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process created it first: use theirs if it is the same sweep
+        (tmp / "sweep.json").unlink()
+        tmp.rmdir()
+        return open_partial(out, sweep)
+    return folder
+
+
+class Progress:
+    """A progress bar over chunks on stderr, with the time left estimated from the chunks run so far."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.total, self.done, self.enabled = total, done, enabled
+        self.start, self.ran = time.perf_counter(), 0
+
+    def update(self) -> None:
+        self.done += 1
+        self.ran += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.ran * (self.total - self.done)
+        width = 30
+        fill = int(width * self.done / max(self.total, 1))
+        sys.stderr.write(f"\rsweeping [{'#' * fill}{'-' * (width - fill)}] {self.done}/{self.total} chunks, "
+                         f"{elapsed:.0f}s, ~{left:.0f}s left ")
+        if self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _process() -> tuple[int, int]:
+    """(this process's index, process count): (0, 1) unless ``jax.distributed.initialize`` was called."""
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
+def _distributed_client():
+    from jax._src import distributed  # the coordination service's key-value store (no public handle yet)
+
+    return distributed.global_state.client
+
+
+#: How long process 0 waits for another process's chunk before giving up (seconds).
+GATHER_TIMEOUT_S = 24 * 3600
+
+
+def _exchange(folder: Path, chunks: list, mine: list, fingerprint: str, rank: int) -> None:
+    """Multi-process: publish this process's chunk files in the key-value store; process 0 fetches the rest."""
+    client = _distributed_client()
+    for c in mine:
+        client.key_value_set_bytes(f"collapsim-sweep/{fingerprint}/{c.index}", _chunk_path(folder, c.index).read_bytes())
+    if rank != 0:
+        return
+    for c in chunks:
+        if read_chunk_file(folder, c.index, fingerprint) is None:
+            blob = client.blocking_key_value_get_bytes(f"collapsim-sweep/{fingerprint}/{c.index}", GATHER_TIMEOUT_S * 1000)
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files if k != "fingerprint"}
+            write_chunk_file(folder, c.index, arrays, fingerprint)
+
+
+def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
+              after_chunk: Optional[Callable[[int], None]] = None) -> Optional[dict]:
+    """Run (or finish) the sweep into the partial folder beside ``out``; returns the collected results, or
+    None in a process other than 0 of a multi-process run (process 0 writes the output).
+
+    ``after_chunk(i)`` is called after chunk i is on disk (tests interrupt the sweep there).
+    """
+    from collapsim.memory import available_bytes
+
+    groups = plan(sweep)
+    available = available_bytes()
+    chunks = make_chunks(groups, sweep.base.seeds, available, sweep.until_collapse)
+    fingerprint = sweep.fingerprint()
+    folder = open_partial(out, sweep)
+    rank, size = _process()
+    mine = [c for c in chunks if c.index % size == rank]
+    todo = [c for c in mine if read_chunk_file(folder, c.index, fingerprint) is None]
+    bar = Progress(len(mine), len(mine) - len(todo), progress)
+    t0 = time.perf_counter()
+    for c in todo:
+        arrays = run_chunk(sweep, groups[c.group], c, available)
+        write_chunk_file(folder, c.index, arrays, fingerprint)
+        bar.update()
+        if after_chunk is not None:
+            after_chunk(c.index)
+    elapsed = time.perf_counter() - t0
+    if size > 1:
+        _exchange(folder, chunks, mine, fingerprint, rank)
+        if rank != 0:
+            return None
+    results = [read_chunk_file(folder, c.index, fingerprint) for c in chunks]
+    return {"groups": groups, "chunks": chunks, "results": results, "elapsed": elapsed, "folder": folder,
+            "computed": len(todo), "skipped": len(mine) - len(todo)}
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def point_theory(point: Point) -> tuple[dict, str]:
+    """Exact expected curves of one grid point (metric -> (T + 1,)) and the note when there are none."""
+    from collapsim.registry import entry
+
+    pred = entry(point.spec.family).predict(point.spec, point.loop)
+    return {k: np.asarray(v, np.float64) for k, v in pred.curves.items() if v is not None}, pred.note
+
+
+def summary_value(kind: str, curve: np.ndarray) -> float:
+    """The summary of a mean curve (T + 1,): its last value ("final"), or the first generation at which it
+    is at most half its generation-0 value ("halving"; nan when it never is)."""
+    if kind == "final":
+        return float(curve[-1])
+    below = np.flatnonzero(curve <= curve[0] / 2)
+    return float(below[0]) if below.size else float("nan")
+
+
+def collect(sweep: SweepSpec, run: dict) -> list[dict]:
+    """Per grid point, in grid order: {"point": Point, and the chunk's arrays for it}."""
+    by_index = {}
+    for chunk, arrays in zip(run["chunks"], run["results"]):
+        group = run["groups"][chunk.group]
+        for j, i in enumerate(arrays["point"]):
+            p = next(pt for pt in group.points if pt.index == int(i))
+            row = {"point": p}
+            if "collapse" in arrays:
+                row["collapse"], row["cap"] = arrays["collapse"][j], int(arrays["cap"])
+            else:
+                row["metrics"] = [str(m) for m in arrays["metrics"]]
+                for stat in SUMMARY_STATS:
+                    row[stat] = arrays[stat][j]
+            by_index[int(i)] = row
+    return [by_index[i] for i in sorted(by_index)]
+
+
+def metric_table(sweep: SweepSpec, rows: list[dict]) -> tuple[list[str], list[list]]:
+    """metrics.csv of a fixed-length sweep: axes..., generation, metric, mean, stderr, lo, hi, theory."""
+    header = sweep.names + ["generation", "metric", "mean", "stderr", "lo", "hi", "theory"]
+    table = []
+    for row in rows:
+        values = [row["point"].assignment[n] for n in sweep.names]
+        theory = row["theory"]
+        for g in range(row["mean"].shape[1]):
+            for k, m in enumerate(row["metrics"]):
+                th = theory.get(m)
+                table.append(values + [g, m] + [row[s][k, g] for s in SUMMARY_STATS] + ["" if th is None else th[g]])
+    return header, table
+
+
+def collapse_table(sweep: SweepSpec, rows: list[dict]) -> tuple[list[str], list[list]]:
+    """metrics.csv of an until-collapse sweep, one row per grid point: the collapse generation's mean and
+    stderr over chains (a censored chain counts as the cap, so with censored > 0 the mean is a lower bound),
+    2.5% / 97.5% quantiles, the censored count, the exact mean (empty where not computed) and the diffusion
+    approximation."""
+    header = sweep.names + ["metric", "mean", "stderr", "lo", "hi", "censored", "cap", "theory", "diffusion_approx"]
+    table = []
+    for row in rows:
+        tau = row["tau"]
+        lo, hi = np.quantile(tau, [0.025, 0.975])
+        table.append([row["point"].assignment[n] for n in sweep.names]
+                     + ["collapse_generation", tau.mean(), tau.std(ddof=1) / math.sqrt(tau.size), lo, hi,
+                        int(row["censored"]), row["cap"], "" if row["exact"] is None else row["exact"],
+                        "" if row["approx"] is None else row["approx"]])
+    return header, table
+
+
+def collapse_theory(point: Point) -> tuple[Optional[float], Optional[float], str]:
+    """(exact mean collapse generation or None, diffusion approximation or None, why none) for one point."""
+    from collapsim.theory import collapse_time as ct
+
+    spec = point.spec
+    if spec.family != "categorical":
+        return None, None, f"no collapse-time theory for family {spec.family!r}"
+    o, p = spec.family_options, spec.params
+    if spec.policy != "replace" and not (spec.policy == "mix" and float(spec.alpha) == 0.0):
+        return None, None, f"no collapse-time theory for policy {spec.policy!r} (real data keeps the chain alive)"
+    from collapsim.families import categorical as fam
+
+    truth = point.loop.derived["truth"]
+    if fam.is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), truth.shape[0]) or float(p["smoothing"]) > 0:
+        return None, None, "no collapse-time theory with a decoding transform or smoothing"
+    exact = ct.mean_collapse_time(truth, spec.samples) if ct.exact_available(truth, spec.samples) else None
+    return exact, ct.diffusion_mean_collapse_time(truth, spec.samples), ""
+
+
+def finish(sweep: SweepSpec, run: dict) -> tuple[list[dict], list[str], list[list], dict]:
+    """Rows with theory attached, the metrics.csv header and body, and notes for config.json."""
+    rows = collect(sweep, run)
+    notes = {}
+    if sweep.until_collapse:
+        for row in rows:
+            tau = row["collapse"].astype(np.float64)
+            row["censored"] = int(np.sum(tau < 0))
+            row["tau"] = np.where(tau < 0, row["cap"], tau)
+            row["exact"], row["approx"], note = collapse_theory(row["point"])
+            if note:
+                notes[note] = True
+        header, table = collapse_table(sweep, rows)
+    else:
+        for row in rows:
+            row["theory"], note = point_theory(row["point"])
+            if note:
+                notes[note] = True
+        header, table = metric_table(sweep, rows)
+    return rows, header, table, {"theory_notes": sorted(notes)}
+
+
+def _cell(v) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return repr(float(v))
+
+
+def write_csv(path: Path, header: list, table: list) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for row in table:
+            w.writerow([_cell(v) for v in row])
+
+
+def write_parquet(path: Path, header: list, table: list) -> bool:
+    """metrics.parquet beside metrics.csv when pyarrow is installed (it is optional); returns whether written."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return False
+    columns = {h: [row[i] for row in table] for i, h in enumerate(header)}
+    columns = {h: [None if v == "" else v for v in col] for h, col in columns.items()}
+    pq.write_table(pa.table(columns), path)
+    return True
+
+
+def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:
+    """The printed table: one line per grid point with the summary, its standard error and theory."""
+    kind, metric = parse_summary(sweep.summary)
+    head = "".join(f"{n:>12}" for n in sweep.names)
+    if sweep.until_collapse:
+        lines = [head + f"{'mean tau':>12}{'stderr':>9}{'censored':>9}{'exact':>11}{'z':>7}{'diffusion':>11}{'rel.err':>9}"]
+        for row in rows:
+            tau = row["tau"]
+            se = tau.std(ddof=1) / math.sqrt(tau.size)
+            ex, ap = row["exact"], row["approx"]
+            z = f"{(tau.mean() - ex) / se:+.2f}" if ex is not None and se > 0 else ""
+            rel = f"{(ap - ex) / ex:+.1%}" if ex and ap is not None else ""
+            lines.append("".join(f"{row['point'].assignment[n]!s:>12}" for n in sweep.names)
+                         + f"{tau.mean():>12.5g}{se:>9.3g}{row['censored']:>9}"
+                         + f"{'' if ex is None else f'{ex:.5g}':>11}{z:>7}{'' if ap is None else f'{ap:.5g}':>11}{rel:>9}")
+        return lines
+    lines = [head + f"{sweep.summary:>18}{'stderr':>10}{'theory':>12}"]
+    for row in rows:
+        k = row["metrics"].index(metric)
+        value = summary_value(kind, row["mean"][k])
+        se = row["stderr"][k][-1] if kind == "final" else float("nan")
+        th = row["theory"].get(metric)
+        th_text = "" if th is None else f"{summary_value(kind, th):.5g}"
+        lines.append("".join(f"{row['point'].assignment[n]!s:>12}" for n in sweep.names)
+                     + f"{value:>18.5g}{'' if kind != 'final' else f'{se:.3g}':>10}{th_text:>12}")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+class SweepResult(NamedTuple):
+    path: Optional[Path]  # None in a process other than 0
+    lines: list
+    elapsed: float
+    computed: int
+    skipped: int
+    requested: Optional[Path] = None
+
+
+def default_out(sweep: SweepSpec) -> Path:
+    """``runs/sweep-FAMILY-<fingerprint>``: the same sweep gets the same folder, so re-running it resumes."""
+    return Path("runs") / f"sweep-{sweep.base.family}-{sweep.fingerprint()[:10]}"
+
+
+def check_metric(sweep: SweepSpec, groups: list) -> None:
+    """Refuse a summary naming a metric the family does not record (before any simulation)."""
+    import jax
+
+    kind, metric = parse_summary(sweep.summary)
+    if kind == "collapse":
+        return
+    g = groups[0]
+    p = g.points[0].loop.params
+    key = jax.random.key(0)
+    names = jax.eval_shape(lambda: g.family.metrics(key, g.family.init(key, p), p)).keys()
+    if metric not in names:
+        raise ConfigError(f"--summary {sweep.summary}: family {sweep.base.family!r} records no metric {metric!r}; "
+                          f"choose one of {', '.join(sorted(names))}")
+
+
+def execute_sweep(sweep: SweepSpec, out=None, progress: bool = True, after_chunk=None) -> SweepResult:
+    """Run (or resume) ``sweep`` and write its folder (``out``, default :func:`default_out`): metrics.csv,
+    summary lines, config.json (re-runs it with ``collapsim sweep --config``), figure.png."""
+    from collapsim import outdir
+    from collapsim.execute import device_layout
+    from collapsim.runfolder import _json_default, versions
+    from collapsim.sweep_plots import plot_collapse, plot_sweep
+
+    validate(sweep)
+    requested = outdir.check_out(out, kind="sweep") if out else None
+    place = requested or outdir.check_out(default_out(sweep), kind="sweep")
+    check_metric(sweep, plan(sweep))
+    run = run_sweep(sweep, place, progress, after_chunk)
+    if run is None:
+        return SweepResult(None, [], 0.0, 0, 0, requested)
+    rows, header, table, notes = finish(sweep, run)
+    lines = summary_lines(sweep, rows)
+    title = (f"{sweep.base.family} sweep over {' x '.join(f'{a.name} ({len(a.values)})' for a in sweep.axes)}, "
+             f"{sweep.base.seeds} chains per point, "
+             + ("until collapse" if sweep.until_collapse else f"{sweep.base.generations} generations"))
+    config = {**sweep.to_dict(), **notes, "points": len(rows), "groups": len(run["groups"]),
+              "chunks": len(run["chunks"]), "elapsed_s": round(run["elapsed"], 3),
+              "device_layout": device_layout(), "versions": versions()}
+    with outdir.staged(place) as tmp:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+        write_csv(tmp / "metrics.csv", header, table)
+        write_parquet(tmp / "metrics.parquet", header, table)
+        (tmp / "summary.txt").write_text("\n".join(lines) + "\n")
+        if sweep.until_collapse:
+            np.savez(tmp / "collapse_generations.npz", **{f"point{r['point'].index}": r["collapse"] for r in rows})
+            plot_collapse(sweep, rows, tmp / "figure.png", title)
+        else:
+            plot_sweep(sweep, rows, tmp / "figure.png", title)
+        path = outdir.publish(tmp, place, kind="sweep")
+    import shutil
+
+    shutil.rmtree(run["folder"], ignore_errors=True)
+    return SweepResult(path, lines, run["elapsed"], run["computed"], run["skipped"], requested)
