@@ -1,0 +1,198 @@
+"""collapsim sweep: grid parsing, agreement with single runs, resumption after an interruption, refusal of a
+foreign partial sweep, the phase diagram's theory, and the command line's one-line errors."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from collapsim import sweep as sw
+from collapsim.errors import ConfigError
+from collapsim.registry import CATEGORICAL
+from collapsim.runspec import RunSpec
+
+
+def _spec(**axes):
+    base = RunSpec("categorical", {"vocab": 8}, {}, "mix", "0.1", samples=10, generations=5, seeds=16, seed=3)
+    return sw.SweepSpec(base, tuple(sw.Axis(k, tuple(v)) for k, v in axes.items()), "final:entropy")
+
+
+def test_parse_axis_ranges_lists_and_refusals():
+    assert sw.parse_axis("alpha=0:1:5", CATEGORICAL).values == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert sw.parse_axis("samples=50,200", CATEGORICAL) == sw.Axis("samples", (50, 200))
+    assert sw.parse_axis("top-p=0.9,1", CATEGORICAL) == sw.Axis("top_p", (0.9, 1.0))
+    assert sw.parse_axis("init=zipf,uniform", CATEGORICAL).values == ("zipf", "uniform")
+    for bad in ("alpha", "alpha=", "alpha=0:1", "colour=1,2", "seeds=1,2", "samples=1.5", "alpha=1,1", "init=zipf,nope",
+                "alpha=0:1:0", "alpha=nan"):
+        with pytest.raises(ConfigError):
+            sw.parse_axis(bad, CATEGORICAL)
+
+
+def test_shape_setting_values_form_separate_groups():
+    groups = sw.plan(_spec(alpha=[0.0, 0.3, 0.6], samples=[10, 20]))
+    assert sorted(len(g.points) for g in groups) == [3, 3]
+    assert {g.cfg.samples for g in groups} == {10, 20}
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_each_grid_point_equals_its_own_run(tmp_path):
+    """A sweep point's rows are the rows of `collapsim run` with that point's settings, digit for digit."""
+    from collapsim.execute import execute
+
+    sweep = _spec(alpha=[0.0, 0.4], temperature=[1.0, 0.8])
+    res = sw.execute_sweep(sweep, tmp_path / "s", progress=False)
+    rows = _read(res.path / "metrics.csv")
+    assert rows[0][:2] == ["alpha", "temperature"]
+    run = execute(sweep.point_spec({"alpha": 0.4, "temperature": 0.8}), tmp_path / "r")
+    want = [r[:6] for r in _read(run.path / "metrics.csv")[1:]]  # generation, metric, mean, stderr, lo, hi
+    got = [r[2:8] for r in rows[1:] if r[0] == "0.4" and r[1] == "0.8"]
+    assert sorted(got) == sorted(want)
+
+
+def test_summary_theory_is_the_exact_prediction(tmp_path):
+    """Replacement vs alpha = 0.5: final entropy within 4 standard errors of the exact theory column."""
+    base = RunSpec("categorical", {"vocab": 20}, {}, "mix", "0.1", samples=30, generations=20, seeds=2000, seed=5)
+    res = sw.execute_sweep(sw.SweepSpec(base, (sw.Axis("alpha", (0.0, 0.5)),), "final:entropy"), tmp_path / "s",
+                           progress=False)
+    rows = [r for r in _read(res.path / "metrics.csv")[1:] if r[1] == "20" and r[2] == "entropy"]
+    assert len(rows) == 2
+    for r in rows:
+        mean, se, theory = float(r[3]), float(r[4]), float(r[7])
+        assert abs(mean - theory) < 4 * se, r
+    assert (res.path / "figure.png").stat().st_size > 10_000
+
+
+class Stop(Exception):
+    pass
+
+
+def _table(path):
+    return (path / "metrics.csv").read_text()
+
+
+def test_resume_after_interruption_between_and_inside_chunks(tmp_path, monkeypatch):
+    sweep = _spec(alpha=[0.0, 0.2, 0.4, 0.6])
+    whole = _table(sw.execute_sweep(sweep, tmp_path / "whole", progress=False).path)
+    out = tmp_path / "cut"
+
+    def stop_after(i):  # killed between chunks: after the second chunk is on disk
+        if i == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        sw.execute_sweep(sweep, out, progress=False, after_chunk=stop_after)
+    partial = sw.partial_dir(out)
+    assert sorted(p.name for p in partial.iterdir()) == ["chunk-00000.npz", "chunk-00001.npz", "sweep.json"]
+    assert not out.exists()
+
+    real_savez = np.savez
+
+    def half_written(path, **arrays):  # killed inside a chunk: while its file is being written
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04 half")
+        raise Stop
+
+    monkeypatch.setattr(sw.np, "savez", half_written)
+    with pytest.raises(Stop):
+        sw.execute_sweep(sweep, out, progress=False)
+    monkeypatch.setattr(sw.np, "savez", real_savez)
+    assert sorted(p.name for p in partial.iterdir()) == ["chunk-00000.npz", "chunk-00001.npz", "sweep.json"]
+
+    res = sw.execute_sweep(sweep, out, progress=False)
+    assert (res.computed, res.skipped) == (2, 2)
+    assert _table(res.path) == whole
+    assert not partial.exists()
+
+
+def test_a_partial_sweep_with_another_configuration_is_refused(tmp_path):
+    out = tmp_path / "s"
+
+    def stop(i):
+        raise Stop
+
+    with pytest.raises(Stop):
+        sw.execute_sweep(_spec(alpha=[0.0, 0.5]), out, progress=False, after_chunk=stop)
+    with pytest.raises(ConfigError, match="another configuration"):
+        sw.execute_sweep(_spec(alpha=[0.0, 0.6]), out, progress=False)
+
+
+def test_chunk_size_follows_memory_and_footprint():
+    sweep = _spec(alpha=list(np.linspace(0, 1, 40)))
+    (group,) = sw.plan(sweep)
+    results, working = sw.per_chain_bytes(group)
+    assert sw.chunk_points(group, 16, 0) == 10  # no memory figure: the group in MIN_CHUNKS_PER_GROUP chunks
+    tight = int(16 * (results + working) * 3 / sw.MEMORY_SHARE)  # room for three points' chains
+    assert sw.chunk_points(group, 16, tight) == 3
+    assert sw.chunk_points(group, 16, 1) == 1
+
+
+def _cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "collapsim", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "colour=1,2"], "no parameter 'colour'"),
+    (["--grid", "alpha=0,0.5", "--summary", "final:nope"], "records no metric 'nope'"),
+    (["--grid", "vocab=4,8", "--summary", "final:entropy", "--until-collapse"], "--summary collapse"),
+    (["--grid", "generations=4,8"], "fixed for the whole sweep"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    res = _cli("sweep", "categorical", "--vocab", "8", "--seeds", "4", "--generations", "3", *args, "--out",
+               str(tmp_path / "s"))
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def _env(devices):
+    return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+
+
+GRID = ["sweep", "categorical", "--vocab", "12", "--grid", "alpha=0,0.3", "--grid", "temperature=1,0.8", "--samples",
+        "20", "--generations", "6", "--seeds", "301"]
+
+
+def test_four_devices_give_the_one_device_table(tmp_path):
+    one, four = tmp_path / "one", tmp_path / "four"
+    for out, devices in ((one, 1), (four, 4)):
+        res = _cli(*GRID, "--out", str(out), env=_env(devices))
+        assert res.returncode == 0, res.stderr
+    assert _table(one) == _table(four), "4 devices gave other numbers than 1"
+
+
+def test_config_json_reruns_the_sweep(tmp_path):
+    import json
+
+    first = sw.execute_sweep(_spec(alpha=[0.0, 0.5], samples=[10, 12]), tmp_path / "a", progress=False).path
+    again = sw.SweepSpec.from_config(json.loads((first / "config.json").read_text()))
+    assert _table(sw.execute_sweep(again, tmp_path / "b", progress=False).path) == _table(first)
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_one_process_table(tmp_path):
+    """jax.distributed on loopback: each process computes its share of the chunks; process 0 writes the table."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    single = tmp_path / "single"
+    assert _cli(*GRID, "--out", str(single), env=_env(1)).returncode == 0
+    out = tmp_path / "multi"
+    procs = [subprocess.Popen([sys.executable, "-m", "collapsim", *GRID, "--out", str(out), "--coordinator",
+                               f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(r)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(1))
+             for r in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (o, e) in zip(procs, outs):
+        assert p.returncode == 0, e[-2000:]
+    assert "process 0 writes" in outs[1][0]
+    assert _table(out) == _table(single)
