@@ -196,3 +196,31 @@ def test_two_processes_give_the_one_process_table(tmp_path):
         assert p.returncode == 0, e[-2000:]
     assert "process 0 writes" in outs[1][0]
     assert _table(out) == _table(single)
+
+
+def test_until_collapse_matches_the_exact_mean_collapse_time(tmp_path):
+    """Mean collapse generation within 4 standard errors of the exact lumped-chain value (K = 3 and 6,
+    n = 8); every chain collapses well before the cap, and the table says none was censored."""
+    from collapsim.theory.collapse_time import mean_collapse_time
+
+    base = RunSpec("categorical", {"vocab": 3}, {}, "replace", "none", samples=8, generations=100, seeds=1200, seed=11)
+    sweep = sw.SweepSpec(base, (sw.Axis("vocab", (3, 6)),), "collapse", until_collapse=True)
+    res = sw.execute_sweep(sweep, tmp_path / "c", progress=False)
+    rows = _read(res.path / "metrics.csv")
+    assert rows[0] == ["vocab", "metric", "mean", "stderr", "lo", "hi", "censored", "cap", "theory", "diffusion_approx"]
+    from collapsim.families.categorical import zipf_truth
+
+    for r in rows[1:]:
+        K, mean, se, censored, theory = int(r[0]), float(r[2]), float(r[3]), int(r[6]), float(r[8])
+        assert censored == 0
+        exact = mean_collapse_time(zipf_truth(K).astype(np.float32).astype(np.float64), 8)
+        assert abs(theory - exact) < 1e-6 * exact
+        assert abs(mean - exact) < 4 * se, (K, mean, se, exact)
+
+
+def test_until_collapse_censors_at_the_cap(tmp_path):
+    """With fresh real data (mix, alpha = 0.5) a chain cannot collapse: every chain is censored at --cap."""
+    base = RunSpec("categorical", {"vocab": 4}, {}, "mix", "0.5", samples=20, generations=100, seeds=64, seed=0)
+    sweep = sw.SweepSpec(base, (sw.Axis("alpha", (0.5,)),), "collapse", until_collapse=True, cap=40)
+    rows = _read(sw.execute_sweep(sweep, tmp_path / "c", progress=False).path / "metrics.csv")
+    assert rows[1][6:8] == ["64", "40"] and float(rows[1][2]) == 40.0 and rows[1][8] == ""

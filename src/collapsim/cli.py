@@ -67,6 +67,10 @@ def _register():
     bench.add_command(bench_gaussian_cmd, "gaussian")
     bench.add_command(bench_categorical_cmd, "categorical")
 
+    from collapsim.bench.sweep import bench_sweep_cmd
+
+    bench.add_command(bench_sweep_cmd, "sweep")
+
     from collapsim.replay.cli import replay
 
     main.add_command(replay, "replay")

@@ -172,10 +172,23 @@ def run_until_collapse(sweep, group, points: list, real: int) -> dict:
     keys = jax.random.split(jax.random.key(sweep.base.seed), sweep.base.seeds)
     parallel = not (group.family.lapack and jax.default_backend() == "cpu")
 
-    def call(g):
-        return lambda device: collapse_generations(group.family, group.cfg, crit, params, alphas, g, keys, cap,
+    def call(g, chains):
+        return lambda device: collapse_generations(group.family, group.cfg, crit, params, alphas, g, keys[chains], cap,
                                                    length, device)
 
-    outs = dispatch([call(g) for g in range(real)], parallel=parallel)
-    return {"point": np.asarray([p.index for p in points[:real]]), "collapse": np.stack(outs),
+    batches = chain_batches(sweep.base.seeds)
+    outs = dispatch([call(g, b) for g in range(real) for b in batches], parallel=parallel)
+    per_point = [np.concatenate(outs[i * len(batches):(i + 1) * len(batches)]) for i in range(real)]
+    return {"point": np.asarray([p.index for p in points[:real]]), "collapse": np.stack(per_point),
             "cap": np.int64(cap)}
+
+
+#: A grid point's chains are split into this many calls (when each keeps MIN_BATCH chains), so that the
+#: local devices share even a one-point chunk; fixed, so no chain's numbers depend on the device count.
+CALLS_PER_POINT = 4
+
+
+def chain_batches(seeds: int) -> list:
+    """Chain indices of each call for one grid point: CALLS_PER_POINT near-equal slices of at least MIN_BATCH."""
+    calls = max(1, min(CALLS_PER_POINT, seeds // MIN_BATCH))
+    return np.array_split(np.arange(seeds), calls)

@@ -481,7 +481,7 @@ def _exchange(folder: Path, chunks: list, mine: list, fingerprint: str, rank: in
 
 
 def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
-              after_chunk: Optional[Callable[[int], None]] = None) -> Optional[dict]:
+              after_chunk: Optional[Callable[[int], None]] = None, groups: Optional[list] = None) -> Optional[dict]:
     """Run (or finish) the sweep into the partial folder beside ``out``; returns the collected results, or
     None in a process other than 0 of a multi-process run (process 0 writes the output).
 
@@ -489,7 +489,7 @@ def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
     """
     from collapsim.memory import available_bytes
 
-    groups = plan(sweep)
+    groups = plan(sweep) if groups is None else groups
     available = available_bytes()
     chunks = make_chunks(groups, sweep.base.seeds, available, sweep.until_collapse)
     fingerprint = sweep.fingerprint()
@@ -670,9 +670,11 @@ def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:
             ex, ap = row["exact"], row["approx"]
             z = f"{(tau.mean() - ex) / se:+.2f}" if ex is not None and se > 0 else ""
             rel = f"{(ap - ex) / ex:+.1%}" if ex and ap is not None else ""
+            rel_mc = f"{(ap - tau.mean()) / tau.mean():+.1%}" if ap is not None and tau.mean() > 0 else ""
             lines.append("".join(f"{row['point'].assignment[n]!s:>12}" for n in sweep.names)
                          + f"{tau.mean():>12.5g}{se:>9.3g}{row['censored']:>9}"
-                         + f"{'' if ex is None else f'{ex:.5g}':>11}{z:>7}{'' if ap is None else f'{ap:.5g}':>11}{rel:>9}")
+                         + f"{'' if ex is None else f'{ex:.5g}':>11}{z:>7}{'' if ap is None else f'{ap:.5g}':>11}{rel:>9}"
+                         + f"{rel_mc:>8}")
         return lines
     lines = [head + f"{sweep.summary:>18}{'stderr':>10}{'theory':>12}"]
     for row in rows:
@@ -704,11 +706,18 @@ def default_out(sweep: SweepSpec) -> Path:
 
 
 def check_metric(sweep: SweepSpec, groups: list) -> None:
-    """Refuse a summary naming a metric the family does not record (before any simulation)."""
+    """Refuse, before any simulation, a summary naming a metric the family does not record, or an
+    until-collapse sweep of a family without a criterion or with a policy that cannot run open-ended."""
     import jax
 
     kind, metric = parse_summary(sweep.summary)
     if kind == "collapse":
+        from collapsim.collapse import check_policy, criterion
+
+        criterion(sweep.base.family)
+        for group in groups:
+            for p in group.points:
+                check_policy(p.spec)
         return
     g = groups[0]
     p = g.points[0].loop.params
@@ -730,8 +739,9 @@ def execute_sweep(sweep: SweepSpec, out=None, progress: bool = True, after_chunk
     validate(sweep)
     requested = outdir.check_out(out, kind="sweep") if out else None
     place = requested or outdir.check_out(default_out(sweep), kind="sweep")
-    check_metric(sweep, plan(sweep))
-    run = run_sweep(sweep, place, progress, after_chunk)
+    groups = plan(sweep)
+    check_metric(sweep, groups)
+    run = run_sweep(sweep, place, progress, after_chunk, groups)
     if run is None:
         return SweepResult(None, [], 0.0, 0, 0, requested)
     rows, header, table, notes = finish(sweep, run)
