@@ -4,7 +4,9 @@ over one ``collapsim run`` per grid point; then ``collapsim bench sweep``'s devi
 For each of the three sizes, the work is doubled twice from a base (8 alpha points x 500 chains x 50
 generations of the categorical family, K = 50, n = 100, mix) with the other two held; each size is timed
 after a warm-up of the same shapes (compilation excluded), and the slope of log(time) against log(size) is
-fitted by least squares: 1 means linear. Then the base grid is timed as a sweep and as one run per point.
+fitted by least squares: 1 means linear. Then the base grid is timed as a sweep and as one run per point,
+in this process (simulation only, compiled) and as commands (one ``collapsim sweep`` against one
+``collapsim run`` process per point, everything included).
 
     python benchmarks/bench_sweep.py [--quick] [--json]
 """
@@ -12,10 +14,35 @@ fitted by least squares: 1 means linear. Then the base grid is timed as a sweep 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tempfile
+import time
 
 import click
 import numpy as np
+
+
+def cli_comparison(points: int, seeds: int, generations: int) -> dict:
+    """Wall time of the grid as one ``collapsim sweep`` command and as one ``collapsim run`` command per point
+    (each a fresh process: start-up, compilation, theory and writing included on both sides)."""
+    from collapsim.bench.sweep import grid_sweep
+
+    sweep = grid_sweep(points, seeds, generations)
+    common = ["--vocab", "50", "--samples", "100", "--seeds", str(seeds), "--generations", str(generations)]
+    alphas = [a["alpha"] for a in sweep.assignments()]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "collapsim", "sweep", "categorical", "--grid",
+                        "alpha=" + ",".join(repr(a) for a in alphas), *common, "--out", f"{tmp}/s"],
+                       check=True, capture_output=True)
+        sweep_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i, a in enumerate(alphas):
+            subprocess.run([sys.executable, "-m", "collapsim", "run", "categorical", "--policy", "mix", "--alpha", repr(a),
+                            *common, "--out", f"{tmp}/r{i}"], check=True, capture_output=True)
+        runs_s = time.perf_counter() - t0
+    return {"sweep_command_s": sweep_s, "run_commands_s": runs_s, "runs_over_sweep": runs_s / sweep_s}
 
 
 @click.command()
@@ -46,6 +73,7 @@ def main(quick, as_json, no_devices):
     bs.time_per_point(sweep)
     report["sweep_s"] = min(bs.time_sweep(sweep) for _ in range(2))
     report["per_point_s"] = min(bs.time_per_point(sweep) for _ in range(2))
+    report["cli"] = cli_comparison(base["points"], base["seeds"], base["generations"])
     if not no_devices:
         report["devices"] = bs.run_bench(base["points"], base["seeds"], base["generations"],
                                          say=lambda s: click.echo(f"... {s}", err=True))
@@ -57,6 +85,9 @@ def main(quick, as_json, no_devices):
         click.echo(f"{name:<12} {pairs}   fitted slope of log time on log size: {s['slope']:.2f} (1 = linear)")
     click.echo(f"base grid {base}: sweep {report['sweep_s']:.3f} s, one collapsim run per point "
                f"{report['per_point_s']:.3f} s ({report['per_point_s'] / report['sweep_s']:.2f}x)")
+    c = report["cli"]
+    click.echo(f"as commands: one collapsim sweep {c['sweep_command_s']:.2f} s, one collapsim run per point "
+               f"{c['run_commands_s']:.2f} s ({c['runs_over_sweep']:.2f}x)")
     if "devices" in report:
         click.echo(bs.format_report(report["devices"]))
 
