@@ -224,3 +224,14 @@ def test_until_collapse_censors_at_the_cap(tmp_path):
     sweep = sw.SweepSpec(base, (sw.Axis("alpha", (0.5,)),), "collapse", until_collapse=True, cap=40)
     rows = _read(sw.execute_sweep(sweep, tmp_path / "c", progress=False).path / "metrics.csv")
     assert rows[1][6:8] == ["64", "40"] and float(rows[1][2]) == 40.0 and rows[1][8] == ""
+
+
+@pytest.mark.slow
+def test_until_collapse_gives_the_same_generations_on_one_and_four_devices(tmp_path):
+    args = ["sweep", "categorical", "--grid", "vocab=3,6", "--samples", "12", "--seeds", "300", "--until-collapse"]
+    for devices in (1, 4):
+        res = _cli(*args, "--out", str(tmp_path / f"d{devices}"), env=_env(devices))
+        assert res.returncode == 0, res.stderr
+    assert _table(tmp_path / "d1") == _table(tmp_path / "d4")
+    one, four = (np.load(tmp_path / f"d{d}" / "collapse_generations.npz") for d in (1, 4))
+    assert all(np.array_equal(one[k], four[k]) for k in one.files)
