@@ -247,7 +247,7 @@ class Chunk(NamedTuple):
     real: int  # how many of them are real (the rest are padding)
 
 
-def _resolve(spec: RunSpec, until_collapse: bool, cap: int):
+def _resolve(spec: RunSpec, until_collapse: bool):
     from collapsim.execute import resolve
 
     if until_collapse:
@@ -264,7 +264,7 @@ def plan(sweep: SweepSpec) -> list[Group]:
     validate(sweep)
     groups: dict = {}
     for i, assignment in enumerate(sweep.assignments()):
-        spec, e, loop = _resolve(sweep.point_spec(assignment), sweep.until_collapse, sweep.cap)
+        spec, e, loop = _resolve(sweep.point_spec(assignment), sweep.until_collapse)
         cfg = LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut)
         shapes = jax.tree.map(lambda a: (np.shape(a), str(np.asarray(a).dtype)), loop.params)
         key = (loop.family, cfg, str(jax.tree.structure(loop.params)), str(shapes))
@@ -537,12 +537,10 @@ def summary_value(kind: str, curve: np.ndarray) -> float:
 
 def collect(sweep: SweepSpec, run: dict) -> list[dict]:
     """Per grid point, in grid order: {"point": Point, and the chunk's arrays for it}."""
-    by_index = {}
+    by_index, points = {}, {p.index: p for g in run["groups"] for p in g.points}
     for chunk, arrays in zip(run["chunks"], run["results"]):
-        group = run["groups"][chunk.group]
         for j, i in enumerate(arrays["point"]):
-            p = next(pt for pt in group.points if pt.index == int(i))
-            row = {"point": p}
+            row = {"point": points[int(i)]}
             if "collapse" in arrays:
                 row["collapse"], row["cap"] = arrays["collapse"][j], int(arrays["cap"])
             else:

@@ -4,7 +4,6 @@ the same quantity), line plots for a one-dimensional grid, collapse-time distrib
 from __future__ import annotations
 
 import itertools
-import math
 
 import matplotlib
 
