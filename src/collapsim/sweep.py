@@ -112,7 +112,7 @@ def parse_axis(text: str, entry) -> Axis:
         count = _cast(int, parts[2], name)
         if count < 1:
             raise ConfigError(f"--grid {text!r}: COUNT must be at least 1")
-        raw = np.linspace(lo, hi, count)
+        raw = np.round(np.linspace(lo, hi, count), 12)  # 0.1, not 0.09999999999999999
         values = tuple(_cast(kind, repr(float(v)), name) for v in (np.round(raw) if kind is int else raw))
     else:
         values = tuple(_cast(kind, v, name) for v in body.split(","))
@@ -680,9 +680,11 @@ def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:
         value = summary_value(kind, row["mean"][k])
         se = row["stderr"][k][-1] if kind == "final" else float("nan")
         th = row["theory"].get(metric)
-        th_text = "" if th is None else f"{summary_value(kind, th):.5g}"
+        never = f">{row['mean'].shape[1] - 1}"  # halving: not within the run's generations
+        th_value = None if th is None else summary_value(kind, th)
+        th_text = "" if th is None else (never if np.isnan(th_value) else f"{th_value:.5g}")
         lines.append("".join(f"{row['point'].assignment[n]!s:>12}" for n in sweep.names)
-                     + f"{value:>18.5g}{'' if kind != 'final' else f'{se:.3g}':>10}{th_text:>12}")
+                     + f"{never if np.isnan(value) else f'{value:.5g}':>18}{'' if kind != 'final' else f'{se:.3g}':>10}{th_text:>12}")
     return lines
 
 

@@ -105,9 +105,9 @@ def plot_sweep(sweep, rows: list, path, title: str) -> None:
         left.legend(fontsize=7, title="dashed: exact theory", title_fontsize=7)
         xs = [r["point"].assignment[x.name] for r in rows]
         right.plot(xs, [mc(r) for r in rows], "o-", label="Monte Carlo")
-        right.plot(xs, [np.nan if th(r) is None else th(r) for r in rows], "k--", label="theory")
+        right.plot(xs, [np.nan if th(r) is None else th(r) for r in rows], "kx--", label="exact theory")
         right.set_xlabel(x.name)
-        right.set_ylabel(sweep.summary)
+        right.set_ylabel(sweep.summary + (" (missing: never within the run)" if kind == "halving" else ""))
         right.legend(fontsize=7)
         for ax in (left, right):
             ax.grid(alpha=0.3)
