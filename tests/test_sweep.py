@@ -235,3 +235,11 @@ def test_until_collapse_gives_the_same_generations_on_one_and_four_devices(tmp_p
     assert _table(tmp_path / "d1") == _table(tmp_path / "d4")
     one, four = (np.load(tmp_path / f"d{d}" / "collapse_generations.npz") for d in (1, 4))
     assert all(np.array_equal(one[k], four[k]) for k in one.files)
+
+
+def test_a_policy_axis_gives_alpha_only_to_the_policies_that_read_it():
+    sweep = _spec(policy=["replace", "mix"])
+    specs = [sweep.point_spec(a) for a in sweep.assignments()]
+    assert [(s.policy, s.alpha) for s in specs] == [("replace", "none"), ("mix", "0.1")]
+    for s in specs:
+        s.validate()

@@ -198,6 +198,13 @@ class SweepSpec:
             else:
                 target = next(o.target for o in e.options if o.name == name)
                 (fo if target == "family_options" else pa)[name] = value
+        from collapsim.policies import ALPHA_POLICIES
+
+        # A policy axis mixes policies that read alpha with ones that ignore it: each gets what it reads.
+        if spec.policy not in ALPHA_POLICIES:
+            spec = spec.replace(alpha="none")
+        elif spec.alpha in ("none", None):
+            spec = spec.replace(alpha="0.1")
         return spec.replace(family_options=fo, params=pa)
 
 

@@ -49,6 +49,8 @@ def _heatmap(ax, fig, x, y, value, theory, label: str, theory_label: str, log: b
         drawn = True
     ax.set_xticks(range(len(x.values)), [f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in x.values])
     ax.set_yticks(range(len(y.values)), [f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in y.values])
+    if any(isinstance(v, str) for v in x.values):
+        ax.tick_params(axis="x", labelrotation=20)
     ax.set_xlabel(x.name)
     ax.set_ylabel(y.name)
     if drawn:
