@@ -409,6 +409,16 @@ def read_chunk_file(folder: Path, i: int, fingerprint: str) -> Optional[dict]:
         return None
 
 
+def _remove_dead_temporaries(folder: Path) -> None:
+    """Delete ``.chunk-N.tmp-PID.npz`` files whose writer is gone (a SIGKILL while a chunk was written)."""
+    from collapsim.outdir import _alive
+
+    for p in folder.glob(".chunk-*.tmp-*.npz"):
+        pid = p.name.rsplit(".tmp-", 1)[1].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            p.unlink(missing_ok=True)
+
+
 def open_partial(out: Path, sweep: SweepSpec) -> Path:
     """The partial folder for ``out``, created with this sweep's identity, or refused if it is another's."""
     folder = partial_dir(out)
@@ -422,6 +432,7 @@ def open_partial(out: Path, sweep: SweepSpec) -> Path:
         if old != text:
             raise ConfigError(f"{folder} holds an unfinished sweep with another configuration; re-run that sweep "
                               "to finish it, or remove the folder to start this one")
+        _remove_dead_temporaries(folder)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f"{folder.name}.new-{os.getpid()}"
