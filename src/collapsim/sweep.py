@@ -727,6 +727,24 @@ def default_out(sweep: SweepSpec) -> Path:
     return Path("runs") / f"sweep-{sweep.base.family}-{sweep.fingerprint()[:10]}"
 
 
+#: The summary drawn when --summary is not given.
+DEFAULT_METRIC = {"categorical": "entropy", "gaussian": "sigma2"}
+
+
+def default_summary(sweep: SweepSpec) -> str:
+    """``collapse`` in until-collapse mode, else ``final:`` the family's usual metric (its first otherwise)."""
+    import jax
+
+    if sweep.until_collapse:
+        return "collapse"
+    if sweep.base.family in DEFAULT_METRIC:
+        return f"final:{DEFAULT_METRIC[sweep.base.family]}"
+    spec, _, loop = _resolve(sweep.point_spec(sweep.assignments()[0]), False)
+    key = jax.random.key(0)
+    names = jax.eval_shape(lambda: loop.family.metrics(key, loop.family.init(key, loop.params), loop.params))
+    return f"final:{sorted(names)[0]}"
+
+
 def check_metric(sweep: SweepSpec, groups: list) -> None:
     """Refuse, before any simulation, a summary naming a metric the family does not record, or an
     until-collapse sweep of a family without a criterion or with a policy that cannot run open-ended."""
@@ -758,6 +776,8 @@ def execute_sweep(sweep: SweepSpec, out=None, progress: bool = True, after_chunk
     from collapsim.runfolder import _json_default, versions
     from collapsim.sweep_plots import plot_collapse, plot_sweep
 
+    if not sweep.summary:
+        sweep = dataclasses.replace(sweep, summary=default_summary(sweep))
     validate(sweep)
     requested = outdir.check_out(out, kind="sweep") if out else None
     place = requested or outdir.check_out(default_out(sweep), kind="sweep")

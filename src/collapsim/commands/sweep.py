@@ -62,22 +62,18 @@ def family_command(e: Entry) -> click.Command:
         pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
         base = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
                        method, "scan")
-        summary = summary or ("collapse" if until_collapse else f"final:{_default_metric(e.name)}")
-        execute_and_report(SweepSpec(base, axes, summary, until_collapse, cap), out,
+        if summary is None and until_collapse:
+            summary = "collapse"
+        execute_and_report(SweepSpec(base, axes, summary or "", until_collapse, cap), out,
                            (coordinator, num_processes, process_id))
 
     cmd = click.Command(e.name, callback=callback, help=f"Sweep {e.name}: a grid of settings x seeds in one run.")
-    for o in reversed(e.options):
-        kind = click.Choice(o.choices) if o.choices else o.type
-        cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
-                           help=o.help)(cmd)
-    for opt in reversed(_DIST_OPTIONS):
-        cmd = opt(cmd)
     opts = [
         click.option("--grid", multiple=True, required=True,
                      help="NAME=START:STOP:COUNT or NAME=V1,V2,...: alpha, samples, policy, or a family option; repeat for more axes."),
         click.option("--summary", default=None, help="Drawn in the phase diagram: final:METRIC, halving:METRIC, or "
-                                                     "collapse (with --until-collapse). Default final:entropy-like."),
+                                                     "collapse (with --until-collapse). Default: final:entropy (categorical), final:sigma2 "
+                                                     "(gaussian), else the family's first metric."),
         click.option("--until-collapse", is_flag=True, help="Run each chain until it collapses (or --cap) and record when."),
         click.option("--cap", type=int, default=0, help="Generations after which a chain counts as censored (0: 20 n + 100)."),
         click.option("--generations", type=int, default=e.defaults["generations"], show_default=True, help="Generations T."),
@@ -89,13 +85,16 @@ def family_command(e: Entry) -> click.Command:
         click.option("--out", type=click.Path(), default=None, help="Sweep folder (default runs/sweep-FAMILY-<hash>: the same sweep resumes there)."),
         click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True, help="explicit, shortcut or auto."),
     ]
-    for opt in reversed(opts):
+    # Applied to a Command object, each option is appended: this order is the --help order.
+    for opt in opts:
+        cmd = opt(cmd)
+    for o in e.options:
+        kind = click.Choice(o.choices) if o.choices else o.type
+        cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
+                           help=o.help)(cmd)
+    for opt in _DIST_OPTIONS:
         cmd = opt(cmd)
     return cmd
-
-
-def _default_metric(family: str) -> str:
-    return {"categorical": "entropy", "gaussian": "sigma2"}.get(family, "entropy")
 
 
 @click.group("sweep", invoke_without_command=True)
