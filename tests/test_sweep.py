@@ -273,3 +273,14 @@ def test_a_sweep_killed_by_sigkill_resumes_to_the_same_table(tmp_path):
     assert res.returncode == 0, res.stderr
     assert _table(out) == _table(whole)
     assert not partial.exists() and not list(tmp_path.glob(".cut*"))
+
+
+def test_the_table_does_not_depend_on_the_chunking(tmp_path, monkeypatch):
+    """5 points in chunks of 2 (the last padded) and in one chunk: the same table, digit for digit."""
+    sweep = _spec(alpha=[0.0, 0.1, 0.2, 0.3, 0.4])
+    (group,) = sw.plan(sweep)
+    assert [c.points for c in sw.make_chunks([group], 16, 0)] == [(0, 1), (2, 3), (4, 4)]
+    chunked = _table(sw.execute_sweep(sweep, tmp_path / "a", progress=False).path)
+    monkeypatch.setattr(sw, "MIN_CHUNKS_PER_GROUP", 1)
+    assert [c.points for c in sw.make_chunks([group], 16, 0)] == [(0, 1, 2, 3, 4)]
+    assert _table(sw.execute_sweep(sweep, tmp_path / "b", progress=False).path) == chunked
