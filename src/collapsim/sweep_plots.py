@@ -71,7 +71,8 @@ def plot_sweep(sweep, rows: list, path, title: str) -> None:
     """figure.png of a fixed-length sweep: phase diagram(s) of the summary over the first two varying axes
     (theory contour dashed), or for a one-dimensional grid the metric's mean curve per grid point beside
     the summary against the axis."""
-    from collapsim.sweep import parse_summary, summary_value
+    from collapsim.sweep import parse_summary
+    from collapsim.sweep_table import summary_value
 
     kind, metric = parse_summary(sweep.summary)
     varying = _varying(sweep) or list(sweep.axes[:1])
