@@ -151,9 +151,10 @@ def collapse_generations(family, cfg, crit: Criterion, params_batch, alphas, g: 
     return result
 
 
-def run_until_collapse(sweep, group, points: list, real: int) -> dict:
+def run_until_collapse(sweep, group, points: list, real: int, progress=None) -> dict:
     """One sweep chunk in until-collapse mode: {"point": (real,), "collapse": (real, seeds) int64, -1 =
-    censored at "cap"}. Each point is one call, spread over the local devices."""
+    censored at "cap"}. Each point's chains are a few calls (:func:`chain_batches`), spread over the local
+    devices; ``progress`` gets the fraction of calls finished."""
     import jax
     import jax.numpy as jnp
 
@@ -177,7 +178,8 @@ def run_until_collapse(sweep, group, points: list, real: int) -> dict:
                                                    length, device)
 
     batches = chain_batches(sweep.base.seeds)
-    outs = dispatch([call(g, b) for g in range(real) for b in batches], parallel=parallel)
+    calls = [call(g, b) for g in range(real) for b in batches]
+    outs = dispatch(calls, None if progress is None else (lambda n: progress(n / len(calls))), parallel=parallel)
     per_point = [np.concatenate(outs[i * len(batches):(i + 1) * len(batches)]) for i in range(real)]
     return {"point": np.asarray([p.index for p in points[:real]]), "collapse": np.stack(per_point),
             "cap": np.int64(cap)}

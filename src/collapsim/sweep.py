@@ -346,8 +346,9 @@ def _stack(points: list) -> tuple[Any, np.ndarray]:
     return params, alphas
 
 
-def run_chunk(sweep: SweepSpec, group: Group, chunk: Chunk, available: int) -> dict:
-    """Simulate one chunk; returns the arrays its file holds (summaries per real point)."""
+def run_chunk(sweep: SweepSpec, group: Group, chunk: Chunk, available: int, progress=None) -> dict:
+    """Simulate one chunk; returns the arrays its file holds (summaries per real point). ``progress`` is
+    called with the fraction of the chunk done."""
     import jax
 
     from collapsim.engine import check_finite, run_grid
@@ -357,13 +358,14 @@ def run_chunk(sweep: SweepSpec, group: Group, chunk: Chunk, available: int) -> d
     if sweep.until_collapse:
         from collapsim.collapse import run_until_collapse
 
-        return run_until_collapse(sweep, group, points, chunk.real)
+        return run_until_collapse(sweep, group, points, chunk.real, progress)
     params, alphas = _stack(points)
     seeds, seed = sweep.base.seeds, sweep.base.seed
     accelerator = jax.default_backend() != "cpu"
     chains = len(points) * seeds
     out = run_grid(group.family, group.cfg, params, alphas, seeds, seed,
-                   chunk=call_chunk(group, chains, available, accelerator))
+                   chunk=call_chunk(group, chains, available, accelerator),
+                   progress=None if progress is None else (lambda n: progress(n / chains)))
     check_finite(out)
     metrics = sorted(out)
     arrays = {"point": np.asarray([p.index for p in points[:chunk.real]]), "metrics": np.asarray(metrics)}
@@ -451,7 +453,8 @@ def open_partial(out: Path, sweep: SweepSpec) -> Path:
 
 
 class Progress:
-    """A progress bar over chunks on stderr, with the time left estimated from the chunks run so far."""
+    """A progress bar over chunks on stderr, with the time left estimated from the work done so far
+    (``partial`` moves it inside a long chunk: calls of the engine finished in it)."""
 
     def __init__(self, total: int, done: int, enabled: bool):
         self.total, self.done, self.enabled = total, done, enabled
@@ -460,14 +463,21 @@ class Progress:
     def update(self) -> None:
         self.done += 1
         self.ran += 1
+        self._draw(0.0)
+
+    def partial(self, fraction: float) -> None:
+        self._draw(min(max(fraction, 0.0), 1.0))
+
+    def _draw(self, fraction: float) -> None:
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start
-        left = elapsed / self.ran * (self.total - self.done)
+        worked = self.ran + fraction
+        left = f"~{elapsed / worked * (self.total - self.done - fraction):.0f}s left" if worked > 0 else "time left: ?"
         width = 30
-        fill = int(width * self.done / max(self.total, 1))
+        fill = int(width * (self.done + fraction) / max(self.total, 1))
         sys.stderr.write(f"\rsweeping [{'#' * fill}{'-' * (width - fill)}] {self.done}/{self.total} chunks, "
-                         f"{elapsed:.0f}s, ~{left:.0f}s left ")
+                         f"{elapsed:.0f}s, {left} ")
         if self.done == self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -525,7 +535,7 @@ def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
     bar = Progress(len(mine), len(mine) - len(todo), progress)
     t0 = time.perf_counter()
     for c in todo:
-        arrays = run_chunk(sweep, groups[c.group], c, available)
+        arrays = run_chunk(sweep, groups[c.group], c, available, bar.partial)
         write_chunk_file(folder, c.index, arrays, fingerprint)
         bar.update()
         if after_chunk is not None:

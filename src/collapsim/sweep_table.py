@@ -155,7 +155,7 @@ def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:
     kind, metric = parse_summary(sweep.summary)
     head = "".join(f"{n:>12}" for n in sweep.names)
     if sweep.until_collapse:
-        lines = [head + f"{'mean tau':>12}{'stderr':>9}{'censored':>9}{'exact':>11}{'z':>7}{'diffusion':>11}{'rel.err':>9}"]
+        lines = [head + f"{'mean tau':>12}{'stderr':>9}{'censored':>9}{'exact':>11}{'z':>7}{'diffusion':>11}{'vs exact':>9}{'vs MC':>8}"]
         for row in rows:
             tau = row["tau"]
             se = tau.std(ddof=1) / math.sqrt(tau.size)
