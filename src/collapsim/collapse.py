@@ -11,10 +11,11 @@ numbers do not depend on the segment length, on which chains still run beside it
 fixed-length drivers split the loop key into T keys instead, so a chain here is not the same chain as in a
 ``collapsim run`` of the same seed; its law is.)
 
-Each grid point's chains are one call (:func:`collapsim.engine.dispatch` runs the calls of a chunk over the
-local devices). Inside a call the chains run in segments of L generations; when the running chains fit a smaller
-batch (:data:`MIN_BATCH` times a power of 4), they are gathered into it, so collapsed
-chains stop costing work while the number of compiled shapes stays logarithmic.
+Each grid point's chains are split into up to :data:`CALLS_PER_POINT` calls (a fixed split, so the numbers
+never depend on the device count), which :func:`collapsim.engine.dispatch` runs over the local devices.
+Inside a call the chains run in segments of L generations; when the running chains fit a smaller batch
+(:data:`MIN_BATCH` times a power of 4), they are gathered into it, so collapsed chains stop costing work
+while the number of compiled shapes stays logarithmic.
 """
 
 from __future__ import annotations
