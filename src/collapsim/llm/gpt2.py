@@ -149,6 +149,90 @@ def init_cache(cfg: GPT2Config, batch: int, size: int, dtype=jnp.float32) -> KVC
     return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, size), bool))
 
 
+def attention_bias(mask_valid, index, T: int, S: int):
+    """Additive attention bias [B, 1, T, S]: a query at slot index+t sees keys at slots <= index+t that are
+    not padding (``mask_valid`` [B, S], False at padded slots)."""
+    q_slot = index + jnp.arange(T)
+    allowed = (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & mask_valid[:, None, None, :]
+    return jnp.where(allowed, 0.0, _NEG).astype(jnp.float32)
+
+
+def _block(p: dict, x, bias, kv, index, cfg: GPT2Config, dtype):
+    """One pre-LayerNorm residual block on x [B, T, D] (Radford et al. 2019, section 2.3).
+
+    ``p`` holds one layer's weights (no leading layer axis); ``kv`` is None (attend within these T tokens)
+    or this layer's (keys, values) cache, each [B, H, S, Dh], into which the new keys and values are written
+    at slots ``index .. index+T-1`` with ``dynamic_update_slice`` (in place when the cache is a loop carry).
+    Returns the new x and the updated (keys, values), or None without a cache.
+    """
+    B, T, _ = x.shape
+    H, Dh = cfg.n_head, cfg.head_dim
+
+    def split_heads(t):  # [B, T, D] -> [B, H, T, Dh]
+        return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
+
+    h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
+    qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
+    q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
+    if kv is None:
+        keys, values = k, v
+    else:
+        keys = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, 0, index, 0))
+        values = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0))
+    # The 1/sqrt(Dh) scale goes on q (T rows) rather than on the scores (S columns): fewer multiplies.
+    q = q * jnp.asarray(1.0 / Dh ** 0.5, dtype)
+    scores = jnp.einsum("bhtd,bhsd->bhts", q, keys.astype(dtype)).astype(jnp.float32)
+    probs = jax.nn.softmax(scores + bias, axis=-1)
+    att = jnp.einsum("bhts,bhsd->bhtd", probs.astype(dtype), values.astype(dtype))
+    att = att.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
+    x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
+    h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
+    h = jax.nn.gelu(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype), approximate=True)
+    x = x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)
+    return x, (None if kv is None else (keys, values))
+
+
+# Depth up to which the layer loop is unrolled (a Python loop, one XLA computation per layer) instead of a
+# ``lax.scan``: on a CPU the scan's loop boundary blocks fusion and its backward pass copies every layer's
+# slice of the stacked weights and gradients, which measured 1.3-1.6x slower for 2-4 layer models; the
+# unrolled graph's compile time grows with depth, so deep models keep the scan.
+UNROLL_MAX_LAYERS = 12
+
+
+def layer_list(blocks: dict, n_layer: int) -> list[dict]:
+    """The stacked per-layer weights ``blocks`` ([L, ...] leaves) as a list of L per-layer dicts.
+
+    Done once outside a decoding loop, so each step reads every layer's weights in place instead of
+    slicing the stacked arrays again."""
+    return [jax.tree_util.tree_map(lambda a, i=i: a[i], blocks) for i in range(n_layer)]
+
+
+def run_layers(layers, cfg: GPT2Config, x, bias, kvs, index, dtype):
+    """All residual blocks. ``layers``: the stacked ``blocks`` dict or a :func:`layer_list`; ``kvs``: None or
+    a list of per-layer (keys, values) caches. Returns x and the updated cache list (or None)."""
+    if kvs is None and isinstance(layers, dict) and cfg.n_layer > UNROLL_MAX_LAYERS:
+        x, _ = jax.lax.scan(lambda h, p: (_block(p, h, bias, None, index, cfg, dtype)[0], None), x, layers)
+        return x, None
+    if isinstance(layers, dict):
+        layers = layer_list(layers, cfg.n_layer)
+    new = []
+    for i, p in enumerate(layers):
+        x, kv = _block(p, x, bias, None if kvs is None else kvs[i], index, cfg, dtype)
+        new.append(kv)
+    return x, (None if kvs is None else new)
+
+
+def output_logits(params: dict, cfg: GPT2Config, x):
+    """Final LayerNorm and the tied output head, in float32 whatever the compute dtype: rounding logits to
+    bfloat16 would put a 2^-8 relative error on every log-probability."""
+    x = _layer_norm(x.astype(jnp.float32), params["ln_f_g"], params["ln_f_b"], cfg.layer_norm_epsilon)
+    return x @ params["wte"].astype(jnp.float32).T
+
+
+def embed_tokens(params: dict, ids, positions, dtype):
+    return (params["wte"][ids] + params["wpe"][positions]).astype(dtype)
+
+
 def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: KVCache | None, index,
                    dtype=jnp.float32):
     """Run ``T`` new tokens per sequence, writing their keys/values at cache slots ``index .. index+T-1``.
@@ -158,49 +242,23 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
         does not shift them); mask: [B, T] bool, False at padding (those keys are never attended to).
       cache: a :class:`KVCache` with S >= index + T slots, or None to attend only within these T tokens
         (training and scoring: no cache to fill); index: scalar int (may be traced), 0 when cache is None.
-      dtype: compute dtype (bfloat16 on GPU); LayerNorm and softmax run in float32.
+      dtype: compute dtype (bfloat16 on GPU); LayerNorm, softmax and the output head run in float32.
     Returns:
       logits [B, T, V] float32 and the updated cache.
+
+    The sampler keeps one cache per layer in its decoding loop's carry (see :mod:`collapsim.llm.sampling`);
+    this stacked form is the public, one-call interface.
     """
     B, T = ids.shape
-    H, Dh = cfg.n_head, cfg.head_dim
-    S = T if cache is None else cache.k.shape[3]
-    x = (params["wte"][ids] + params["wpe"][positions]).astype(dtype)
-    valid = mask.astype(bool) if cache is None else jax.lax.dynamic_update_slice(
-        cache.valid, mask.astype(bool), (0, index))
-    # A query at slot index+t sees keys at slots <= index+t that are not padding: [B, 1, T, S].
-    q_slot = index + jnp.arange(T)
-    allowed = (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & valid[:, None, None, :]
-    bias = jnp.where(allowed, 0.0, _NEG).astype(jnp.float32)
-
-    def split_heads(t):  # [B, T, D] -> [B, H, T, Dh]
-        return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
-
-    def block(x, layer):
-        p, k_cache, v_cache = layer
-        h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
-        qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
-        q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
-        if k_cache is None:
-            k_cache, v_cache = k, v
-        else:
-            k_cache = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, 0, index, 0))
-            v_cache = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, 0, index, 0))
-        scores = jnp.einsum("bhtd,bhsd->bhts", q, k_cache.astype(dtype)).astype(jnp.float32)
-        probs = jax.nn.softmax(scores / jnp.sqrt(Dh).astype(jnp.float32) + bias, axis=-1)
-        att = jnp.einsum("bhts,bhsd->bhtd", probs.astype(dtype), v_cache.astype(dtype))
-        att = att.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
-        x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
-        h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
-        h = jax.nn.gelu(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype), approximate=True)
-        x = x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)
-        return x, (None if cache is None else (k_cache, v_cache))
-
-    layers = (params["blocks"], None, None) if cache is None else (params["blocks"], cache.k, cache.v)
-    x, new = jax.lax.scan(block, x, layers)
-    x = _layer_norm(x, params["ln_f_g"], params["ln_f_b"], cfg.layer_norm_epsilon)
-    logits = (x @ params["wte"].astype(dtype).T).astype(jnp.float32)  # tied head
-    return logits, (None if cache is None else KVCache(new[0], new[1], valid))
+    x = embed_tokens(params, ids, positions, dtype)
+    if cache is None:
+        x, _ = run_layers(params["blocks"], cfg, x, attention_bias(mask.astype(bool), 0, T, T), None, 0, dtype)
+        return output_logits(params, cfg, x), None
+    valid = jax.lax.dynamic_update_slice(cache.valid, mask.astype(bool), (0, index))
+    kvs = [(cache.k[i], cache.v[i]) for i in range(cfg.n_layer)]
+    x, kvs = run_layers(params["blocks"], cfg, x, attention_bias(valid, index, T, cache.k.shape[3]), kvs,
+                         index, dtype)
+    return output_logits(params, cfg, x), KVCache(jnp.stack([k for k, _ in kvs]), jnp.stack([v for _, v in kvs]), valid)
 
 
 def positions_from_mask(mask):
