@@ -149,15 +149,74 @@ def init_cache(cfg: GPT2Config, batch: int, size: int, dtype=jnp.float32) -> KVC
     return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, size), bool))
 
 
-def attention_bias(mask_valid, index, T: int, S: int):
-    """Additive attention bias [B, 1, T, S]: a query at slot index+t sees keys at slots <= index+t that are
-    not padding (``mask_valid`` [B, S], False at padded slots)."""
+_GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+
+
+@jax.custom_vjp
+def gelu_tanh(x):
+    """GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. in section 2; Hugging Face's ``gelu_new``).
+
+    With its derivative written out: the backward pass recomputes tanh from x, one pass over x, where
+    differentiating the formula stores several [N, 4D] intermediates in the forward pass.
+    """
+    return 0.5 * x * (1.0 + jnp.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+
+
+def _gelu_fwd(x):
+    return gelu_tanh(x), x
+
+
+def _gelu_bwd(x, g):
+    t = jnp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+    d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * x * x)
+    return (g * d,)
+
+
+gelu_tanh.defvjp(_gelu_fwd, _gelu_bwd)
+
+
+def attention_mask(mask_valid, index, T: int, S: int):
+    """Which keys each query may attend to, bool [B, 1, T, S]: a query at slot index+t sees the keys at
+    slots <= index+t that are not padding (``mask_valid`` [B, S], False at padded slots)."""
     q_slot = index + jnp.arange(T)
-    allowed = (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & mask_valid[:, None, None, :]
-    return jnp.where(allowed, 0.0, _NEG).astype(jnp.float32)
+    return (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & mask_valid[:, None, None, :]
 
 
-def _block(p: dict, x, bias, kv, index, cfg: GPT2Config, dtype):
+def _attend_fwd(q, k, v, allowed):
+    s = jnp.einsum("bhtd,bhsd->bhts", q, k).astype(jnp.float32)
+    # A finite fill, not -inf: a query with no allowed key (padding) gets a uniform softmax, not NaN.
+    p = jax.nn.softmax(jnp.where(allowed, s, _NEG), axis=-1)
+    out = jnp.einsum("bhts,bhsd->bhtd", p.astype(v.dtype), v)
+    return out, (q, k, v, p, out)
+
+
+def _attend_bwd(res, dout):
+    q, k, v, p, out = res
+    dt = q.dtype
+    dv = jnp.einsum("bhts,bhtd->bhsd", p.astype(dt), dout)
+    dp = jnp.einsum("bhtd,bhsd->bhts", dout, v).astype(jnp.float32)
+    # sum_s p * dp = sum_d dout * out: the softmax correction from [.., Dh] arrays instead of [.., S].
+    delta = jnp.sum(dout.astype(jnp.float32) * out.astype(jnp.float32), axis=-1, keepdims=True)
+    ds = (p * (dp - delta)).astype(dt)
+    return (jnp.einsum("bhts,bhsd->bhtd", ds, k), jnp.einsum("bhts,bhtd->bhsd", ds, q), dv, None)
+
+
+@jax.custom_vjp
+def attend(q, k, v, allowed):
+    """softmax(q k^T, masked) v per head: q [B, H, T, Dh] (already scaled by 1/sqrt(Dh)), k, v [B, H, S, Dh],
+    allowed bool broadcastable to [B, H, T, S]. Returns [B, H, T, Dh]; scores and softmax in float32.
+
+    The backward pass is written out (Dao et al. 2022, FlashAttention, appendix B.2: dS = P * (dP - delta),
+    delta = rowsum(dO * O)): it keeps the attention weights P from the forward pass and touches the
+    [T, S] arrays fewer times than differentiating the softmax does.
+    """
+    return _attend_fwd(q, k, v, allowed)[0]
+
+
+attend.defvjp(_attend_fwd, _attend_bwd)
+
+
+def _block(p: dict, x, allowed, kv, index, cfg: GPT2Config, dtype):
     """One pre-LayerNorm residual block on x [B, T, D] (Radford et al. 2019, section 2.3).
 
     ``p`` holds one layer's weights (no leading layer axis); ``kv`` is None (attend within these T tokens)
@@ -165,10 +224,13 @@ def _block(p: dict, x, bias, kv, index, cfg: GPT2Config, dtype):
     at slots ``index .. index+T-1`` with ``dynamic_update_slice`` (in place when the cache is a loop carry).
     Returns the new x and the updated (keys, values), or None without a cache.
     """
-    B, T, _ = x.shape
+    B, T, D = x.shape
     H, Dh = cfg.n_head, cfg.head_dim
+    # Dense layers on [B*T, D] rows: XLA's CPU backend runs a dot whose weight gradient contracts two
+    # axes (batch and time) through a generic loop, ~3.5x slower than the same 2-D matrix product.
+    x = x.reshape(B * T, D)
 
-    def split_heads(t):  # [B, T, D] -> [B, H, T, Dh]
+    def split_heads(t):  # [B*T, D] -> [B, H, T, Dh]
         return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
 
     h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
@@ -181,14 +243,12 @@ def _block(p: dict, x, bias, kv, index, cfg: GPT2Config, dtype):
         values = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0))
     # The 1/sqrt(Dh) scale goes on q (T rows) rather than on the scores (S columns): fewer multiplies.
     q = q * jnp.asarray(1.0 / Dh ** 0.5, dtype)
-    scores = jnp.einsum("bhtd,bhsd->bhts", q, keys.astype(dtype)).astype(jnp.float32)
-    probs = jax.nn.softmax(scores + bias, axis=-1)
-    att = jnp.einsum("bhts,bhsd->bhtd", probs.astype(dtype), values.astype(dtype))
-    att = att.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
+    att = attend(q, keys.astype(dtype), values.astype(dtype), allowed)
+    att = att.transpose(0, 2, 1, 3).reshape(B * T, D)
     x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
     h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
-    h = jax.nn.gelu(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype), approximate=True)
-    x = x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)
+    h = gelu_tanh(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype))
+    x = (x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)).reshape(B, T, D)
     return x, (None if kv is None else (keys, values))
 
 
@@ -207,17 +267,17 @@ def layer_list(blocks: dict, n_layer: int) -> list[dict]:
     return [jax.tree_util.tree_map(lambda a, i=i: a[i], blocks) for i in range(n_layer)]
 
 
-def run_layers(layers, cfg: GPT2Config, x, bias, kvs, index, dtype):
+def run_layers(layers, cfg: GPT2Config, x, allowed, kvs, index, dtype):
     """All residual blocks. ``layers``: the stacked ``blocks`` dict or a :func:`layer_list`; ``kvs``: None or
     a list of per-layer (keys, values) caches. Returns x and the updated cache list (or None)."""
     if kvs is None and isinstance(layers, dict) and cfg.n_layer > UNROLL_MAX_LAYERS:
-        x, _ = jax.lax.scan(lambda h, p: (_block(p, h, bias, None, index, cfg, dtype)[0], None), x, layers)
+        x, _ = jax.lax.scan(lambda h, p: (_block(p, h, allowed, None, index, cfg, dtype)[0], None), x, layers)
         return x, None
     if isinstance(layers, dict):
         layers = layer_list(layers, cfg.n_layer)
     new = []
     for i, p in enumerate(layers):
-        x, kv = _block(p, x, bias, None if kvs is None else kvs[i], index, cfg, dtype)
+        x, kv = _block(p, x, allowed, None if kvs is None else kvs[i], index, cfg, dtype)
         new.append(kv)
     return x, (None if kvs is None else new)
 
@@ -225,8 +285,10 @@ def run_layers(layers, cfg: GPT2Config, x, bias, kvs, index, dtype):
 def output_logits(params: dict, cfg: GPT2Config, x):
     """Final LayerNorm and the tied output head, in float32 whatever the compute dtype: rounding logits to
     bfloat16 would put a 2^-8 relative error on every log-probability."""
-    x = _layer_norm(x.astype(jnp.float32), params["ln_f_g"], params["ln_f_b"], cfg.layer_norm_epsilon)
-    return x @ params["wte"].astype(jnp.float32).T
+    lead = x.shape[:-1]
+    x = _layer_norm(x.astype(jnp.float32).reshape(-1, x.shape[-1]), params["ln_f_g"], params["ln_f_b"],
+                    cfg.layer_norm_epsilon)
+    return (x @ params["wte"].astype(jnp.float32).T).reshape(*lead, cfg.vocab_size)
 
 
 def embed_tokens(params: dict, ids, positions, dtype):
@@ -252,11 +314,11 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
     B, T = ids.shape
     x = embed_tokens(params, ids, positions, dtype)
     if cache is None:
-        x, _ = run_layers(params["blocks"], cfg, x, attention_bias(mask.astype(bool), 0, T, T), None, 0, dtype)
+        x, _ = run_layers(params["blocks"], cfg, x, attention_mask(mask.astype(bool), 0, T, T), None, 0, dtype)
         return output_logits(params, cfg, x), None
     valid = jax.lax.dynamic_update_slice(cache.valid, mask.astype(bool), (0, index))
     kvs = [(cache.k[i], cache.v[i]) for i in range(cfg.n_layer)]
-    x, kvs = run_layers(params["blocks"], cfg, x, attention_bias(valid, index, T, cache.k.shape[3]), kvs,
+    x, kvs = run_layers(params["blocks"], cfg, x, attention_mask(valid, index, T, cache.k.shape[3]), kvs,
                          index, dtype)
     return output_logits(params, cfg, x), KVCache(jnp.stack([k for k, _ in kvs]), jnp.stack([v for _, v in kvs]), valid)
 

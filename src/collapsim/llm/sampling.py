@@ -23,7 +23,7 @@ import numpy as np
 
 from collapsim.decoding import apply_repetition_penalty, decode_logits
 from collapsim.errors import ConfigError
-from collapsim.llm.gpt2 import (GPT2Config, attention_bias, embed_tokens, output_logits, run_layers, layer_list,
+from collapsim.llm.gpt2 import (GPT2Config, attention_mask, embed_tokens, output_logits, run_layers, layer_list,
                                positions_from_mask)
 from collapsim.llm.tokenizer import check_ids
 
@@ -163,7 +163,7 @@ def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, n_new, live,
     kvs = [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(cfg.n_layer)]
     valid_slots = jnp.zeros((B, cache_size), bool).at[:, :T].set(mask).at[:, T:].set(True)
     x = embed_tokens(params, ids, positions_from_mask(mask), dtype)
-    x, kvs = run_layers(layers, cfg, x, attention_bias(valid_slots, 0, T, cache_size), kvs, 0, dtype)
+    x, kvs = run_layers(layers, cfg, x, attention_mask(valid_slots, 0, T, cache_size), kvs, 0, dtype)
     logits = output_logits(params, cfg, x[:, -1])
     # Prompt tokens count as "already present" for the penalty; padding does not.
     seen = jnp.zeros((B, cfg.vocab_size), bool).at[jnp.arange(B)[:, None], ids].max(mask)
@@ -192,7 +192,7 @@ def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, n_new, live,
         # Positions are clipped so the steps of a bucket beyond n_positions stay in range (their outputs
         # are never returned).
         h = embed_tokens(params, tok[:, None], jnp.minimum(pos, cfg.n_positions - 1)[:, None], dtype)
-        h, kvs = run_layers(layers, cfg, h, attention_bias(valid_slots, T + i, 1, cache_size), kvs, T + i, dtype)
+        h, kvs = run_layers(layers, cfg, h, attention_mask(valid_slots, T + i, 1, cache_size), kvs, T + i, dtype)
         return i + 1, kvs, output_logits(params, cfg, h[:, 0]), seen, done, pos + 1, out
 
     init = (jnp.int32(0), kvs, logits, seen, ~live, pos, out)

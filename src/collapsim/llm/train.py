@@ -19,17 +19,53 @@ from collapsim.llm.gpt2 import GPT2Config, forward
 from collapsim.llm.tokenizer import check_ids
 
 
+@jax.custom_vjp
+def softmax_cross_entropy(logits, target):
+    """-log softmax(logits)[target] over the last axis: logits [..., V] float32, target [...] int -> [...].
+
+    Written out with its gradient softmax(logits) - one_hot(target) (a custom VJP): XLA differentiates a
+    gather into a scatter and a one-hot product into a second pass over [..., V]; this is one fused pass.
+    """
+    return jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, target[..., None], -1)[..., 0]
+
+
+def _xent_fwd(logits, target):
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    return lse - jnp.take_along_axis(logits, target[..., None], -1)[..., 0], (logits, lse, target)
+
+
+def _xent_bwd(res, g):
+    logits, lse, target = res
+    hit = jnp.arange(logits.shape[-1]) == target[..., None]
+    return (jnp.exp(logits - lse[..., None]) - hit) * g[..., None], None
+
+
+softmax_cross_entropy.defvjp(_xent_fwd, _xent_bwd)
+
+
 def token_nll(params: dict, cfg: GPT2Config, ids, mask, dtype=jnp.float32):
     """Per-token negative log-likelihood of next-token prediction.
 
     ids, mask: [B, T] (mask 1 = real token; padding anywhere). Returns nll [B, T-1] float32 and the weight
     [B, T-1] (1 where both the context token and the target are real), so padding never counts.
     """
-    logits = forward(params, cfg, ids, mask, dtype)[:, :-1]
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
+    _check_concrete_ids(ids, mask, cfg.vocab_size)
+    logits = forward(params, cfg, ids, mask, dtype)
+    # Every position gets a target (the last one a dummy, weight 0) so the [B, T, V] logits are never
+    # sliced: a slice would copy them, forward and backward.
+    target = jnp.concatenate([ids[:, 1:], ids[:, :1]], axis=1)
+    nll = softmax_cross_entropy(logits, target)[:, :-1]
     w = (mask[:, 1:] & mask[:, :-1]).astype(jnp.float32)
     return nll * w, w
+
+
+def _check_concrete_ids(ids, mask, vocab_size: int) -> None:
+    """Outside jit, refuse token ids the vocabulary does not have (they would give a wrong, not a failing,
+    loss: the embedding lookup clamps them and the target never matches a logit). Traced ids are the
+    caller's responsibility (:func:`fit` and :func:`perplexity` check their data once, up front)."""
+    if not isinstance(ids, jax.core.Tracer) and not isinstance(mask, jax.core.Tracer):
+        ids, mask = np.asarray(ids), np.asarray(mask, bool)
+        check_ids(ids[mask], vocab_size, "token ids")
 
 
 def lm_loss(params: dict, cfg: GPT2Config, ids, mask, dtype=jnp.float32):
