@@ -32,10 +32,13 @@ def _load(checkpoint, download):
     return ck, load_tokenizer(ck.tokenizer_path)
 
 
-def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None):
-    """Non-empty lines of a UTF-8 text file, encoded and right-padded; one-line errors for a missing file,
-    a folder, bytes that are not UTF-8, and token ids the model's vocabulary does not have."""
-    from collapsim.llm.tokenizer import check_ids, encode, right_pad
+def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None,
+                pack_eos: int | None = None):
+    """Non-empty lines of a UTF-8 text file, encoded and right-padded (or, with ``pack_eos``, packed:
+    concatenated with that end-of-text id between lines and cut into rows of ``max_length``); one-line
+    errors for a missing file, a folder, bytes that are not UTF-8, and token ids the model's vocabulary
+    does not have. Tokens that right-padding drops are reported on stderr."""
+    from collapsim.llm.tokenizer import check_ids, encode, pack, right_pad, truncated_count
 
     p = Path(path)
     if p.is_dir():
@@ -55,6 +58,12 @@ def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: in
     seqs = encode(tokenizer, lines)
     if vocab_size is not None:
         check_ids([i for s in seqs for i in s], vocab_size, f"{p}")
+    if pack_eos is not None:
+        return pack(seqs, pack_eos, max_length)
+    cut = truncated_count(seqs, max_length)
+    if cut:
+        click.echo(f"note: {cut} tokens of {p} lie beyond --max-length {max_length} and are not used "
+                   f"(--pack trains on all of them)", err=True)
     return right_pad(seqs, 0, max_length)
 
 
@@ -141,8 +150,11 @@ def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, tempe
 @click.option("--eval", "eval_path", default=None, help="Held-out text file: report perplexity before/after.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--bf16", is_flag=True, help="Forward/backward in bfloat16 (for GPUs); weights stay float32.")
+@click.option("--pack", is_flag=True, help="Concatenate the lines with the end-of-text token between them and "
+                                           "cut rows of --max-length (no token dropped; default: one row per "
+                                           "line, cut at --max-length).")
 def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, weight_decay, clip_norm,
-                 max_length, eval_path, seed, bf16):
+                 max_length, eval_path, seed, bf16, pack):
     """Fine-tune a GPT-2 checkpoint on a text file and save it in Hugging Face format.
 
     --out follows collapsim's output-folder rule (collapsim.outdir): a new or empty folder, or an earlier
@@ -170,7 +182,10 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
     ck, tok = _load(checkpoint, download)
     max_length = min(max_length, ck.config.n_positions)
     vocab = ck.config.vocab_size
-    ids, mask = _read_lines(data, max_length, tok, "training data", vocab)
+    eos = ck.config.eos_token_id
+    if pack and not 0 <= eos < vocab:
+        raise ConfigError(f"--pack needs an end-of-text token: config.json's eos_token_id is {eos}")
+    ids, mask = _read_lines(data, max_length, tok, "training data", vocab, eos if pack else None)
     ev = _read_lines(eval_path, max_length, tok, "evaluation", vocab) if eval_path else None
     check_training(ck.config, min(batch_size, ids.shape[0]), ids.shape[1], f"--batch-size {batch_size}")
     dtype = _dtype(bf16)

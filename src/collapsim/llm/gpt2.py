@@ -312,7 +312,9 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
     this stacked form is the public, one-call interface.
     """
     B, T = ids.shape
-    x = embed_tokens(params, ids, positions, dtype)
+    # Whatever padding holds (even an id beyond the vocabulary) must not reach the values: a NaN there
+    # would survive the zero attention weight (0 * NaN).
+    x = embed_tokens(params, jnp.where(mask, ids, 0), positions, dtype)
     if cache is None:
         x, _ = run_layers(params["blocks"], cfg, x, attention_mask(mask.astype(bool), 0, T, T), None, 0, dtype)
         return output_logits(params, cfg, x), None

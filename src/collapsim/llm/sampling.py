@@ -162,7 +162,7 @@ def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, n_new, live,
     shape = (B, cfg.n_head, cache_size, cfg.head_dim)
     kvs = [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(cfg.n_layer)]
     valid_slots = jnp.zeros((B, cache_size), bool).at[:, :T].set(mask).at[:, T:].set(True)
-    x = embed_tokens(params, ids, positions_from_mask(mask), dtype)
+    x = embed_tokens(params, jnp.where(mask, ids, 0), positions_from_mask(mask), dtype)
     x, kvs = run_layers(layers, cfg, x, attention_mask(valid_slots, 0, T, cache_size), kvs, 0, dtype)
     logits = output_logits(params, cfg, x[:, -1])
     # Prompt tokens count as "already present" for the penalty; padding does not.
