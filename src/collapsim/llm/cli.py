@@ -221,29 +221,51 @@ def perplexity_cmd(checkpoint, download, data, max_length):
 
 
 @click.command()
-@click.option("--preset", type=click.Choice(["tiny", "gpt2-small"]), default=None,
-              help="Model shapes [default: gpt2-small on a GPU, tiny otherwise].")
+@click.option("--preset", "presets", multiple=True,
+              type=click.Choice(["2x64", "4x256", "tiny", "gpt2-small"]),
+              help="Model shapes, repeatable [default: gpt2-small on a GPU, else 2x64 and 4x256].")
 @click.option("--batch", type=click.IntRange(1), default=None, help="Sampling batch (overrides the preset).")
 @click.option("--new-tokens", type=click.IntRange(1), default=None, help="Tokens to sample (overrides).")
-@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Timed runs (median).")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1), help="Timed runs (median).")
 @click.option("--epoch-sequences", default=None, type=click.IntRange(0),
-              help="Also time one fine-tuning epoch on this many sequences [default: 250 for gpt2-small].")
+              help="Sequences of the timed fine-tuning epoch [default: the preset's, 250; 0 = none].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
+              help="CPUs for each side: torch.set_num_threads and this process's CPU affinity (XLA's pool).")
 @click.option("--no-torch", is_flag=True, help="Time collapsim only (no PyTorch reference).")
 @click.option("--bf16", is_flag=True, help="bfloat16 compute for collapsim (GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_llm_cmd(preset, batch, new_tokens, repeats, epoch_sequences, no_torch, bf16, as_json):
-    """Tokens per second of collapsim's GPT-2 sampler against Hugging Face generate."""
-    import jax
+def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads, no_torch, bf16, as_json):
+    """collapsim's GPT-2 sampler and fine-tuning against Hugging Face generate and a PyTorch loop."""
+    from collapsim.llm import bench
 
-    from collapsim.llm.bench import format_report, run_bench
+    torch = None
+    if not no_torch:
+        torch, _ = bench._need_reference()
+    # Before anything starts JAX's backend, so that XLA's thread pool is born on the matched CPUs.
+    threads_info = bench.match_threads(threads, torch)
+    try:
+        import jax
 
-    preset = preset or ("gpt2-small" if jax.default_backend() == "gpu" else "tiny")
-    if epoch_sequences is None:
-        epoch_sequences = 250 if preset == "gpt2-small" else 0
-    over = {k: v for k, v in (("batch", batch), ("new_tokens", new_tokens)) if v is not None}
-    r = run_bench(preset, repeats=repeats, with_torch=not no_torch, bf16=bf16, epoch_sequences=epoch_sequences,
-                  **over)
-    click.echo(json.dumps(r) if as_json else format_report(r))
+        presets = presets or (("gpt2-small",) if jax.default_backend() == "gpu" else bench.CPU_PRESETS)
+        over = {k: v for k, v in (("batch", batch), ("new_tokens", new_tokens)) if v is not None}
+        results = [bench.run_bench(p, repeats=repeats, with_torch=not no_torch, bf16=bf16,
+                                   epoch_sequences=epoch_sequences, **over) for p in presets]
+        settings = dict(presets=list(presets), threads=threads, repeats=repeats, with_torch=not no_torch,
+                        bf16=bf16)
+        rows = [bench.time_row(row, repeats) for row in (f(settings) for f in bench.ROWS) if row is not None]
+        load = bench.load_summary()
+    finally:
+        threads_info["restore"]()
+    threads_info = {k: v for k, v in threads_info.items() if k != "restore"}
+    if as_json:
+        click.echo(json.dumps(dict(threads=threads_info, load=load, results=results, rows=rows)))
+        return
+    click.echo(f"threads: torch {threads_info.get('torch_threads', '-')} (torch.set_num_threads); "
+               f"{threads_info['jax']}; {load} (shared machines make timings noisy)")
+    for r in results:
+        click.echo(bench.format_report(r))
+    for r in rows:
+        click.echo(bench.format_row(r))
 
 
 def _read_texts(path: str) -> list[str]:
