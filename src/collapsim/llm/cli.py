@@ -32,13 +32,10 @@ def _load(checkpoint, download):
     return ck, load_tokenizer(ck.tokenizer_path)
 
 
-def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None,
-                pack_eos: int | None = None):
-    """Non-empty lines of a UTF-8 text file, encoded and right-padded (or, with ``pack_eos``, packed:
-    concatenated with that end-of-text id between lines and cut into rows of ``max_length``); one-line
-    errors for a missing file, a folder, bytes that are not UTF-8, and token ids the model's vocabulary
-    does not have. Tokens that right-padding drops are reported on stderr."""
-    from collapsim.llm.tokenizer import check_ids, encode, pack, right_pad, truncated_count
+def _encode_lines(path: str, tokenizer, what: str, vocab_size: int | None = None) -> list[list[int]]:
+    """Token ids of the non-empty lines of a UTF-8 text file; one-line errors for a missing file, a folder,
+    bytes that are not UTF-8, and token ids the model's vocabulary does not have."""
+    from collapsim.llm.tokenizer import check_ids, encode
 
     p = Path(path)
     if p.is_dir():
@@ -58,13 +55,14 @@ def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: in
     seqs = encode(tokenizer, lines)
     if vocab_size is not None:
         check_ids([i for s in seqs for i in s], vocab_size, f"{p}")
-    if pack_eos is not None:
-        return pack(seqs, pack_eos, max_length)
-    cut = truncated_count(seqs, max_length)
-    if cut:
-        click.echo(f"note: {cut} tokens of {p} lie beyond --max-length {max_length} and are not used "
-                   f"(--pack trains on all of them)", err=True)
-    return right_pad(seqs, 0, max_length)
+    return seqs
+
+
+def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None):
+    """:func:`_encode_lines`, right-padded (one row per line, cut at ``max_length``)."""
+    from collapsim.llm.tokenizer import right_pad
+
+    return right_pad(_encode_lines(path, tokenizer, what, vocab_size), 0, max_length)
 
 
 def _finite(flag: str, value: float, *, positive: bool) -> float:
@@ -177,6 +175,7 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
 
     from collapsim.llm.checkpoint import write_checkpoint_files
     from collapsim.llm.sizes import check_training
+    from collapsim.llm.tokenizer import pack as pack_rows, right_pad, truncated_count
     from collapsim.llm.train import adamw, fit, perplexity
 
     ck, tok = _load(checkpoint, download)
@@ -185,7 +184,9 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
     eos = ck.config.eos_token_id
     if pack and not 0 <= eos < vocab:
         raise ConfigError(f"--pack needs an end-of-text token: config.json's eos_token_id is {eos}")
-    ids, mask = _read_lines(data, max_length, tok, "training data", vocab, eos if pack else None)
+    seqs = _encode_lines(data, tok, "training data", vocab)
+    cut = 0 if pack else truncated_count(seqs, max_length)
+    ids, mask = pack_rows(seqs, eos, max_length) if pack else right_pad(seqs, 0, max_length)
     ev = _read_lines(eval_path, max_length, tok, "evaluation", vocab) if eval_path else None
     check_training(ck.config, min(batch_size, ids.shape[0]), ids.shape[1], f"--batch-size {batch_size}")
     dtype = _dtype(bf16)
@@ -204,6 +205,9 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
         click.echo(f"saved {final} ({out_dir} was written by another run meanwhile; that run kept it)")
     else:
         click.echo(f"saved {out_dir}")
+    if cut:
+        click.echo(f"note: {cut} training tokens lay beyond --max-length {max_length} and were not used "
+                   f"(--pack trains on all of them)")
 
 
 @llm.command("perplexity")

@@ -12,16 +12,19 @@ Parameter pytree (``D`` = n_embd, ``L`` = n_layer, ``V`` = vocab, ``P`` = n_posi
                 "fc_w": [L, D, 4D], "fc_b": [L, 4D], "mlp_proj_w": [L, 4D, D], "mlp_proj_b": [L, D]},
      "ln_f_g": [D], "ln_f_b": [D]}
 
-Per-layer weights are stacked on a leading axis so the layer loop is one ``lax.scan`` (compile time does not
-grow with depth). Linear weights are stored ``[in, out]``, the layout of Hugging Face's ``Conv1D``.
+Per-layer weights are stacked on a leading axis. Up to :data:`UNROLL_MAX_LAYERS` layers the layer loop is
+unrolled (faster on a CPU); deeper models run it as one ``lax.scan`` (compile time does not grow with depth).
+Linear weights are stored ``[in, out]``, the layout of Hugging Face's ``Conv1D``.
 
-One code path serves training, scoring and sampling: :func:`forward_cached` writes the new keys and values
-into a fixed-size cache at a given slot and attends over every valid slot. A plain forward is the same call
-without a cache (keys and values of the input itself).
+One block (:func:`_block`) serves training, scoring and sampling: it writes the new keys and values into a
+fixed-size per-layer cache at a given slot (``dynamic_update_slice``, in place when the cache is a loop
+carry, as in the sampler) and attends over every valid slot; without a cache it attends over the input's
+own keys and values. The output head always runs in float32.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -125,12 +128,39 @@ def init_params(cfg: GPT2Config, key: jax.Array, std: float = 0.02) -> dict:
 
 
 def _layer_norm(x, g, b, eps):
-    # Statistics in float32 even when the stream is bfloat16: the variance underflows otherwise.
+    """LayerNorm over the last axis (Ba et al. 2016), statistics in float32 even when the stream is bfloat16
+    (the variance underflows otherwise); output in x's dtype."""
+    return _layer_norm_vjp(x, g, b, eps)
+
+
+def _ln_fwd(x, g, b, eps):
     x32 = x.astype(jnp.float32)
     mu = x32.mean(-1, keepdims=True)
-    var = jnp.square(x32 - mu).mean(-1, keepdims=True)
-    y = (x32 - mu) * jax.lax.rsqrt(var + eps) * g.astype(jnp.float32) + b.astype(jnp.float32)
-    return y.astype(x.dtype)
+    rstd = jax.lax.rsqrt(jnp.square(x32 - mu).mean(-1, keepdims=True) + eps)
+    xhat = (x32 - mu) * rstd
+    y = (xhat * g.astype(jnp.float32) + b.astype(jnp.float32)).astype(x.dtype)
+    return y, (xhat, rstd, g)
+
+
+def _ln_bwd(eps, res, dy):
+    # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * g: two row reductions
+    # and one pass, where differentiating the forward formula materialises several [N, D] intermediates.
+    xhat, rstd, g = res
+    dt = dy.dtype  # the dtype of y, which is x's
+    dy = dy.astype(jnp.float32)
+    rows = tuple(range(dy.ndim - 1))
+    dxhat = dy * g.astype(jnp.float32)
+    dx = rstd * (dxhat - dxhat.mean(-1, keepdims=True) - xhat * (dxhat * xhat).mean(-1, keepdims=True))
+    return (dx.astype(dt), jnp.sum(dy * xhat, rows).astype(g.dtype),
+            jnp.sum(dy, rows).astype(g.dtype))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _layer_norm_vjp(x, g, b, eps):
+    return _ln_fwd(x, g, b, eps)[0]
+
+
+_layer_norm_vjp.defvjp(_ln_fwd, _ln_bwd)
 
 
 class KVCache(NamedTuple):

@@ -1,7 +1,11 @@
-"""Fine-tuning GPT-2: causal LM loss with padding masked out, optax AdamW, jitted train step, perplexity.
+"""Fine-tuning GPT-2: causal LM loss with padding masked out, AdamW as Hugging Face's Trainer runs it,
+jitted train step, perplexity.
 
-Mixed precision: with ``dtype=jnp.bfloat16`` the forward/backward run in bfloat16 (meant for GPUs) while the
-parameters, gradients and AdamW moments stay float32.
+The optimizer (:func:`adamw`) is an optax ``GradientTransformation`` whose settings (learning rate, schedule,
+weight decay, clipping, betas) are arrays in its state: one compiled train step per model config and dtype
+serves every setting. Mixed precision: with ``dtype=jnp.bfloat16`` the forward/backward run in bfloat16
+(meant for GPUs) while the parameters, gradients and AdamW moments stay float32, and the output head and
+loss run in float32.
 """
 
 from __future__ import annotations
