@@ -47,7 +47,7 @@ def test_sampler_compiles_once_per_bucket(ck):
     assert sampling._sample._cache_size() == before + 1
 
 
-@pytest.mark.parametrize("sp", [sampling.sampling_params(0.0),
+@pytest.mark.parametrize("sp", [pytest.param(sampling.sampling_params(0.0), marks=pytest.mark.slow),
                                 sampling.sampling_params(0.9, top_k=20, repetition_penalty=1.2)])
 def test_bucket_padding_changes_no_row(ck, sp):
     """Extra rows, extra left padding and extra decoding steps are computed and dropped: the returned rows
@@ -218,3 +218,21 @@ def test_finetune_pack_trains_on_long_lines(tiny_ckpt, tmp_path):
     assert res.exit_code == 0, res.output
     assert "--pack" not in res.output
     assert json.loads((tmp_path / "b" / "config.json").read_text())["n_layer"] == 2
+
+
+def test_registered_row_is_timed_against_its_reference():
+    """The hook for more rows of `collapsim bench llm`: a registered factory's row is timed on both sides."""
+    from collapsim.llm import bench
+
+    calls = {"ours": 0, "ref": 0}
+
+    def factory(settings):
+        return bench.Row("toy", lambda: calls.__setitem__("ours", calls["ours"] + 1),
+                         lambda: calls.__setitem__("ref", calls["ref"] + 1), unit="generation")
+
+    bench.register_row(factory)
+    try:
+        (r,) = [x for x in bench.extra_rows({}, repeats=2) if x["name"] == "toy"]
+    finally:
+        bench.ROWS.remove(factory)
+    assert calls == {"ours": 3, "ref": 3} and r["speedup"] > 0 and "toy: collapsim" in bench.format_row(r)

@@ -129,10 +129,26 @@ class Row(NamedTuple):
 ROWS: list[Callable[[dict], Row | None]] = []
 
 
+# Modules imported by ``collapsim bench llm`` before it runs the rows, so that their ``@register_row``
+# factories exist (e.g. the module that runs one generation of the GPT-2 collapse loop).
+ROW_MODULES: tuple[str, ...] = ()
+
+
 def register_row(factory: Callable[[dict], Row | None]):
-    """Add a row to ``collapsim bench llm`` (usable as a decorator); see :class:`Row`."""
-    ROWS.append(factory)
+    """Add a row to ``collapsim bench llm`` (usable as a decorator); see :class:`Row`. The defining module
+    must be listed in :data:`ROW_MODULES` (or imported) for the command to see it."""
+    if factory not in ROWS:
+        ROWS.append(factory)
     return factory
+
+
+def extra_rows(settings: dict, repeats: int) -> list[dict]:
+    """Import :data:`ROW_MODULES`, build every registered row for ``settings`` and time it."""
+    import importlib
+
+    for name in ROW_MODULES:
+        importlib.import_module(name)
+    return [time_row(row, repeats) for row in (f(settings) for f in ROWS) if row is not None]
 
 
 def time_row(row: Row, repeats: int) -> dict:

@@ -256,7 +256,7 @@ def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads,
                                    epoch_sequences=epoch_sequences, **over) for p in presets]
         settings = dict(presets=list(presets), threads=threads, repeats=repeats, with_torch=not no_torch,
                         bf16=bf16)
-        rows = [bench.time_row(row, repeats) for row in (f(settings) for f in bench.ROWS) if row is not None]
+        rows = bench.extra_rows(settings, repeats)
         load = bench.load_summary()
     finally:
         threads_info["restore"]()
