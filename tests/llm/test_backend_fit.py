@@ -236,3 +236,19 @@ def test_registered_row_is_timed_against_its_reference():
     finally:
         bench.ROWS.remove(factory)
     assert calls == {"ours": 3, "ref": 3} and r["speedup"] > 0 and "toy: collapsim" in bench.format_row(r)
+
+
+def test_public_stacked_cache_call_matches_a_plain_forward(ck):
+    """forward_cached with the stacked KVCache (the public one-call interface) still agrees with forward."""
+    from collapsim.llm.gpt2 import forward_cached, init_cache, positions_from_mask
+
+    ids = np.array([[5, 17, 42, 8, 99]], np.int32)
+    full = np.asarray(forward(ck.params, ck.config, ids))
+    m = jnp.ones((1, 4), bool)
+    cache = init_cache(ck.config, 1, 8)
+    first, cache = forward_cached(ck.params, ck.config, jnp.asarray(ids[:, :4]), positions_from_mask(m), m, cache, 0)
+    last, cache = forward_cached(ck.params, ck.config, jnp.asarray(ids[:, 4:]), jnp.array([[4]]),
+                                 jnp.ones((1, 1), bool), cache, 4)
+    np.testing.assert_allclose(np.asarray(first)[0], full[0, :4], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(last)[0, 0], full[0, 4], atol=1e-4)
+    assert cache.k.shape == (ck.config.n_layer, 1, ck.config.n_head, 8, ck.config.head_dim)
