@@ -1,9 +1,12 @@
-"""GPT-2: collapsim's jitted sampler and train step against Hugging Face generate / PyTorch.
+"""GPT-2: collapsim's jitted sampler and fine-tuning against Hugging Face generate / a PyTorch loop.
 
 Same model (built with transformers, loaded by collapsim from the saved folder), same batch, same length,
-same decoding (top-k 50, temperature 0.8, repetition penalty 1.05), timings interleaved in one run.
+same decoding (top-k 50, temperature 0.8, repetition penalty 1.05), same AdamW / clipping / linear schedule,
+timings interleaved in one run, threads matched (--threads, default 1: torch.set_num_threads and this
+process's CPU affinity set before JAX's backend starts; both printed).
 
-    python benchmarks/bench_llm.py                     # tiny model on CPU (the default off-GPU)
+    python benchmarks/bench_llm.py                     # 2 x 64 and 4 x 256 random GPT-2s on CPU
+    python benchmarks/bench_llm.py --threads 2         # both sides on both cores
     python benchmarks/bench_llm.py --preset gpt2-small --bf16 --no-torch   # on a GPU: batch 250, 100 tokens,
                                                                            # plus one epoch on 250 x 128
 

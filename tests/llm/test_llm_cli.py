@@ -56,16 +56,21 @@ def test_finetune_missing_data_file(tiny_ckpt, tmp_path):
 
 
 def test_bench_json_keys():
-    args = ["bench", "llm", "--json", "--batch", "2", "--new-tokens", "4", "--repeats", "1"]
+    args = ["bench", "llm", "--json", "--preset", "tiny", "--batch", "2", "--new-tokens", "4", "--repeats", "1"]
     if not hf_available():
         args.append("--no-torch")
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     res = _run(args)
     assert res.exit_code == 0, res.output
-    r = json.loads(res.stdout)
+    out = json.loads(res.stdout)
+    r = out["results"][0]
     keys = {"collapsim_tok_s", "compile_s", "collapsim_train_step_s"}
     if hf_available():
         keys |= {"hf_tok_s", "torch_train_step_s", "sample_speedup"}
+        assert out["threads"]["torch_threads"] == 1
     assert keys <= set(r) and all(r[k] > 0 for k in keys - {"compile_s"})
+    # The bench gave the calling thread its CPUs back.
+    assert cpus is None or os.sched_getaffinity(0) == cpus
 
 
 def test_bench_without_torch_is_a_clear_message():

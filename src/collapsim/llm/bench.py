@@ -1,33 +1,50 @@
 """Timings of collapsim's GPT-2 against Hugging Face / PyTorch on the same model and the same work.
 
 One random GPT-2 is built with ``transformers``, saved as a Hugging Face folder and loaded by collapsim,
-so both sides run identical weights. Reported: sampling tokens per second (collapsim's jitted sampler
-after compilation vs ``generate``), the sampler's compile time, and one train-step time each (AdamW with
-gradient clipping, dropout off on both sides since collapsim has none). Numbers are ratios measured in the
-same run, not test thresholds.
+so both sides run identical weights. For each shape: sampling tokens per second (collapsim's jitted sampler
+after compilation vs ``generate``, the same batch, prompt length, number of new tokens and decoding), one
+train step, and one fine-tuning epoch (collapsim's ``fit`` vs a PyTorch loop with the same AdamW, clipping
+and linear schedule, dropout off on both sides since collapsim has none). Numbers are ratios measured in the
+same run, calls interleaved so both sides see the same machine load, not test thresholds.
+
+Threads are matched (:func:`match_threads`): the process is confined to ``threads`` CPUs before JAX's CPU
+backend starts, so XLA's thread pool has exactly those cores, and torch runs ``threads`` intra-op threads.
+
+Other rows (for example one whole generation of a collapse-loop protocol) join through :func:`register_row`
+and are timed by :func:`time_row` in the same run.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from types import SimpleNamespace
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from collapsim.errors import ConfigError
 from collapsim.llm.sizes import check_sampling, check_training
 
+_CPU = dict(vocab_size=2000, n_positions=256, n_head=4, batch=32, prompt_len=8, new_tokens=64,
+            train_batch=16, train_len=128, epoch_sequences=250)
 PRESETS = {
-    # A tiny model: the CPU comparison the issue asks for.
-    "tiny": dict(vocab_size=1000, n_positions=128, n_embd=64, n_layer=2, n_head=4,
-                 batch=8, prompt_len=8, new_tokens=64, train_batch=8, train_len=64),
+    # The two CPU shapes of the issue's probe: 2 layers x 64 wide and 4 layers x 256 wide.
+    "2x64": dict(_CPU, n_embd=64, n_layer=2),
+    "4x256": dict(_CPU, n_embd=256, n_layer=4),
+    # The earlier name of the small CPU comparison (vocabulary 1000, batch 8).
+    "tiny": dict(_CPU, vocab_size=1000, n_positions=128, n_embd=64, n_layer=2, batch=8, train_batch=8,
+                 train_len=64, epoch_sequences=0),
     # GPT-2 small shapes (random weights): for a GPU; batch 250, 100 new tokens, 250 x 128 fine-tuning.
     "gpt2-small": dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
-                       batch=250, prompt_len=8, new_tokens=100, train_batch=16, train_len=128),
+                       batch=250, prompt_len=8, new_tokens=100, train_batch=16, train_len=128,
+                       epoch_sequences=250),
 }
+CPU_PRESETS = ("2x64", "4x256")
 # The paper's decoding settings (REFERENCES section 6): top-k 50, temperature 0.8, repetition penalty 1.05.
 DECODING = dict(temperature=0.8, top_k=50, top_p=1.0, repetition_penalty=1.05)
+LR = 5e-5
 
 
 def _need_reference():
@@ -41,6 +58,45 @@ def _need_reference():
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     return torch, transformers
+
+
+def _jax_backend_started() -> bool | None:
+    """Whether JAX has started a backend in this process (its thread pool exists); None if unknown."""
+    try:
+        from jax._src import xla_bridge
+        return bool(xla_bridge._backends)
+    except (ImportError, AttributeError):
+        return None
+
+
+def match_threads(threads: int, torch=None) -> dict:
+    """Give collapsim and PyTorch the same ``threads`` CPUs and say what was done.
+
+    The calling thread is confined to the first ``threads`` CPUs it may use (``os.sched_setaffinity``);
+    threads started afterwards inherit that, so when JAX's CPU backend has not started yet its whole XLA
+    thread pool runs on those cores. torch gets ``torch.set_num_threads(threads)``. Returns a dict with
+    ``cpus``, ``jax`` (how XLA was limited), ``torch_threads`` and ``restore`` (a callable that gives the
+    calling thread its previous CPUs back).
+    """
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    started = _jax_backend_started()
+    info = {"restore": lambda: None}
+    if before is not None:
+        cpus = sorted(before)[:threads]
+        if len(cpus) < threads:
+            raise ConfigError(f"--threads {threads}: this process may use only {len(before)} CPUs")
+        os.sched_setaffinity(0, cpus)
+        info.update(cpus=cpus, restore=lambda: os.sched_setaffinity(0, before))
+        info["jax"] = (f"XLA confined to CPUs {cpus} (affinity set before JAX's backend started)" if started is False
+                       else "JAX's backend had already started: XLA's threads may use every CPU")
+    else:
+        info.update(cpus=None, jax="no CPU affinity on this platform: XLA uses its default threads")
+    if torch is not None:
+        torch.set_num_threads(threads)
+        info["torch_threads"] = torch.get_num_threads()
+    return info
 
 
 def _timeit(fns, repeats):
@@ -57,12 +113,113 @@ def _timeit(fns, repeats):
     return [float(np.median(t)) for t in times]
 
 
-def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch: bool = True,
-              bf16: bool = False, epoch_sequences: int = 0, **overrides) -> dict:
-    """Run the comparison and return a flat dict of numbers (see module docstring).
+class Row(NamedTuple):
+    """One extra benchmark row: ``ours`` and ``reference`` (or None) each do the same ``work`` once and
+    block until done; ``unit`` names the work (e.g. "generation")."""
 
-    ``overrides`` replace preset entries (e.g. batch=4, new_tokens=16). ``epoch_sequences`` > 0 also
-    times one fine-tuning epoch over that many sequences of ``train_len`` tokens (collapsim only).
+    name: str
+    ours: Callable[[], object]
+    reference: Callable[[], object] | None
+    work: float = 1.0
+    unit: str = "call"
+
+
+# Factories of extra rows: each is called with the benchmark's settings (a dict: preset, threads, repeats,
+# with_torch, bf16) and returns a Row, or None to skip itself.
+ROWS: list[Callable[[dict], Row | None]] = []
+
+
+# Modules imported by ``collapsim bench llm`` before it runs the rows, so that their ``@register_row``
+# factories exist (e.g. the module that runs one generation of the GPT-2 collapse loop).
+ROW_MODULES: tuple[str, ...] = ()
+
+
+def register_row(factory: Callable[[dict], Row | None]):
+    """Add a row to ``collapsim bench llm`` (usable as a decorator); see :class:`Row`. The defining module
+    must be listed in :data:`ROW_MODULES` (or imported) for the command to see it."""
+    if factory not in ROWS:
+        ROWS.append(factory)
+    return factory
+
+
+def extra_rows(settings: dict, repeats: int) -> list[dict]:
+    """Import :data:`ROW_MODULES`, build every registered row for ``settings`` and time it."""
+    import importlib
+
+    for name in ROW_MODULES:
+        importlib.import_module(name)
+    return [time_row(row, repeats) for row in (f(settings) for f in ROWS) if row is not None]
+
+
+def time_row(row: Row, repeats: int) -> dict:
+    """Time a :class:`Row`: one untimed call of each side (compilation, allocation), then ``repeats``
+    interleaved calls; returns seconds per call of each side and their ratio (reference / ours)."""
+    t0 = time.perf_counter()
+    row.ours()
+    first = time.perf_counter() - t0
+    fns = [row.ours] + ([row.reference] if row.reference is not None else [])
+    if row.reference is not None:
+        row.reference()
+    ts = _timeit(fns, repeats)
+    out = dict(name=row.name, unit=row.unit, work=row.work, collapsim_s=ts[0], first_call_s=first)
+    if row.reference is not None:
+        out.update(reference_s=ts[1], speedup=ts[1] / ts[0])
+    return out
+
+
+# ------------------------------------------------------------------ the PyTorch side, reusable by rows
+
+
+def hf_generate_fn(torch, model, prompts: np.ndarray, new_tokens: int, decoding: dict = DECODING, device="cpu"):
+    """A callable running Hugging Face ``generate`` on unpadded prompts [B, T] for exactly ``new_tokens``."""
+    tp = torch.tensor(prompts, dtype=torch.long, device=device)
+    tm = torch.ones_like(tp)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run():
+        with torch.no_grad():
+            model.generate(tp, attention_mask=tm, do_sample=True, max_new_tokens=new_tokens,
+                           min_new_tokens=new_tokens, pad_token_id=0, **decoding)
+        sync()
+
+    return run
+
+
+def torch_epoch_fn(torch, transformers, model, ids: np.ndarray, batch_size: int, lr: float = LR, seed: int = 0,
+                   device="cpu"):
+    """A callable running one epoch of the usual PyTorch fine-tuning loop over ids [N, T] (shuffled batches,
+    AdamW with weight decay 0, clipping at norm 1, linear decay over the epoch, as Hugging Face's Trainer)."""
+    x_all = torch.tensor(ids, dtype=torch.long, device=device)
+    n_steps = -(-len(ids) // batch_size)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    gen = torch.Generator().manual_seed(seed)
+
+    def run():
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        sched = transformers.get_linear_schedule_with_warmup(opt, 0, n_steps)
+        order = torch.randperm(len(ids), generator=gen)
+        for b in range(n_steps):
+            x = x_all[order[b * batch_size:(b + 1) * batch_size]]
+            opt.zero_grad(set_to_none=True)
+            model(x, labels=x).loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        sync()
+
+    return run
+
+
+# ------------------------------------------------------------------ one shape
+
+
+def run_bench(preset: str = "2x64", repeats: int = 3, seed: int = 0, with_torch: bool = True,
+              bf16: bool = False, epoch_sequences: int | None = None, **overrides) -> dict:
+    """Run the comparison for one preset and return a flat dict of numbers (see module docstring).
+
+    ``overrides`` replace preset entries (e.g. batch=4, new_tokens=16). ``epoch_sequences`` (default: the
+    preset's) > 0 also times one fine-tuning epoch over that many random sequences of ``train_len`` tokens.
+    Threads are whatever the caller set (see :func:`match_threads`).
     """
     import jax
     import jax.numpy as jnp
@@ -77,6 +234,7 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
     s = dict(PRESETS[preset], **overrides)
     shape = {k: s[k] for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")}
     B, P, N, TB, TL = s["batch"], s["prompt_len"], s["new_tokens"], s["train_batch"], s["train_len"]
+    E = s["epoch_sequences"] if epoch_sequences is None else epoch_sequences
     dtype = jnp.bfloat16 if bf16 else jnp.float32
     # Refuse impossible sizes before building the model or the random prompts (--batch 100000000 used to
     # allocate until the machine ran out of memory).
@@ -125,9 +283,10 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
         key["k"], sub = jax.random.split(key["k"])
         sample(params, cfg, prompts, mask, sub, sp, max_new_tokens=N, dtype=dtype).tokens.block_until_ready()
 
-    step = make_train_step(cfg, adamw(5e-5), dtype)
+    opt = adamw(LR)
+    step = make_train_step(cfg, opt, dtype)
     state = {"p": jax.tree_util.tree_map(jnp.array, params)}
-    state["o"] = adamw(5e-5).init(state["p"])
+    state["o"] = opt.init(state["p"])
     tids, tmask = jnp.asarray(train_ids), jnp.ones(train_ids.shape, bool)
 
     def our_step():
@@ -149,27 +308,19 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
         out["torch_device"] = dev
         sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
         model.to(dev).eval()
-        tp = torch.tensor(prompts, dtype=torch.long, device=dev)
-        tm = torch.ones_like(tp)
-
-        def theirs():
-            with torch.no_grad():
-                model.generate(tp, attention_mask=tm, do_sample=True, max_new_tokens=N, min_new_tokens=N,
-                               pad_token_id=0, **DECODING)
-            sync()
-
+        theirs = hf_generate_fn(torch, model, prompts, N, DECODING, dev)
         train_model = transformers.GPT2LMHeadModel(hf_cfg)  # a copy to train, so `model` stays intact
         train_model.load_state_dict(model.state_dict())
         train_model.to(dev).train()
-        opt = torch.optim.AdamW(train_model.parameters(), lr=5e-5, weight_decay=0.0)
+        topt = torch.optim.AdamW(train_model.parameters(), lr=LR, weight_decay=0.0)
         x = torch.tensor(train_ids, dtype=torch.long, device=dev)
 
         def torch_step():
-            opt.zero_grad(set_to_none=True)
+            topt.zero_grad(set_to_none=True)
             loss = train_model(x, labels=x).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(train_model.parameters(), 1.0)
-            opt.step()
+            topt.step()
             sync()
 
         theirs()  # warm-up (PyTorch has no compilation, but first calls allocate)
@@ -189,21 +340,37 @@ def run_bench(preset: str = "tiny", repeats: int = 3, seed: int = 0, with_torch:
         out["sample_speedup"] = out["collapsim_tok_s"] / out["hf_tok_s"]
         out["train_step_speedup"] = out["torch_train_step_s"] / out["collapsim_train_step_s"]
 
-    if epoch_sequences > 0:
-        ep_ids = rng.integers(0, s["vocab_size"], (epoch_sequences, TL)).astype(np.int32)
+    if E > 0:
+        ep_ids = rng.integers(0, s["vocab_size"], (E, TL)).astype(np.int32)
         ep_mask = np.ones(ep_ids.shape, bool)
-        # fit builds its own jitted step, so the first epoch includes compilation; time the second.
-        fit(params, cfg, ep_ids, ep_mask, jax.random.PRNGKey(seed), epochs=1, batch_size=TB, dtype=dtype)
-        t0 = time.perf_counter()
-        fit(params, cfg, ep_ids, ep_mask, jax.random.PRNGKey(seed + 1), epochs=1, batch_size=TB, dtype=dtype)
-        out.update(collapsim_epoch_s=time.perf_counter() - t0, epoch_sequences=epoch_sequences)
+        ep_key = {"k": jax.random.PRNGKey(seed + 1)}
+
+        def our_epoch():
+            ep_key["k"], sub = jax.random.split(ep_key["k"])
+            r = fit(params, cfg, ep_ids, ep_mask, sub, epochs=1, batch_size=TB, optimizer=opt, dtype=dtype)
+            jax.block_until_ready(r.params)
+
+        our_epoch()  # compiles (the train step is shared with the timing above only if shapes match)
+        fns = [our_epoch]
+        if with_torch:
+            epoch_model = transformers.GPT2LMHeadModel(hf_cfg)
+            epoch_model.load_state_dict(model.state_dict())
+            epoch_model.to(dev).train()
+            their_epoch = torch_epoch_fn(torch, transformers, epoch_model, ep_ids, TB, LR, seed, dev)
+            their_epoch()
+            fns.append(their_epoch)
+        ts = _timeit(fns, max(1, min(repeats, 3)))
+        out.update(collapsim_epoch_s=ts[0], epoch_sequences=E)
+        if with_torch:
+            out.update(torch_epoch_s=ts[1], epoch_speedup=ts[1] / ts[0])
     return out
 
 
 def format_report(r: dict) -> str:
     """A few human-readable lines for a :func:`run_bench` result."""
     lines = [f"GPT-2 '{r['preset']}' (n_embd={r['n_embd']}, n_layer={r['n_layer']}, vocab={r['vocab_size']}) "
-             f"on {r['backend']}, {r['dtype']}; batch {r['batch']}, {r['new_tokens']} new tokens",
+             f"on {r['backend']}, {r['dtype']}; batch {r['batch']}, prompt {r['prompt_len']}, "
+             f"{r['new_tokens']} new tokens",
              f"  collapsim sampler: {r['collapsim_tok_s']:.0f} tok/s ({r['collapsim_sample_s']:.3f} s), "
              f"compile {r['compile_s']:.2f} s"]
     if "hf_tok_s" in r:
@@ -212,8 +379,25 @@ def format_report(r: dict) -> str:
     lines.append(f"  train step [{r['train_batch']}x{r['train_len']}]: collapsim {r['collapsim_train_step_s'] * 1e3:.1f} ms"
                  + (f", PyTorch {r['torch_train_step_s'] * 1e3:.1f} ms -> x{r['train_step_speedup']:.2f}"
                     if "torch_train_step_s" in r else ""))
+    if "collapsim_epoch_s" in r:
+        lines.append(f"  one epoch, {r['epoch_sequences']} x {r['train_len']} tokens, batch {r['train_batch']}: "
+                     f"collapsim {r['collapsim_epoch_s']:.2f} s"
+                     + (f", PyTorch loop {r['torch_epoch_s']:.2f} s -> x{r['epoch_speedup']:.2f}"
+                        if "torch_epoch_s" in r else ""))
     if "torch_skipped" in r:
         lines.append(f"  PyTorch reference skipped: {r['torch_skipped']}")
-    if "collapsim_epoch_s" in r:
-        lines.append(f"  one epoch, {r['epoch_sequences']} sequences: {r['collapsim_epoch_s']:.2f} s")
     return "\n".join(lines)
+
+
+def format_row(r: dict) -> str:
+    """One line for a :func:`time_row` result."""
+    ref = (f", reference {r['reference_s']:.2f} s -> x{r['speedup']:.2f}" if "reference_s" in r else "")
+    return f"{r['name']}: collapsim {r['collapsim_s']:.2f} s per {r['unit']}{ref}"
+
+
+def load_summary() -> str:
+    """The 1-minute load average and the CPU count, to read timings from a shared machine by."""
+    try:
+        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return f"{os.cpu_count()} CPUs"

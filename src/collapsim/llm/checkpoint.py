@@ -111,13 +111,32 @@ def load_config(folder: str | os.PathLike) -> tuple[GPT2Config, dict]:
     return config_from_dict(d, str(path)), d
 
 
+def _index_shards(index: Path) -> list[str]:
+    """The shard file names a ``model.safetensors.index.json`` lists, with one-line errors for a file that
+    is not JSON, has no ``weight_map`` object, maps a tensor to a non-string, or names a file outside the
+    checkpoint folder."""
+    try:
+        d = json.loads(index.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{index}: not valid JSON ({e})") from e
+    except OSError as e:
+        raise ConfigError(f"{index}: cannot read ({e.strerror})") from e
+    wm = d.get("weight_map") if isinstance(d, dict) else None
+    if not isinstance(wm, dict) or not wm:
+        raise ConfigError(f"{index}: needs a non-empty \"weight_map\" object (tensor name -> shard file)")
+    for name, f in wm.items():
+        if not isinstance(f, str) or not f or Path(f).name != f:
+            raise ConfigError(f"{index}: tensor {name!r} maps to {f!r}, not a file name in the checkpoint folder")
+    return sorted(set(wm.values()))
+
+
 def _weight_files(folder: Path) -> list[Path]:
     single = folder / WEIGHTS_FILE
     if single.is_file():
         return [single]
     index = folder / INDEX_FILE
     if index.is_file():
-        names = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+        names = _index_shards(index)
         files = [folder / n for n in names]
         for f in files:
             if not f.is_file():

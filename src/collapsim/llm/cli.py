@@ -32,10 +32,10 @@ def _load(checkpoint, download):
     return ck, load_tokenizer(ck.tokenizer_path)
 
 
-def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None):
-    """Non-empty lines of a UTF-8 text file, encoded and right-padded; one-line errors for a missing file,
-    a folder, bytes that are not UTF-8, and token ids the model's vocabulary does not have."""
-    from collapsim.llm.tokenizer import check_ids, encode, right_pad
+def _encode_lines(path: str, tokenizer, what: str, vocab_size: int | None = None) -> list[list[int]]:
+    """Token ids of the non-empty lines of a UTF-8 text file; one-line errors for a missing file, a folder,
+    bytes that are not UTF-8, and token ids the model's vocabulary does not have."""
+    from collapsim.llm.tokenizer import check_ids, encode
 
     p = Path(path)
     if p.is_dir():
@@ -55,7 +55,14 @@ def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: in
     seqs = encode(tokenizer, lines)
     if vocab_size is not None:
         check_ids([i for s in seqs for i in s], vocab_size, f"{p}")
-    return right_pad(seqs, 0, max_length)
+    return seqs
+
+
+def _read_lines(path: str, max_length: int, tokenizer, what: str, vocab_size: int | None = None):
+    """:func:`_encode_lines`, right-padded (one row per line, cut at ``max_length``)."""
+    from collapsim.llm.tokenizer import right_pad
+
+    return right_pad(_encode_lines(path, tokenizer, what, vocab_size), 0, max_length)
 
 
 def _finite(flag: str, value: float, *, positive: bool) -> float:
@@ -141,8 +148,11 @@ def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, tempe
 @click.option("--eval", "eval_path", default=None, help="Held-out text file: report perplexity before/after.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--bf16", is_flag=True, help="Forward/backward in bfloat16 (for GPUs); weights stay float32.")
+@click.option("--pack", is_flag=True, help="Concatenate the lines with the end-of-text token between them and "
+                                           "cut rows of --max-length (no token dropped; default: one row per "
+                                           "line, cut at --max-length).")
 def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, weight_decay, clip_norm,
-                 max_length, eval_path, seed, bf16):
+                 max_length, eval_path, seed, bf16, pack):
     """Fine-tune a GPT-2 checkpoint on a text file and save it in Hugging Face format.
 
     --out follows collapsim's output-folder rule (collapsim.outdir): a new or empty folder, or an earlier
@@ -165,12 +175,18 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
 
     from collapsim.llm.checkpoint import write_checkpoint_files
     from collapsim.llm.sizes import check_training
+    from collapsim.llm.tokenizer import pack as pack_rows, right_pad, truncated_count
     from collapsim.llm.train import adamw, fit, perplexity
 
     ck, tok = _load(checkpoint, download)
     max_length = min(max_length, ck.config.n_positions)
     vocab = ck.config.vocab_size
-    ids, mask = _read_lines(data, max_length, tok, "training data", vocab)
+    eos = ck.config.eos_token_id
+    if pack and not 0 <= eos < vocab:
+        raise ConfigError(f"--pack needs an end-of-text token: config.json's eos_token_id is {eos}")
+    seqs = _encode_lines(data, tok, "training data", vocab)
+    cut = 0 if pack else truncated_count(seqs, max_length)
+    ids, mask = pack_rows(seqs, eos, max_length) if pack else right_pad(seqs, 0, max_length)
     ev = _read_lines(eval_path, max_length, tok, "evaluation", vocab) if eval_path else None
     check_training(ck.config, min(batch_size, ids.shape[0]), ids.shape[1], f"--batch-size {batch_size}")
     dtype = _dtype(bf16)
@@ -189,6 +205,9 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
         click.echo(f"saved {final} ({out_dir} was written by another run meanwhile; that run kept it)")
     else:
         click.echo(f"saved {out_dir}")
+    if cut:
+        click.echo(f"note: {cut} training tokens lay beyond --max-length {max_length} and were not used "
+                   f"(--pack trains on all of them)")
 
 
 @llm.command("perplexity")
@@ -206,29 +225,51 @@ def perplexity_cmd(checkpoint, download, data, max_length):
 
 
 @click.command()
-@click.option("--preset", type=click.Choice(["tiny", "gpt2-small"]), default=None,
-              help="Model shapes [default: gpt2-small on a GPU, tiny otherwise].")
+@click.option("--preset", "presets", multiple=True,
+              type=click.Choice(["2x64", "4x256", "tiny", "gpt2-small"]),
+              help="Model shapes, repeatable [default: gpt2-small on a GPU, else 2x64 and 4x256].")
 @click.option("--batch", type=click.IntRange(1), default=None, help="Sampling batch (overrides the preset).")
 @click.option("--new-tokens", type=click.IntRange(1), default=None, help="Tokens to sample (overrides).")
-@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Timed runs (median).")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1), help="Timed runs (median).")
 @click.option("--epoch-sequences", default=None, type=click.IntRange(0),
-              help="Also time one fine-tuning epoch on this many sequences [default: 250 for gpt2-small].")
+              help="Sequences of the timed fine-tuning epoch [default: the preset's, 250; 0 = none].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
+              help="CPUs for each side: torch.set_num_threads and this process's CPU affinity (XLA's pool).")
 @click.option("--no-torch", is_flag=True, help="Time collapsim only (no PyTorch reference).")
 @click.option("--bf16", is_flag=True, help="bfloat16 compute for collapsim (GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_llm_cmd(preset, batch, new_tokens, repeats, epoch_sequences, no_torch, bf16, as_json):
-    """Tokens per second of collapsim's GPT-2 sampler against Hugging Face generate."""
-    import jax
+def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads, no_torch, bf16, as_json):
+    """collapsim's GPT-2 sampler and fine-tuning against Hugging Face generate and a PyTorch loop."""
+    from collapsim.llm import bench
 
-    from collapsim.llm.bench import format_report, run_bench
+    torch = None
+    if not no_torch:
+        torch, _ = bench._need_reference()
+    # Before anything starts JAX's backend, so that XLA's thread pool is born on the matched CPUs.
+    threads_info = bench.match_threads(threads, torch)
+    try:
+        import jax
 
-    preset = preset or ("gpt2-small" if jax.default_backend() == "gpu" else "tiny")
-    if epoch_sequences is None:
-        epoch_sequences = 250 if preset == "gpt2-small" else 0
-    over = {k: v for k, v in (("batch", batch), ("new_tokens", new_tokens)) if v is not None}
-    r = run_bench(preset, repeats=repeats, with_torch=not no_torch, bf16=bf16, epoch_sequences=epoch_sequences,
-                  **over)
-    click.echo(json.dumps(r) if as_json else format_report(r))
+        presets = presets or (("gpt2-small",) if jax.default_backend() == "gpu" else bench.CPU_PRESETS)
+        over = {k: v for k, v in (("batch", batch), ("new_tokens", new_tokens)) if v is not None}
+        results = [bench.run_bench(p, repeats=repeats, with_torch=not no_torch, bf16=bf16,
+                                   epoch_sequences=epoch_sequences, **over) for p in presets]
+        settings = dict(presets=list(presets), threads=threads, repeats=repeats, with_torch=not no_torch,
+                        bf16=bf16)
+        rows = bench.extra_rows(settings, repeats)
+        load = bench.load_summary()
+    finally:
+        threads_info["restore"]()
+    threads_info = {k: v for k, v in threads_info.items() if k != "restore"}
+    if as_json:
+        click.echo(json.dumps(dict(threads=threads_info, load=load, results=results, rows=rows)))
+        return
+    click.echo(f"threads: torch {threads_info.get('torch_threads', '-')} (torch.set_num_threads); "
+               f"{threads_info['jax']}; {load} (shared machines make timings noisy)")
+    for r in results:
+        click.echo(bench.format_report(r))
+    for r in rows:
+        click.echo(bench.format_row(r))
 
 
 def _read_texts(path: str) -> list[str]:

@@ -12,16 +12,19 @@ Parameter pytree (``D`` = n_embd, ``L`` = n_layer, ``V`` = vocab, ``P`` = n_posi
                 "fc_w": [L, D, 4D], "fc_b": [L, 4D], "mlp_proj_w": [L, 4D, D], "mlp_proj_b": [L, D]},
      "ln_f_g": [D], "ln_f_b": [D]}
 
-Per-layer weights are stacked on a leading axis so the layer loop is one ``lax.scan`` (compile time does not
-grow with depth). Linear weights are stored ``[in, out]``, the layout of Hugging Face's ``Conv1D``.
+Per-layer weights are stacked on a leading axis. Up to :data:`UNROLL_MAX_LAYERS` layers the layer loop is
+unrolled (faster on a CPU); deeper models run it as one ``lax.scan`` (compile time does not grow with depth).
+Linear weights are stored ``[in, out]``, the layout of Hugging Face's ``Conv1D``.
 
-One code path serves training, scoring and sampling: :func:`forward_cached` writes the new keys and values
-into a fixed-size cache at a given slot and attends over every valid slot. A plain forward is the same call
-without a cache (keys and values of the input itself).
+One block (:func:`_block`) serves training, scoring and sampling: it writes the new keys and values into a
+fixed-size per-layer cache at a given slot (``dynamic_update_slice``, in place when the cache is a loop
+carry, as in the sampler) and attends over every valid slot; without a cache it attends over the input's
+own keys and values. The output head always runs in float32.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -125,12 +128,39 @@ def init_params(cfg: GPT2Config, key: jax.Array, std: float = 0.02) -> dict:
 
 
 def _layer_norm(x, g, b, eps):
-    # Statistics in float32 even when the stream is bfloat16: the variance underflows otherwise.
+    """LayerNorm over the last axis (Ba et al. 2016), statistics in float32 even when the stream is bfloat16
+    (the variance underflows otherwise); output in x's dtype."""
+    return _layer_norm_vjp(x, g, b, eps)
+
+
+def _ln_fwd(x, g, b, eps):
     x32 = x.astype(jnp.float32)
     mu = x32.mean(-1, keepdims=True)
-    var = jnp.square(x32 - mu).mean(-1, keepdims=True)
-    y = (x32 - mu) * jax.lax.rsqrt(var + eps) * g.astype(jnp.float32) + b.astype(jnp.float32)
-    return y.astype(x.dtype)
+    rstd = jax.lax.rsqrt(jnp.square(x32 - mu).mean(-1, keepdims=True) + eps)
+    xhat = (x32 - mu) * rstd
+    y = (xhat * g.astype(jnp.float32) + b.astype(jnp.float32)).astype(x.dtype)
+    return y, (xhat, rstd, g)
+
+
+def _ln_bwd(eps, res, dy):
+    # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * g: two row reductions
+    # and one pass, where differentiating the forward formula materialises several [N, D] intermediates.
+    xhat, rstd, g = res
+    dt = dy.dtype  # the dtype of y, which is x's
+    dy = dy.astype(jnp.float32)
+    rows = tuple(range(dy.ndim - 1))
+    dxhat = dy * g.astype(jnp.float32)
+    dx = rstd * (dxhat - dxhat.mean(-1, keepdims=True) - xhat * (dxhat * xhat).mean(-1, keepdims=True))
+    return (dx.astype(dt), jnp.sum(dy * xhat, rows).astype(g.dtype),
+            jnp.sum(dy, rows).astype(g.dtype))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _layer_norm_vjp(x, g, b, eps):
+    return _ln_fwd(x, g, b, eps)[0]
+
+
+_layer_norm_vjp.defvjp(_ln_fwd, _ln_bwd)
 
 
 class KVCache(NamedTuple):
@@ -149,6 +179,152 @@ def init_cache(cfg: GPT2Config, batch: int, size: int, dtype=jnp.float32) -> KVC
     return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, size), bool))
 
 
+_GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+
+
+@jax.custom_vjp
+def gelu_tanh(x):
+    """GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. in section 2; Hugging Face's ``gelu_new``).
+
+    With its derivative written out: the backward pass recomputes tanh from x, one pass over x, where
+    differentiating the formula stores several [N, 4D] intermediates in the forward pass.
+    """
+    return 0.5 * x * (1.0 + jnp.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+
+
+def _gelu_fwd(x):
+    return gelu_tanh(x), x
+
+
+def _gelu_bwd(x, g):
+    t = jnp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+    d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * x * x)
+    return (g * d,)
+
+
+gelu_tanh.defvjp(_gelu_fwd, _gelu_bwd)
+
+
+def attention_mask(mask_valid, index, T: int, S: int):
+    """Which keys each query may attend to, bool [B, 1, T, S]: a query at slot index+t sees the keys at
+    slots <= index+t that are not padding (``mask_valid`` [B, S], False at padded slots)."""
+    q_slot = index + jnp.arange(T)
+    return (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & mask_valid[:, None, None, :]
+
+
+def _attend_fwd(q, k, v, allowed):
+    s = jnp.einsum("bhtd,bhsd->bhts", q, k).astype(jnp.float32)
+    # A finite fill, not -inf: a query with no allowed key (padding) gets a uniform softmax, not NaN.
+    p = jax.nn.softmax(jnp.where(allowed, s, _NEG), axis=-1)
+    out = jnp.einsum("bhts,bhsd->bhtd", p.astype(v.dtype), v)
+    return out, (q, k, v, p, out)
+
+
+def _attend_bwd(res, dout):
+    q, k, v, p, out = res
+    dt = q.dtype
+    dv = jnp.einsum("bhts,bhtd->bhsd", p.astype(dt), dout)
+    dp = jnp.einsum("bhtd,bhsd->bhts", dout, v).astype(jnp.float32)
+    # sum_s p * dp = sum_d dout * out: the softmax correction from [.., Dh] arrays instead of [.., S].
+    delta = jnp.sum(dout.astype(jnp.float32) * out.astype(jnp.float32), axis=-1, keepdims=True)
+    ds = (p * (dp - delta)).astype(dt)
+    return (jnp.einsum("bhts,bhsd->bhtd", ds, k), jnp.einsum("bhts,bhtd->bhsd", ds, q), dv, None)
+
+
+@jax.custom_vjp
+def attend(q, k, v, allowed):
+    """softmax(q k^T, masked) v per head: q [B, H, T, Dh] (already scaled by 1/sqrt(Dh)), k, v [B, H, S, Dh],
+    allowed bool broadcastable to [B, H, T, S]. Returns [B, H, T, Dh]; scores and softmax in float32.
+
+    The backward pass is written out (Dao et al. 2022, FlashAttention, appendix B.2: dS = P * (dP - delta),
+    delta = rowsum(dO * O)): it keeps the attention weights P from the forward pass and touches the
+    [T, S] arrays fewer times than differentiating the softmax does.
+    """
+    return _attend_fwd(q, k, v, allowed)[0]
+
+
+attend.defvjp(_attend_fwd, _attend_bwd)
+
+
+def _block(p: dict, x, allowed, kv, index, cfg: GPT2Config, dtype):
+    """One pre-LayerNorm residual block on x [B, T, D] (Radford et al. 2019, section 2.3).
+
+    ``p`` holds one layer's weights (no leading layer axis); ``kv`` is None (attend within these T tokens)
+    or this layer's (keys, values) cache, each [B, H, S, Dh], into which the new keys and values are written
+    at slots ``index .. index+T-1`` with ``dynamic_update_slice`` (in place when the cache is a loop carry).
+    Returns the new x and the updated (keys, values), or None without a cache.
+    """
+    B, T, D = x.shape
+    H, Dh = cfg.n_head, cfg.head_dim
+    # Dense layers on [B*T, D] rows: XLA's CPU backend runs a dot whose weight gradient contracts two
+    # axes (batch and time) through a generic loop, ~3.5x slower than the same 2-D matrix product.
+    x = x.reshape(B * T, D)
+
+    def split_heads(t):  # [B*T, D] -> [B, H, T, Dh]
+        return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
+
+    h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
+    qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
+    q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
+    if kv is None:
+        keys, values = k, v
+    else:
+        keys = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, 0, index, 0))
+        values = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0))
+    # The 1/sqrt(Dh) scale goes on q (T rows) rather than on the scores (S columns): fewer multiplies.
+    q = q * jnp.asarray(1.0 / Dh ** 0.5, dtype)
+    att = attend(q, keys.astype(dtype), values.astype(dtype), allowed)
+    att = att.transpose(0, 2, 1, 3).reshape(B * T, D)
+    x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
+    h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
+    h = gelu_tanh(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype))
+    x = (x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)).reshape(B, T, D)
+    return x, (None if kv is None else (keys, values))
+
+
+# Depth up to which the layer loop is unrolled (a Python loop, one XLA computation per layer) instead of a
+# ``lax.scan``: on a CPU the scan's loop boundary blocks fusion and its backward pass copies every layer's
+# slice of the stacked weights and gradients, which measured 1.3-1.6x slower for 2-4 layer models; the
+# unrolled graph's compile time grows with depth, so deep models keep the scan.
+UNROLL_MAX_LAYERS = 12
+
+
+def layer_list(blocks: dict, n_layer: int) -> list[dict]:
+    """The stacked per-layer weights ``blocks`` ([L, ...] leaves) as a list of L per-layer dicts.
+
+    Done once outside a decoding loop, so each step reads every layer's weights in place instead of
+    slicing the stacked arrays again."""
+    return [jax.tree_util.tree_map(lambda a, i=i: a[i], blocks) for i in range(n_layer)]
+
+
+def run_layers(layers, cfg: GPT2Config, x, allowed, kvs, index, dtype):
+    """All residual blocks. ``layers``: the stacked ``blocks`` dict or a :func:`layer_list`; ``kvs``: None or
+    a list of per-layer (keys, values) caches. Returns x and the updated cache list (or None)."""
+    if kvs is None and isinstance(layers, dict) and cfg.n_layer > UNROLL_MAX_LAYERS:
+        x, _ = jax.lax.scan(lambda h, p: (_block(p, h, allowed, None, index, cfg, dtype)[0], None), x, layers)
+        return x, None
+    if isinstance(layers, dict):
+        layers = layer_list(layers, cfg.n_layer)
+    new = []
+    for i, p in enumerate(layers):
+        x, kv = _block(p, x, allowed, None if kvs is None else kvs[i], index, cfg, dtype)
+        new.append(kv)
+    return x, (None if kvs is None else new)
+
+
+def output_logits(params: dict, cfg: GPT2Config, x):
+    """Final LayerNorm and the tied output head, in float32 whatever the compute dtype: rounding logits to
+    bfloat16 would put a 2^-8 relative error on every log-probability."""
+    lead = x.shape[:-1]
+    x = _layer_norm(x.astype(jnp.float32).reshape(-1, x.shape[-1]), params["ln_f_g"], params["ln_f_b"],
+                    cfg.layer_norm_epsilon)
+    return (x @ params["wte"].astype(jnp.float32).T).reshape(*lead, cfg.vocab_size)
+
+
+def embed_tokens(params: dict, ids, positions, dtype):
+    return (params["wte"][ids] + params["wpe"][positions]).astype(dtype)
+
+
 def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: KVCache | None, index,
                    dtype=jnp.float32):
     """Run ``T`` new tokens per sequence, writing their keys/values at cache slots ``index .. index+T-1``.
@@ -158,49 +334,25 @@ def forward_cached(params: dict, cfg: GPT2Config, ids, positions, mask, cache: K
         does not shift them); mask: [B, T] bool, False at padding (those keys are never attended to).
       cache: a :class:`KVCache` with S >= index + T slots, or None to attend only within these T tokens
         (training and scoring: no cache to fill); index: scalar int (may be traced), 0 when cache is None.
-      dtype: compute dtype (bfloat16 on GPU); LayerNorm and softmax run in float32.
+      dtype: compute dtype (bfloat16 on GPU); LayerNorm, softmax and the output head run in float32.
     Returns:
       logits [B, T, V] float32 and the updated cache.
+
+    The sampler keeps one cache per layer in its decoding loop's carry (see :mod:`collapsim.llm.sampling`);
+    this stacked form is the public, one-call interface.
     """
     B, T = ids.shape
-    H, Dh = cfg.n_head, cfg.head_dim
-    S = T if cache is None else cache.k.shape[3]
-    x = (params["wte"][ids] + params["wpe"][positions]).astype(dtype)
-    valid = mask.astype(bool) if cache is None else jax.lax.dynamic_update_slice(
-        cache.valid, mask.astype(bool), (0, index))
-    # A query at slot index+t sees keys at slots <= index+t that are not padding: [B, 1, T, S].
-    q_slot = index + jnp.arange(T)
-    allowed = (jnp.arange(S)[None, :] <= q_slot[:, None])[None, None] & valid[:, None, None, :]
-    bias = jnp.where(allowed, 0.0, _NEG).astype(jnp.float32)
-
-    def split_heads(t):  # [B, T, D] -> [B, H, T, Dh]
-        return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
-
-    def block(x, layer):
-        p, k_cache, v_cache = layer
-        h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
-        qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
-        q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
-        if k_cache is None:
-            k_cache, v_cache = k, v
-        else:
-            k_cache = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, 0, index, 0))
-            v_cache = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, 0, index, 0))
-        scores = jnp.einsum("bhtd,bhsd->bhts", q, k_cache.astype(dtype)).astype(jnp.float32)
-        probs = jax.nn.softmax(scores / jnp.sqrt(Dh).astype(jnp.float32) + bias, axis=-1)
-        att = jnp.einsum("bhts,bhsd->bhtd", probs.astype(dtype), v_cache.astype(dtype))
-        att = att.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
-        x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
-        h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
-        h = jax.nn.gelu(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype), approximate=True)
-        x = x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)
-        return x, (None if cache is None else (k_cache, v_cache))
-
-    layers = (params["blocks"], None, None) if cache is None else (params["blocks"], cache.k, cache.v)
-    x, new = jax.lax.scan(block, x, layers)
-    x = _layer_norm(x, params["ln_f_g"], params["ln_f_b"], cfg.layer_norm_epsilon)
-    logits = (x @ params["wte"].astype(dtype).T).astype(jnp.float32)  # tied head
-    return logits, (None if cache is None else KVCache(new[0], new[1], valid))
+    # Whatever padding holds (even an id beyond the vocabulary) must not reach the values: a NaN there
+    # would survive the zero attention weight (0 * NaN).
+    x = embed_tokens(params, jnp.where(mask, ids, 0), positions, dtype)
+    if cache is None:
+        x, _ = run_layers(params["blocks"], cfg, x, attention_mask(mask.astype(bool), 0, T, T), None, 0, dtype)
+        return output_logits(params, cfg, x), None
+    valid = jax.lax.dynamic_update_slice(cache.valid, mask.astype(bool), (0, index))
+    kvs = [(cache.k[i], cache.v[i]) for i in range(cfg.n_layer)]
+    x, kvs = run_layers(params["blocks"], cfg, x, attention_mask(valid, index, T, cache.k.shape[3]), kvs,
+                         index, dtype)
+    return output_logits(params, cfg, x), KVCache(jnp.stack([k for k, _ in kvs]), jnp.stack([v for _, v in kvs]), valid)
 
 
 def positions_from_mask(mask):

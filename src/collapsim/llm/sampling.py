@@ -23,7 +23,8 @@ import numpy as np
 
 from collapsim.decoding import apply_repetition_penalty, decode_logits
 from collapsim.errors import ConfigError
-from collapsim.llm.gpt2 import GPT2Config, forward_cached, init_cache, positions_from_mask
+from collapsim.llm.gpt2 import (GPT2Config, attention_mask, embed_tokens, output_logits, run_layers, layer_list,
+                               positions_from_mask)
 from collapsim.llm.tokenizer import check_ids
 
 
@@ -74,6 +75,29 @@ class Samples(NamedTuple):
     decode_logprob: jax.Array
 
 
+def draw(key, z):
+    """One token per row from softmax(z), z [B, V] (-inf = removed): inverse CDF with one uniform per row.
+
+    Returns the tokens [B] int32 and log softmax(z) at them [B]. Exact in distribution like Gumbel-max
+    (``jax.random.categorical``) but with B random numbers instead of B*V and no argmax over noisy logits,
+    which was half of a small model's decoding step on a CPU. A removed token (probability 0) adds nothing
+    to the running sum, so it can never be drawn.
+    """
+    top = jnp.max(z, axis=-1, keepdims=True)
+    p = jnp.exp(z - top)
+    cdf = jnp.cumsum(p, axis=-1)
+    total = cdf[:, -1:]
+    u = jax.random.uniform(key, total.shape, jnp.float32) * total
+    tok = jnp.minimum(jnp.sum(cdf <= u, axis=-1), z.shape[-1] - 1).astype(jnp.int32)
+    zt = jnp.take_along_axis(z, tok[:, None], -1)[:, 0]
+    return tok, zt - top[:, 0] - jnp.log(total[:, 0])
+
+
+def _logprob_at(z, tok):
+    """log softmax(z)[tok] per row, without materialising the [B, V] log-softmax."""
+    return jnp.take_along_axis(z, tok[:, None], -1)[:, 0] - jax.nn.logsumexp(z, axis=-1)
+
+
 def _choose(key, raw, seen, sp: SamplingParams, width: int):
     """One decoding step on logits raw [B, V]: token [B], its untruncated and its decoding log-prob.
 
@@ -85,11 +109,10 @@ def _choose(key, raw, seen, sp: SamplingParams, width: int):
     truncating = width > 0
     z = decode_logits(pen, temperature=jnp.where(greedy, 1.0, sp.temperature),
                       top_k=sp.top_k if truncating else None, top_p=sp.top_p if truncating else None, width=width)
-    drawn = jax.random.categorical(key, z, axis=-1)
-    dlp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), drawn[:, None], -1)[:, 0]
-    tok = jnp.where(greedy, jnp.argmax(pen, axis=-1), drawn).astype(jnp.int32)
-    lp = jnp.take_along_axis(jax.nn.log_softmax(raw, -1), tok[:, None], -1)[:, 0]
-    return tok, lp, jnp.where(greedy, 0.0, dlp)
+    drawn, dlp = draw(key, z)
+    # cond, not where: the argmax over [B, V] is only paid for when decoding is greedy.
+    tok = jax.lax.cond(greedy, lambda: jnp.argmax(pen, axis=-1).astype(jnp.int32), lambda: drawn)
+    return tok, _logprob_at(raw, tok), jnp.where(greedy, 0.0, dlp)
 
 
 def candidate_width(sp: SamplingParams, vocab_size: int) -> int:
@@ -107,49 +130,93 @@ def candidate_width(sp: SamplingParams, vocab_size: int) -> int:
     return vocab_size if top_p < 1.0 else 0
 
 
-@partial(jax.jit, static_argnames=("cfg", "max_new_tokens", "dtype", "width"))
-def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, *, cfg, max_new_tokens, dtype, width):
+def bucket(n: int, minimum: int = 8, coarse: int = 64) -> int:
+    """The compiled size used for a size ``n``: the next power of two >= max(n, minimum) up to ``coarse``,
+    then the next multiple of ``coarse``. Padding to buckets bounds the number of compilations (a new prompt
+    length, batch or max_new_tokens inside a bucket reuses the compiled sampler) at <= 2x padding waste
+    for small sizes and < ``coarse`` extra rows/slots for large ones."""
+    n = max(int(n), minimum, 1)
+    if n <= coarse:
+        return 1 << (n - 1).bit_length()
+    return -(-n // coarse) * coarse
+
+
+def _width_bucket(width: int, vocab_size: int) -> int:
+    """The truncation width rounded up to a power of two (top-k 40 and 50 share one compilation); any
+    width >= top_k gives the same kept set, since top_k is a traced value and only ties could differ."""
+    return width if width <= 1 else min(1 << (width - 1).bit_length(), vocab_size)
+
+
+@partial(jax.jit, static_argnames=("cfg", "cache_size", "dtype", "width"))
+def _sample(params, ids, mask, key, sp, eos_token_id, pad_token_id, n_new, live, *, cfg, cache_size, dtype,
+            width):
+    """Decode up to ``n_new`` (traced) tokens for prompts ids/mask [B, T] in a cache of ``cache_size`` slots.
+
+    One ``lax.while_loop`` step per token; it stops early once every live row has ended. The per-layer
+    key/value caches are loop carries, written in place at the step's slot. Rows with ``live`` False
+    (batch padding) start finished. Returns :class:`Samples` of width ``cache_size - T``.
+    """
     B, T = ids.shape
-    cache = init_cache(cfg, B, T + max_new_tokens, dtype)
-    logits, cache = forward_cached(params, cfg, ids, positions_from_mask(mask), mask, cache, 0, dtype)
+    N = cache_size - T
+    layers = layer_list(params["blocks"], cfg.n_layer)  # sliced once, outside the loop
+    shape = (B, cfg.n_head, cache_size, cfg.head_dim)
+    kvs = [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(cfg.n_layer)]
+    valid_slots = jnp.zeros((B, cache_size), bool).at[:, :T].set(mask).at[:, T:].set(True)
+    x = embed_tokens(params, jnp.where(mask, ids, 0), positions_from_mask(mask), dtype)
+    x, kvs = run_layers(layers, cfg, x, attention_mask(valid_slots, 0, T, cache_size), kvs, 0, dtype)
+    logits = output_logits(params, cfg, x[:, -1])
     # Prompt tokens count as "already present" for the penalty; padding does not.
     seen = jnp.zeros((B, cfg.vocab_size), bool).at[jnp.arange(B)[:, None], ids].max(mask)
     pos = mask.sum(-1).astype(jnp.int32)
-    ones = jnp.ones((B, 1), bool)
+    out = Samples(jnp.full((B, N), pad_token_id, jnp.int32), jnp.zeros((B, N), bool),
+                  jnp.zeros((B, N), jnp.float32), jnp.zeros((B, N), jnp.float32))
 
-    def step(carry, xs):
-        cache, last, seen, done, pos = carry
-        i, k = xs
-        tok, lp, dlp = _choose(k, last, seen, sp, width)
+    def cond(c):
+        i, done = c[0], c[4]
+        return (i < n_new) & ~done.all()
+
+    def body(c):
+        i, kvs, last, seen, done, pos, out = c
+        # fold_in, not split(key, N): the i-th token's randomness does not depend on the bucket size.
+        tok, lp, dlp = _choose(jax.random.fold_in(key, i), last, seen, sp, width)
         valid = ~done
         tok = jnp.where(valid, tok, pad_token_id)
         done = done | (tok == eos_token_id)
         seen = seen.at[jnp.arange(B), tok].set(True)
+        col = (0, i)
+        out = Samples(jax.lax.dynamic_update_slice(out.tokens, tok[:, None], col),
+                      jax.lax.dynamic_update_slice(out.valid, valid[:, None], col),
+                      jax.lax.dynamic_update_slice(out.logprob, jnp.where(valid, lp, 0.0)[:, None], col),
+                      jax.lax.dynamic_update_slice(out.decode_logprob, jnp.where(valid, dlp, 0.0)[:, None], col))
         # Feeding the token every step (even past the end) keeps shapes static; finished rows are ignored.
-        nxt, cache = forward_cached(params, cfg, tok[:, None], pos[:, None], ones, cache, T + i, dtype)
-        out = (tok, valid, jnp.where(valid, lp, 0.0), jnp.where(valid, dlp, 0.0))
-        return (cache, nxt[:, 0], seen, done, pos + 1), out
+        # Positions are clipped so the steps of a bucket beyond n_positions stay in range (their outputs
+        # are never returned).
+        h = embed_tokens(params, tok[:, None], jnp.minimum(pos, cfg.n_positions - 1)[:, None], dtype)
+        h, kvs = run_layers(layers, cfg, h, attention_mask(valid_slots, T + i, 1, cache_size), kvs, T + i, dtype)
+        return i + 1, kvs, output_logits(params, cfg, h[:, 0]), seen, done, pos + 1, out
 
-    keys = jax.random.split(key, max_new_tokens)
-    init = (cache, logits[:, -1], seen, jnp.zeros((B,), bool), pos)
-    _, (tok, valid, lp, dlp) = jax.lax.scan(step, init, (jnp.arange(max_new_tokens), keys))
-    return Samples(tok.T, valid.T, lp.T, dlp.T)
+    init = (jnp.int32(0), kvs, logits, seen, ~live, pos, out)
+    return jax.lax.while_loop(cond, body, init)[-1]
 
 
 def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | None = None, *,
            max_new_tokens: int, eos_token_id: int | None = None, pad_token_id: int = 0,
-           dtype=jnp.float32, candidates: int | None = None) -> Samples:
+           dtype=jnp.float32, candidates: int | None = None, buckets: bool = True) -> Samples:
     """Sample ``max_new_tokens`` continuations of left-padded prompts.
 
     Args:
       ids: [B, T] int prompt ids, left-padded; mask: [B, T] (1 = real token; the last column must be real).
       key: PRNG key; sp: :class:`SamplingParams` (default: plain sampling at temperature 1).
       eos_token_id: generation of a row stops after this token (None = never); later slots get
-        ``pad_token_id`` and ``valid`` False.
+        ``pad_token_id`` and ``valid`` False. Decoding stops once every row has ended.
       dtype: compute dtype (jnp.bfloat16 on GPU).
       candidates: static number of top logits that top-k/top-p look at (default: from the concrete
         settings, see :func:`candidate_width`); must be >= top_k (a larger top_k acts as ``candidates``).
         Set it when sweeping settings under ``vmap``/``jit``.
+      buckets: pad the batch, the prompt length and ``max_new_tokens`` up to :func:`bucket` sizes (and the
+        truncation width to a power of two), so that new sizes inside a bucket reuse the compiled sampler.
+        Padded rows and steps are computed and dropped; the returned rows do not depend on the padding
+        except through floating-point summation order.
     Returns:
       :class:`Samples`, each field [B, max_new_tokens].
     """
@@ -169,8 +236,25 @@ def sample(params: dict, cfg: GPT2Config, ids, mask, key, sp: SamplingParams | N
     sp = sp if sp is not None else sampling_params()
     eos = -1 if eos_token_id is None else int(eos_token_id)
     width = candidate_width(sp, cfg.vocab_size) if candidates is None else min(int(candidates), cfg.vocab_size)
-    return _sample(params, ids, mask, key, sp, jnp.int32(eos), jnp.int32(pad_token_id),
-                   cfg=cfg, max_new_tokens=int(max_new_tokens), dtype=dtype, width=width)
+    B, T = ids.shape
+    N = int(max_new_tokens)
+    if buckets:
+        Bb, Tb, Nb = bucket(B, 1), bucket(T), bucket(N)
+        width = _width_bucket(width, cfg.vocab_size)
+        if Bb > B:  # extra rows: copies of row 0, started finished so they never delay the early stop
+            ids = jnp.concatenate([ids, jnp.broadcast_to(ids[:1], (Bb - B, T))])
+            mask = jnp.concatenate([mask, jnp.broadcast_to(mask[:1], (Bb - B, T))])
+        if Tb > T:  # more left padding: positions come from the mask, so nothing moves
+            ids = jnp.pad(ids, ((0, 0), (Tb - T, 0)), constant_values=pad_token_id)
+            mask = jnp.pad(mask, ((0, 0), (Tb - T, 0)))
+    else:
+        Bb, Tb, Nb = B, T, N
+    live = jnp.arange(Bb) < B
+    out = _sample(params, ids, mask, key, sp, jnp.int32(eos), jnp.int32(pad_token_id), jnp.int32(N), live,
+                  cfg=cfg, cache_size=Tb + Nb, dtype=dtype, width=width)
+    if (Bb, Nb) != (B, N):
+        out = Samples(*(a[:B, :N] for a in out))
+    return out
 
 
 def sample_texts(params: dict, cfg: GPT2Config, tokenizer, prompts: list[str], key,

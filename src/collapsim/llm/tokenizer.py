@@ -67,7 +67,10 @@ def left_pad(seqs: list[list[int]], pad_id: int, length: int | None = None) -> t
 
 
 def right_pad(seqs: list[list[int]], pad_id: int, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Training sequences -> ids [B, T] int32 and mask [B, T] bool, truncated to ``length``, flush left."""
+    """Training sequences -> ids [B, T] int32 and mask [B, T] bool, truncated to ``length``, flush left.
+
+    One row per text: tokens past ``length`` are dropped (see :func:`truncated_count`); to train on every
+    token of a corpus use :func:`pack`."""
     T = length if length is not None else max(len(s) for s in seqs)
     ids = np.full((len(seqs), T), pad_id, np.int32)
     mask = np.zeros((len(seqs), T), bool)
@@ -75,4 +78,36 @@ def right_pad(seqs: list[list[int]], pad_id: int, length: int | None = None) -> 
         s = s[:T]
         ids[i, :len(s)] = s
         mask[i, :len(s)] = True
+    return ids, mask
+
+
+def truncated_count(seqs: list[list[int]], length: int) -> int:
+    """How many tokens :func:`right_pad` with this ``length`` drops."""
+    return int(sum(max(len(s) - length, 0) for s in seqs))
+
+
+def pack(seqs: list[list[int]], eos_id: int, length: int, *, drop_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate texts, each followed by the end-of-text token, and cut the stream into rows of ``length``.
+
+    The corpus path of causal-LM training (Hugging Face's run_clm ``group_texts``, with GPT-2's
+    ``<|endoftext|>`` between documents as in its pretraining, Radford et al. 2019): no token is lost and no
+    row is padding, and the model learns where a text ends. Returns ids [N, length] int32 and mask
+    [N, length] bool; the last row is right-padded (mask False) unless ``drop_last`` drops it.
+    """
+    if length < 2:
+        raise ConfigError(f"packed rows need length >= 2, got {length}")
+    if eos_id < 0:
+        raise ConfigError("packing needs an end-of-text token id (the checkpoint's eos_token_id)")
+    stream = np.fromiter((t for s in seqs for t in (*s, eos_id)), np.int64)
+    if stream.size == 0:
+        raise ConfigError("nothing to pack: no texts")
+    n_full, rest = divmod(stream.size, length)
+    if drop_last and n_full == 0:
+        raise ConfigError(f"the corpus has {stream.size} tokens, fewer than one row of {length}")
+    n = n_full + (1 if rest and not drop_last else 0)
+    ids = np.full((n, length), eos_id, np.int32)
+    mask = np.zeros((n, length), bool)
+    flat = stream[:n * length] if drop_last or not rest else stream
+    ids.reshape(-1)[:flat.size] = flat
+    mask.reshape(-1)[:flat.size] = True
     return ids, mask
