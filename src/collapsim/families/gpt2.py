@@ -161,6 +161,16 @@ def _sp(settings: LMSettings):
     return sampling_params(settings.temperature, settings.top_k, settings.top_p, settings.repetition_penalty)
 
 
+def _width(settings: LMSettings) -> int:
+    """The sampler's static truncation width, from the Python settings (the engine may trace ``sample``)."""
+    V = settings.cfg.vocab_size
+    if settings.temperature <= 0:
+        return 1
+    if settings.top_k > 0:
+        return min(settings.top_k, V)
+    return V if settings.top_p < 1.0 else 0
+
+
 def generate(key, model_params, n: int, settings: LMSettings):
     """n texts from the model: (rows (n, L + 1) int32 with the end-of-text token first, the sampler's
     :class:`~collapsim.llm.sampling.Samples`). Traceable (the engine shapes the accumulate buffer with it)."""
@@ -170,7 +180,8 @@ def generate(key, model_params, n: int, settings: LMSettings):
 
     prompt = jnp.full((n, 1), settings.eot, jnp.int32)
     out = sample(model_params, settings.cfg, prompt, jnp.ones((n, 1), bool), key, _sp(settings),
-                 max_new_tokens=settings.length, eos_token_id=None, pad_token_id=settings.eot)
+                 max_new_tokens=settings.length, eos_token_id=None, pad_token_id=settings.eot,
+                 candidates=_width(settings))
     return jnp.concatenate([prompt, out.tokens], axis=1), out
 
 

@@ -31,7 +31,8 @@ i.i.d. from p: E support = sum_i 1 - E(1 - p_i)^N; tail mass = sum_i u_i E(1 - p
 The fit: n_eff minimises, over the first F generations only, the squared differences between the measured
 changes from generation 0 (mean over seeds) of unigram entropy and Gini-Simpson and the predicted changes,
 each metric scaled by its measured change at generation F; a grid of log-spaced n_eff refined by a golden
-section search. Each seed is fitted the same way for the interval. The later generations are held out: the
+section search. The interval resamples the seeds (percentile bootstrap of the mean-curve fit); each seed's
+own fit is recorded too. The later generations are held out: the
 prediction error there is what the comparison reports.
 """
 
@@ -50,10 +51,13 @@ N_EFF_RANGE = (2.0, 1e8)
 
 
 def moments(q, u, n_eff: float, alpha) -> tuple[np.ndarray, np.ndarray]:
-    """E p_i and E p_i^2 of eq. (L2): two arrays (T + 1, K); q, u (K,); alpha (T,)."""
+    """E p_i and E p_i^2 of eq. (L2): two arrays (T + 1, K), or (T + 1, G, K) for G values of n_eff at
+    once; q, u (K,); alpha (T,)."""
     q, u, alpha = np.asarray(q, np.float64), np.asarray(u, np.float64), np.asarray(alpha, np.float64)
     T = alpha.size
-    m, s = np.empty((T + 1, q.size)), np.empty((T + 1, q.size))
+    n_eff = np.asarray(n_eff, np.float64)[..., None]  # a scalar, or (G,) values at once -> (T + 1, G, K)
+    shape = (T + 1,) + n_eff.shape[:-1] + (q.size,)
+    m, s = np.empty(shape), np.empty(shape)
     m[0], s[0] = q, q * q
     r = 1.0 - 1.0 / n_eff
     for t, a in enumerate(alpha, start=1):
@@ -74,7 +78,8 @@ def _beta(m, s):
 
 
 def curves(q, u, n_eff: float, alpha, n_words: int) -> dict:
-    """Predicted expected unigram_entropy, gini_simpson, support, tail_mass, each (T + 1,) (eqs. L2-L4)."""
+    """Predicted expected unigram_entropy, gini_simpson, support, tail_mass, each (T + 1,) (eqs. L2-L4);
+    (T + 1, G) for an array of G values of n_eff."""
     q, u = np.asarray(q, np.float64), np.asarray(u, np.float64)
     m, s = moments(q, u, n_eff, alpha)
     a, b, point = _beta(m, s)
@@ -86,20 +91,22 @@ def curves(q, u, n_eff: float, alpha, n_words: int) -> dict:
     ent = np.where(point, ent_point, ent_beta)
     miss = np.where(point, miss_point, miss_beta)
     return {
-        "unigram_entropy": ent.sum(1),
-        "gini_simpson": 1.0 - s.sum(1),
-        "support": (1 - miss).sum(1),
-        "tail_mass": (u * miss).sum(1),
+        "unigram_entropy": ent.sum(-1),
+        "gini_simpson": 1.0 - s.sum(-1),
+        "support": (1 - miss).sum(-1),
+        "tail_mass": (u * miss).sum(-1),
     }
 
 
-def _loss(n_eff, obs: dict, q, u, alpha, n_words, F: int, scale: dict) -> float:
+def _loss(n_eff, obs: dict, q, u, alpha, n_words, F: int, scale: dict):
+    """The fit's objective at one n_eff (a float) or at each of an array (G,) of them."""
     th = curves(q, u, n_eff, alpha[:F], n_words)
     total = 0.0
     for name in FITTED_ON:
         d_obs = obs[name][1:F + 1] - obs[name][0]
         d_th = th[name][1:F + 1] - th[name][0]
-        total += float(np.sum(((d_obs - d_th) / scale[name]) ** 2))
+        d_obs = d_obs.reshape(d_obs.shape + (1,) * (d_th.ndim - 1))
+        total = total + np.sum(((d_obs - d_th) / scale[name]) ** 2, axis=0)
     return total
 
 
@@ -113,11 +120,10 @@ def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None =
     if scale is None:
         scale = {k: max(abs(obs[k][F] - obs[k][0]), 1e-9) for k in FITTED_ON}
     logs = np.linspace(math.log(N_EFF_RANGE[0]), math.log(N_EFF_RANGE[1]), 241)
-    losses = [_loss(math.exp(x), obs, q, u, alpha, n_words, F, scale) for x in logs]
-    i = int(np.argmin(losses))
+    i = int(np.argmin(_loss(np.exp(logs), obs, q, u, alpha, n_words, F, scale)))
     lo, hi = logs[max(i - 1, 0)], logs[min(i + 1, logs.size - 1)]
     g = (math.sqrt(5) - 1) / 2
-    for _ in range(40):  # golden section on log n_eff inside the bracketing grid cells
+    for _ in range(25):  # golden section on log n_eff inside the bracketing grid cells
         c, d = hi - g * (hi - lo), lo + g * (hi - lo)
         if _loss(math.exp(c), obs, q, u, alpha, n_words, F, scale) < _loss(math.exp(d), obs, q, u, alpha, n_words, F, scale):
             hi = d
@@ -129,7 +135,7 @@ def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None =
 class FitReport(NamedTuple):
     n_eff: float  # fitted on the mean over seeds
     per_seed: list
-    interval: list  # 95% t-interval of the per-seed fits on the log scale, [lo, hi]
+    interval: list  # 95% percentile-bootstrap interval over seeds (resampled seeds, mean-curve fit), [lo, hi]
     fit_generations: int  # F
     curves: dict  # metric -> (T + 1,) predicted, anchored at the measured generation 0
     heldout_error: dict  # metric -> {"mean_abs": float, "max_abs_z": float} over generations F+1..T
@@ -140,14 +146,13 @@ class FitReport(NamedTuple):
                 "heldout_error": self.heldout_error}
 
 
-def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations: int | None = None) -> FitReport:
+def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations: int | None = None,
+                    bootstrap: int = 100) -> FitReport:
     """Fit n_eff (mean over seeds and each seed), predict every PREDICTED metric, score the held-out part.
 
     per_chain: metric -> (seeds, T + 1) measured values. The predicted curves are shifted by the measured
     generation-0 mean minus the predicted generation-0 value (q is itself estimated from a finite sample).
     """
-    from scipy import stats
-
     alpha = np.asarray(alpha, np.float64)
     T = alpha.size
     F = fit_generations if fit_generations is not None else max(1, T // 2)
@@ -158,12 +163,15 @@ def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations:
     seeds = np.asarray(per_chain[FITTED_ON[0]]).shape[0]
     per_seed = [fit_n_eff({k: np.asarray(per_chain[k], np.float64)[i] for k in PREDICTED}, q, u, alpha, n_words, F, scale)
                 for i in range(seeds)]
-    logs = np.log(per_seed)
-    if seeds > 1:
-        half = stats.t.ppf(0.975, seeds - 1) * logs.std(ddof=1) / math.sqrt(seeds)
-        interval = [float(math.exp(logs.mean() - half)), float(math.exp(logs.mean() + half))]
-    else:
-        interval = [float("nan"), float("nan")]
+    interval = [float("nan"), float("nan")]
+    if seeds > 1:  # percentile bootstrap over seeds of the mean-curve fit (per-seed fits are heavy-tailed)
+        rng = np.random.default_rng(0)
+        boots = []
+        for _ in range(bootstrap):
+            pick = rng.integers(0, seeds, seeds)
+            boots.append(fit_n_eff({k: np.asarray(per_chain[k], np.float64)[pick].mean(0) for k in PREDICTED},
+                                   q, u, alpha, n_words, F, scale))
+        interval = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
     th = curves(q, u, n_eff, alpha, n_words)
     anchored = {k: th[k] - th[k][0] + mean[k][0] for k in PREDICTED}
     err = {}

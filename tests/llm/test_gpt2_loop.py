@@ -1,0 +1,86 @@
+"""`collapsim run gpt2` on the micro preset: the run folder, and a run killed during generation 3 that resumes
+with the same command and ends with the same metrics.csv as an uninterrupted run (slow set: each run
+compiles the sampler and the train step)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from collapsim.errors import ConfigError
+from collapsim.runspec import RunSpec
+
+GENS = 3
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("collapsim-cache")
+
+
+def _spec(**kw):
+    base = dict(family="gpt2", family_options={"preset": "micro"}, policy="mix", alpha="0.2", samples=16,
+                generations=GENS, seeds=2, seed=3, driver="host")
+    base.update(kw)
+    return RunSpec(**base)
+
+
+@pytest.mark.slow  # three micro runs, about a minute and a half on a shared 2-core machine
+def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache, monkeypatch):
+    from collapsim.execute import execute
+    from collapsim.families import gpt2 as fam
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    whole = execute(_spec(), tmp_path / "whole")
+    expected = (whole.path / "metrics.csv").read_text()
+
+    real_epoch = fam.Progress.epoch
+
+    def kill_in_generation_3(self, generation, epoch):
+        real_epoch(self, generation, epoch)
+        if generation == 3:
+            raise KeyboardInterrupt  # what a Ctrl-C or a kill does mid-training
+
+    monkeypatch.setattr(fam.Progress, "epoch", kill_in_generation_3)
+    with pytest.raises(KeyboardInterrupt):
+        execute(_spec(), tmp_path / "killed")
+    assert not (tmp_path / "killed").exists()  # nothing half-written
+    assert (tmp_path / ".killed.checkpoint.npz").is_file()  # generations 1-2 kept
+    monkeypatch.setattr(fam.Progress, "epoch", real_epoch)
+    resumed = execute(_spec(), tmp_path / "killed")
+    assert (resumed.path / "metrics.csv").read_text() == expected
+    assert not (tmp_path / ".killed.checkpoint.npz").exists()
+
+    # the run folder: every metric per generation, theory rows for the unigram metrics, the fitted n_eff
+    rows = (whole.path / "metrics.csv").read_text().splitlines()[1:]
+    names = {r.split(",")[1] for r in rows}
+    assert {"perplexity", "unigram_entropy", "gini_simpson", "support", "tail_mass", "kl_unigram",
+            "cross_entropy_gap", "distinct_2", "decoding_removed_mass"} <= names
+    with_theory = {r.split(",")[1] for r in rows if r.split(",")[-1] != ""}
+    assert with_theory == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
+    config = json.loads((whole.path / "config.json").read_text())
+    fit = config["theory_fit"]
+    assert fit["n_eff"] > 0 and len(fit["n_eff_per_seed"]) == 2 and fit["fit_generations"] == [1]
+    assert set(fit["heldout_error"]) == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
+    assert config["driver"] == "host" and (whole.path / "figure.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
+    from collapsim.execute import execute
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    res = execute(_spec(policy="accumulate-subsample", alpha="none", generations=2, family_options={"preset": "micro", "continue_training": False}),
+                  tmp_path / "acc")
+    assert "no theory" in res.note
+    rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
+    assert all(r[-1] == "" for r in rows)
+    assert all(np.isfinite(float(r[2])) for r in rows)
+
+
+def test_checkpoint_and_corpus_are_refused_in_one_line(cache, monkeypatch):
+    from collapsim.execute import execute
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    with pytest.raises(ConfigError, match="--checkpoint"):
+        execute(_spec(family_options={"preset": "micro", "checkpoint": "somewhere"}))
