@@ -84,3 +84,32 @@ def test_checkpoint_and_corpus_are_refused_in_one_line(cache, monkeypatch):
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     with pytest.raises(ConfigError, match="--checkpoint"):
         execute(_spec(family_options={"preset": "micro", "checkpoint": "somewhere"}))
+
+
+def test_pretrain_command_trains_once_then_reuses_the_cache(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from collapsim.cli import main
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(tmp_path))
+    first = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "40"])
+    assert first.exit_code == 0, first.output
+    folder = tmp_path / "pretrain" / first.output.split("base model: ")[1].split()[0].split("/")[-1]
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "pretrain.json"}
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    again = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "40"])
+    assert again.exit_code == 0 and (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    other = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "41"])
+    assert other.exit_code == 0 and len(list((tmp_path / "pretrain").iterdir())) == 2  # a new hash
+
+
+def test_run_gpt2_help_lists_the_protocol_options():
+    from click.testing import CliRunner
+
+    from collapsim.cli import main
+
+    out = " ".join(CliRunner().invoke(main, ["run", "gpt2", "--help"]).output.split())
+    for flag in ("--preset", "--continue-training / --from-base", "--checkpoint", "--corpus", "--generations",
+                 "--seeds", "--policy", "--alpha"):
+        assert flag in out, flag
+    assert "[default: host]" in out
