@@ -11,7 +11,7 @@ n_eff and its bootstrap interval over seeds, the held-out prediction error and t
 the last generations; writes one figure with both policies and their theory curves.
 
     python experiments/llm_mix_vs_replace.py [--generations 12] [--seeds 3] [--samples 128]
-        [--out experiments/figures/llm_mix_vs_replace.png] [--runs DIR]
+        [--epochs E] [--out experiments/figures/llm_mix_vs_replace.png] [--runs DIR]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ LAST = 4
 
 
 def run(policy: str, alpha: str, args, runs: Path):
-    spec = RunSpec("gpt2", {"preset": args.preset}, {}, policy, alpha, args.samples, args.generations, args.seeds,
+    spec = RunSpec("gpt2", {"preset": args.preset, "epochs": args.epochs}, {}, policy, alpha, args.samples, args.generations, args.seeds,
                    SEED, "auto", "host")
     return execute(spec, runs / policy)
 
@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--epochs", type=int, default=0, help="Fine-tuning epochs per generation (0: the preset's).")
     ap.add_argument("--out", default="experiments/figures/llm_mix_vs_replace.png")
     ap.add_argument("--runs", default=None, help="Keep the two run folders here (default: a temporary folder).")
     args = ap.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
             ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"GPT-2 {args.preset} on the known source: replace vs mix alpha=0.2, {args.seeds} seeds, "
-                 f"n={args.samples} texts; theory fitted on generations 1..{args.generations // 2}", fontsize=9)
+                 f"n={args.samples} texts, {configs['replace']['protocol']['epochs']} epochs; theory fitted on generations 1..{args.generations // 2}", fontsize=9)
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)

@@ -230,8 +230,8 @@ GPT2 = Entry(
         Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's)."),
         Option("length", int, 0, "Words per text (0: the preset's)."),
         Option("eval_texts", int, 0, "Texts generated per generation for the metrics (0: the preset's)."),
-        Option("checkpoint", str, "", "A local Hugging Face GPT-2 folder as the base model (not wired in yet)."),
-        Option("corpus", str, "", "A text file as the real data (not wired in yet)."),
+        Option("checkpoint", str, "", "A local Hugging Face GPT-2 folder as the base model (with --corpus)."),
+        Option("corpus", str, "", "A text file, one text per line, as the real data (with --checkpoint)."),
     ),
     _gpt2_build, lambda spec, loop: None, _gpt2_title,
     lambda spec, shortcut: 0.0,  # the family draws its own progress line over generations, seeds and epochs

@@ -78,14 +78,6 @@ def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
     assert all(np.isfinite(float(r[2])) for r in rows)
 
 
-def test_checkpoint_and_corpus_are_refused_in_one_line(cache, monkeypatch):
-    from collapsim.execute import execute
-
-    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
-    with pytest.raises(ConfigError, match="--checkpoint"):
-        execute(_spec(family_options={"preset": "micro", "checkpoint": "somewhere"}))
-
-
 def test_pretrain_command_trains_once_then_reuses_the_cache(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
@@ -113,3 +105,32 @@ def test_run_gpt2_help_lists_the_protocol_options():
                  "--seeds", "--policy", "--alpha"):
         assert flag in out, flag
     assert "[default: host]" in out
+
+
+@pytest.mark.slow
+def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
+    """A Hugging Face GPT-2 folder (random weights, byte-level BPE) on a text corpus: generated texts are
+    decoded and split into words, counted over the corpus's most common words."""
+    from collapsim.execute import execute
+    from llm_fixtures import SENTENCES
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n")
+    spec = _spec(policy="replace", alpha="none", generations=2,
+                 family_options={"preset": "micro", "checkpoint": str(tiny_ckpt), "corpus": str(corpus)})
+    res = execute(spec, tmp_path / "real")
+    config = json.loads((res.path / "config.json").read_text())
+    assert config["corpus_lines"] == len(SENTENCES) and "the" in config["vocabulary"]
+    rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
+    names = {r[1] for r in rows}
+    assert {"perplexity", "unigram_entropy", "support", "tail_mass"} <= names and "cross_entropy_gap" not in names
+    assert all(np.isfinite(float(r[2])) for r in rows)
+
+
+def test_checkpoint_without_corpus_is_one_line(tmp_path):
+    from collapsim.execute import execute
+
+    with pytest.raises(ConfigError, match="go together"):
+        execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path)}))
+    with pytest.raises(ConfigError, match="no such file"):
+        execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path), "corpus": str(tmp_path / "none.txt")}))

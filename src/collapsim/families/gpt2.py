@@ -61,6 +61,15 @@ class LMSettings(NamedTuple):
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     eval_texts: int = 256
+    # The real thing (a Hugging Face checkpoint and a text corpus): the checkpoint's tokenizer.json, whose
+    # decoded texts are split into words and matched against ``vocab_words`` (the corpus's K most common
+    # words). Empty for the known source, whose token ids are the words.
+    tokenizer_path: str = ""
+    vocab_words: tuple = ()
+
+    @property
+    def text_mode(self) -> bool:
+        return bool(self.tokenizer_path)
 
 
 class Progress:
@@ -180,8 +189,8 @@ def generate(key, model_params, n: int, settings: LMSettings):
 
     prompt = jnp.full((n, 1), settings.eot, jnp.int32)
     out = sample(model_params, settings.cfg, prompt, jnp.ones((n, 1), bool), key, _sp(settings),
-                 max_new_tokens=settings.length, eos_token_id=None, pad_token_id=settings.eot,
-                 candidates=_width(settings))
+                 max_new_tokens=settings.length, eos_token_id=settings.eot if settings.text_mode else None,
+                 pad_token_id=settings.eot, candidates=_width(settings))
     return jnp.concatenate([prompt, out.tokens], axis=1), out
 
 
@@ -206,6 +215,9 @@ def gpt2_family(settings: LMSettings, progress: Optional[Progress] = None) -> Fa
         return {"params": base, "opt": optimizer.init(base), "generation": jnp.int32(0)}
 
     def sample_real(key, params, n):
+        if settings.text_mode:  # n lines of the corpus, uniformly with replacement
+            pick = jax.random.randint(key, (n,), 0, params["corpus_ids"].shape[0])
+            return {"ids": params["corpus_ids"][pick], "mask": params["corpus_mask"][pick]}
         rows = S.sample_rows(key, {"log_initial": params["log_initial"], "log_transition": params["log_transition"]},
                              n, settings.length, settings.eot)
         return {"ids": rows, "mask": jnp.ones(rows.shape, bool)}
@@ -250,6 +262,8 @@ def lm_metrics(key, model_params, params, settings: LMSettings) -> dict:
     truth = np.asarray(params["truth"], np.float64)
     rows, out = generate(key, model_params, settings.eval_texts, settings)
     rows, valid = np.asarray(rows), np.asarray(out.valid)
+    if settings.text_mode:
+        return _text_metrics(model_params, params, settings, rows, valid, out, truth)
     # Logits at positions 0..L-1 predict words 1..L: the model's next-token law along its own texts.
     logits = forward(model_params, settings.cfg, rows[:, :-1])
     p = unigram_from_logits(logits, valid, settings)
@@ -297,3 +311,93 @@ def validate(settings: LMSettings) -> None:
         raise ConfigError(f"--lr must be a positive number, got {settings.lr}")
     if settings.eval_texts < 2:
         raise ConfigError(f"--eval-texts must be at least 2, got {settings.eval_texts}")
+
+
+# ------------------------------------------------------------------------------- the real thing (text mode)
+
+
+@lru_cache(maxsize=8)
+def _tokenizer(path: str):
+    from collapsim.llm.tokenizer import load_tokenizer
+
+    return load_tokenizer(path)
+
+
+@lru_cache(maxsize=8)
+def _word_index(words: tuple) -> dict:
+    return {w: i for i, w in enumerate(words)}
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-cased words of a text (letters, digits and inner apostrophes), the unit of the true vocabulary."""
+    import re
+
+    return re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text.lower())
+
+
+def word_ids(rows: np.ndarray, valid: np.ndarray, settings: LMSettings) -> list[np.ndarray]:
+    """Each generated row decoded and split into words, as ids into ``vocab_words`` (-1: not in it)."""
+    from collapsim.llm.tokenizer import decode
+
+    tok, index = _tokenizer(settings.tokenizer_path), _word_index(settings.vocab_words)
+    out = []
+    for row, v in zip(rows, valid):
+        ids = [int(t) for t in row[v] if int(t) != settings.eot]
+        out.append(np.array([index.get(w, -1) for w in split_words(decode(tok, ids))], np.int64))
+    return out
+
+
+def _text_metrics(model_params, params, settings, rows, valid, out, truth) -> dict:
+    """The metrics for a checkpoint on a corpus: the unigram law is the generated texts' word counts over the
+    K vocabulary words (plug-in: no per-word distribution exists over BPE pieces)."""
+    from collapsim.llm.train import perplexity
+
+    texts = word_ids(rows[:, 1:], valid, settings)
+    K = settings.vocab
+    L = max(1, max((t.size for t in texts), default=1))
+    words = np.full((len(texts), L), -1, np.int64)
+    for i, t in enumerate(texts):
+        words[i, :t.size] = t
+    counts = np.bincount(words[words >= 0], minlength=K)[:K].astype(np.float64)
+    p = counts / max(counts.sum(), 1.0)
+    held_ids, held_mask = np.asarray(params["heldout"]), np.asarray(params["heldout_mask"])
+    m = {"perplexity": float(perplexity(model_params, settings.cfg, held_ids, held_mask))}
+    m.update(unigram_metrics(p, truth))
+    m.update(text_statistics(words, words >= 0, K, truth))
+    lp, dlp = np.asarray(out.logprob, np.float64), np.asarray(out.decode_logprob, np.float64)
+    kept = np.exp(np.clip(lp - dlp, -700, 700))[valid]
+    decoded = settings.temperature != 1.0 or settings.top_k > 0 or settings.top_p < 1.0
+    m["decoding_removed_mass"] = float(max(0.0, 1.0 - kept.mean())) if decoded and kept.size else 0.0
+    return m
+
+
+def corpus_params(base_params, tokenizer, lines: list[str], eot: int, row_tokens: int, vocab: int,
+                  heldout_share: float = 0.1) -> tuple[dict, tuple, np.ndarray]:
+    """(parameter pytree, the K most common corpus words, their law u (K,)) for a corpus of text lines.
+
+    The last ``heldout_share`` of the lines (at least one) is the held-out set for perplexity; the rest is
+    the real data ``sample_real`` draws from. Rows are the end-of-text token then the line's tokens,
+    truncated to ``row_tokens`` tokens in all and right-padded.
+    """
+    import collections
+
+    import jax.numpy as jnp
+
+    from collapsim.llm.tokenizer import encode, right_pad
+
+    if len(lines) < 2:
+        raise ConfigError(f"the corpus needs at least 2 non-empty lines (training and held-out), got {len(lines)}")
+    counts = collections.Counter(w for line in lines for w in split_words(line))
+    if len(counts) < 2:
+        raise ConfigError("the corpus has fewer than 2 distinct words")
+    top = counts.most_common(vocab)
+    words = tuple(w for w, _ in top)
+    u = np.array([c for _, c in top], np.float64)
+    u /= u.sum()
+    seqs = [[eot] + ids for ids in encode(tokenizer, lines)]
+    ids, mask = right_pad(seqs, eot, row_tokens)
+    cut = len(lines) - max(1, int(round(heldout_share * len(lines))))
+    params = {"base": base_params, "corpus_ids": jnp.asarray(ids[:cut]), "corpus_mask": jnp.asarray(mask[:cut]),
+              "heldout": jnp.asarray(ids[cut:]), "heldout_mask": jnp.asarray(mask[cut:]),
+              "truth": jnp.asarray(u, jnp.float32)}
+    return params, words, u

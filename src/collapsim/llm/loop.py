@@ -84,10 +84,9 @@ def build(spec):
     from collapsim.registry import Loop
 
     o = spec.family_options
-    if o.get("checkpoint") or o.get("corpus"):
-        raise ConfigError("--checkpoint/--corpus (a Hugging Face GPT-2 folder and a text file) are not wired into "
-                          "`collapsim run gpt2` yet; the loop runs on the known source (see README, 'The LLM collapse loop')")
     p = preset(spec)
+    if o.get("checkpoint") or o.get("corpus"):
+        return _build_real(spec, p)
     if p.length + 1 > 1024:
         raise ConfigError(f"--length {p.length} is longer than a GPT-2 context allows")
     src = _source(p)
@@ -126,6 +125,66 @@ def build(spec):
     return Loop(family, params, False, derived)
 
 
+def read_corpus(path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file; one-line errors for a missing folder, a folder, other bytes."""
+    from pathlib import Path
+
+    f = Path(path)
+    if f.is_dir() or not f.is_file():
+        raise ConfigError(f"--corpus {f}: {'is a folder' if f.is_dir() else 'no such file'}; give a text file, one text per line")
+    try:
+        text = f.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"--corpus {f}: not UTF-8 text (byte {e.start})") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def _build_real(spec, p: LoopPreset):
+    """The loop on the real thing: a local Hugging Face GPT-2 folder fine-tuned on lines of a text corpus.
+
+    The true vocabulary is the corpus's K most common words (K = the preset's vocabulary), u their corpus
+    frequencies; generated texts are decoded and split into words to be counted against it.
+    """
+    from collapsim.families import gpt2 as fam
+    from collapsim.llm.checkpoint import load_checkpoint
+    from collapsim.llm.tokenizer import load_tokenizer
+    from collapsim.registry import Loop
+
+    o = spec.family_options
+    if not (o.get("checkpoint") and o.get("corpus")):
+        raise ConfigError("--checkpoint and --corpus go together (a Hugging Face GPT-2 folder and the real texts); "
+                          "without both the loop runs on the known source")
+    lines = read_corpus(o["corpus"])
+    ck = load_checkpoint(o["checkpoint"])
+    if ck.tokenizer_path is None:
+        raise ConfigError(f"--checkpoint {o['checkpoint']}: no tokenizer.json (needed to read the corpus)")
+    eot = ck.config.eos_token_id
+    if not 0 <= eot < ck.config.vocab_size:
+        raise ConfigError(f"--checkpoint {o['checkpoint']}: eos_token_id {eot} is outside its vocabulary")
+    tok = load_tokenizer(ck.tokenizer_path)
+    row_tokens = min(p.length + 1, ck.config.n_positions)
+    params, words, u = fam.corpus_params(ck.params, tok, lines, eot, row_tokens, p.vocab)
+    lm = fam.LMSettings(ck.config, len(words), eot, row_tokens - 1, p.epochs, p.batch_size, float(p.lr),
+                        bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
+                        float(p.repetition_penalty), int(p.eval_texts), str(ck.tokenizer_path), words)
+    fam.validate(lm)
+    family = fam.gpt2_family(lm, fam.Progress(spec.generations, spec.seeds, lm.epochs))
+    import jax
+
+    rows, out = fam.generate(jax.random.key(0), ck.params, 1024, lm)
+    texts = fam.word_ids(np.asarray(rows)[:, 1:], np.asarray(out.valid), lm)
+    counts = np.bincount(np.concatenate([t[t >= 0] for t in texts] + [np.zeros(0, np.int64)]), minlength=len(words))
+    q = counts / max(counts.sum(), 1)
+    derived = {
+        "truth": f"corpus {o['corpus']}: its {len(words)} most common words",
+        "checkpoint": str(o["checkpoint"]), "corpus_lines": len(lines),
+        "protocol": p._asdict() | {"continue_training": lm.continue_training, "row_tokens": row_tokens},
+        "words_per_text": float(np.mean([(t >= 0).sum() for t in texts])),
+        "base_unigram": q, "true_unigram": u, "vocabulary": list(words),
+    }
+    return Loop(family, params, False, derived)
+
+
 def _decoded(p: LoopPreset) -> bool:
     return p.temperature != 1.0 or p.top_k > 0 or p.top_p < 1.0 or p.repetition_penalty != 1.0
 
@@ -141,13 +200,16 @@ def predict_runs(spec, loop, per_chain: dict):
     q = np.asarray(loop.derived["base_unigram"], np.float64)
     u = np.asarray(loop.derived["true_unigram"], np.float64)
     alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
-    rep = th.fit_and_predict(per_chain, q, u, alpha, p.eval_texts * p.length)
-    note = (f"theory: Wright-Fisher unigram drift, n_eff = {rep.n_eff:.4g} tokens fitted on generations 1..{rep.fit_generations} "
+    words_per_text = loop.derived.get("words_per_text", p.length)  # a corpus run counts its decoded words
+    rep = th.fit_and_predict(per_chain, q, u, alpha, max(1, int(round(p.eval_texts * words_per_text))))
+    fitted = (f"n_eff at the end of its range ({rep.n_eff:.3g}: no drift the theory can fit)" if rep.at_bound
+              else f"n_eff = {rep.n_eff:.4g} tokens")
+    note = (f"theory: Wright-Fisher unigram drift, {fitted}, fitted on generations 1..{rep.fit_generations} "
             f"(Gini-Simpson exact, entropy/support/tail small-noise Beta law), anchored at generation 0")
     if _decoded(p):
         note += "; decoding truncates per context, which the unigram theory does not model"
-    config = {"theory_fit": rep.to_config() | {"tokens_per_generation": spec.samples * p.length,
-                                                 "n_eff_over_tokens": rep.n_eff / (spec.samples * p.length)}}
+    words = spec.samples * words_per_text
+    config = {"theory_fit": rep.to_config() | {"tokens_per_generation": words, "n_eff_over_tokens": rep.n_eff / words}}
     return Prediction(rep.curves, {}, note), config
 
 

@@ -29,8 +29,8 @@ where N is the number of generated words the metrics count (support = distinct w
 i.i.d. from p: E support = sum_i 1 - E(1 - p_i)^N; tail mass = sum_i u_i E(1 - p_i)^N).
 
 The fit: n_eff minimises, over the first F generations only, the squared differences between the measured
-changes from generation 0 (mean over seeds) of unigram entropy and Gini-Simpson and the predicted changes,
-each metric scaled by its measured change at generation F; a grid of log-spaced n_eff refined by a golden
+changes from generation 0 (mean over seeds) of unigram entropy, Gini-Simpson and support and the predicted
+changes, each metric scaled by its measured change at generation F (so each counts alike); a grid of log-spaced n_eff refined by a golden
 section search. The interval resamples the seeds (percentile bootstrap of the mean-curve fit); each seed's
 own fit is recorded too. The later generations are held out: the
 prediction error there is what the comparison reports.
@@ -46,7 +46,7 @@ from scipy.special import gammaln, psi
 
 #: The metrics the theory predicts, and the two it is fitted on.
 PREDICTED = ("unigram_entropy", "gini_simpson", "support", "tail_mass")
-FITTED_ON = ("unigram_entropy", "gini_simpson")
+FITTED_ON = ("unigram_entropy", "gini_simpson", "support")
 N_EFF_RANGE = (2.0, 1e8)
 
 
@@ -140,8 +140,13 @@ class FitReport(NamedTuple):
     curves: dict  # metric -> (T + 1,) predicted, anchored at the measured generation 0
     heldout_error: dict  # metric -> {"mean_abs": float, "max_abs_z": float} over generations F+1..T
 
+    @property
+    def at_bound(self) -> bool:
+        """True when the fit ran to an end of N_EFF_RANGE: the fitted generations do not pin n_eff down."""
+        return self.n_eff > N_EFF_RANGE[1] / 2 or self.n_eff < 2 * N_EFF_RANGE[0]
+
     def to_config(self) -> dict:
-        return {"n_eff": self.n_eff, "n_eff_per_seed": self.per_seed, "n_eff_interval95": self.interval,
+        return {"n_eff": self.n_eff, "n_eff_at_range_end": self.at_bound, "n_eff_per_seed": self.per_seed, "n_eff_interval95": self.interval,
                 "fit_generations": list(range(1, self.fit_generations + 1)), "fitted_on": list(FITTED_ON),
                 "heldout_error": self.heldout_error}
 
