@@ -134,3 +134,17 @@ def test_checkpoint_without_corpus_is_one_line(tmp_path):
         execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path)}))
     with pytest.raises(ConfigError, match="no such file"):
         execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path), "corpus": str(tmp_path / "none.txt")}))
+
+
+@pytest.mark.slow
+def test_generation_bench_times_both_sides(cache, monkeypatch):
+    from llm_fixtures import hf_available
+
+    from collapsim.llm.bench_generation import format_generation_report, run_generation_bench
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    r = run_generation_bench(repeats=1, with_torch=hf_available(), threads=1, preset="micro", n=16)
+    assert r["collapsim_s"] > 0 and r["collapsim_fit_s"] > 0
+    if hf_available():
+        assert r["torch_threads"] == 1 and r["speedup"] > 0
+    assert "collapsim" in format_generation_report(r)

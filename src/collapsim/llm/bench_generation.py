@@ -29,18 +29,20 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int = 0) -> dict:
-    """Seconds per generation for collapsim and (optionally) PyTorch; a flat dict of numbers."""
+def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int = 0, preset: str = "tiny",
+                         n: int = 128) -> dict:
+    """Seconds per generation for collapsim and (optionally) PyTorch; a flat dict of numbers.
+
+    ``preset`` "micro" (and a small ``n``) makes a seconds-long smoke run for tests."""
     import jax
 
     from collapsim.families import gpt2 as fam
     from collapsim.llm import pretrain as P
     from collapsim.llm.checkpoint import load_checkpoint
-    from collapsim.llm.loop import LoopPreset, _source
+    from collapsim.llm.loop import MICRO, LoopPreset, _source
     from collapsim.policies import get
 
-    p = LoopPreset()
-    n = 128
+    p = MICRO if preset == "micro" else LoopPreset()
     src = _source(p)
     folder = P.pretrain(src, P.ModelShape(p.n_layer, p.n_embd, p.n_head), P.PretrainSettings(steps=p.pretrain_steps))
     ck = load_checkpoint(folder)
@@ -51,20 +53,31 @@ def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int
     policy = get("replace")
     state = {"model": family.init(jax.random.key(0), params), "i": 0}
 
+    parts = {"sample": [], "fit": [], "metrics": []}
+
     def generation():
         state["i"] += 1
         key = jax.random.key(state["i"])
-        data, _, _ = policy.assemble(None, family.sample(key, state["model"], n, params), None, None, None, 0.0, 1)
-        state["model"] = family.fit(jax.random.fold_in(key, 1), state["model"], data, None, params)
-        m = family.metrics(jax.random.fold_in(key, 2), state["model"], params)
-        return m
+        t0 = time.perf_counter()
+        synthetic = jax.block_until_ready(family.sample(key, state["model"], n, params))
+        t1 = time.perf_counter()
+        data, _, _ = policy.assemble(None, synthetic, None, None, None, 0.0, 1)
+        state["model"] = jax.block_until_ready(family.fit(jax.random.fold_in(key, 1), state["model"], data, None, params))
+        t2 = time.perf_counter()
+        family.metrics(jax.random.fold_in(key, 2), state["model"], params)  # returns host floats
+        t3 = time.perf_counter()
+        for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+            parts[name].append(dt)
 
     t0 = time.perf_counter()
     generation()
     first = time.perf_counter() - t0
+    for v in parts.values():
+        v.clear()
     ours = _median_time(generation, repeats)
-    out = {"protocol": f"tiny: {n} texts x {p.length} words, {p.epochs} epochs batch {p.batch_size}, metrics on "
-                       f"{p.eval_texts} texts", "collapsim_s": ours, "collapsim_first_s": first, "repeats": repeats}
+    out = {"protocol": f"{preset}: {n} texts x {p.length} words, {p.epochs} epochs batch {p.batch_size}, metrics on "
+                       f"{p.eval_texts} texts", "collapsim_s": ours, "collapsim_first_s": first, "repeats": repeats,
+           **{f"collapsim_{k}_s": statistics.median(v) for k, v in parts.items()}}
     if with_torch:
         out.update(_torch_generation(folder, src, lm, params, n, repeats, threads))
         out["speedup"] = out["torch_s"] / ours
@@ -87,7 +100,7 @@ def _torch_generation(folder, src, lm, params, n: int, repeats: int, threads: in
     model = transformers.GPT2LMHeadModel.from_pretrained(str(folder))
     model.config.pad_token_id = src.eot
     opt = torch.optim.AdamW(model.parameters(), lr=lm.lr, weight_decay=0.0)
-    held = torch.as_tensor(np.asarray(params["heldout"]), dtype=torch.long)
+    held = torch.tensor(np.array(params["heldout"]), dtype=torch.long)
     gen_cfg = dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=lm.length,
                    min_new_tokens=lm.length, pad_token_id=src.eot)
 
@@ -123,7 +136,9 @@ def _torch_generation(folder, src, lm, params, n: int, repeats: int, threads: in
 
 def format_generation_report(r: dict) -> str:
     lines = [f"one generation of the tiny protocol ({r['protocol']}), median of {r['repeats']}:",
-             f"  collapsim   {r['collapsim_s']:.2f} s   (first call, with compilation: {r['collapsim_first_s']:.1f} s)"]
+             f"  collapsim   {r['collapsim_s']:.2f} s   (sample {r['collapsim_sample_s']:.2f}, fine-tune "
+             f"{r['collapsim_fit_s']:.2f}, metrics {r['collapsim_metrics_s']:.2f}; first call, with compilation: "
+             f"{r['collapsim_first_s']:.1f} s)"]
     if "torch_s" in r:
         lines.append(f"  PyTorch     {r['torch_s']:.2f} s   (torch {r['torch']}, {r['torch_threads']} threads, "
                      f"transformers {r['transformers']})")
