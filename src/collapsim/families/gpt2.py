@@ -254,6 +254,21 @@ def gpt2_family(settings: LMSettings, progress: Optional[Progress] = None) -> Fa
                   jittable=False)
 
 
+def _logits(model_params, ids, cfg):
+    """GPT-2 logits (B, T, V) of ids (B, T), compiled once per shape (eagerly, the layer scan ran op by op)."""
+    import jax
+
+    from collapsim.llm.gpt2 import forward
+
+    global _FORWARD
+    if _FORWARD is None:
+        _FORWARD = jax.jit(forward, static_argnums=(1,))
+    return _FORWARD(model_params, cfg, ids)
+
+
+_FORWARD = None
+
+
 def lm_metrics(key, model_params, params, settings: LMSettings) -> dict:
     """Every per-generation metric of the module docstring for one fitted model (host floats)."""
     from collapsim.llm.gpt2 import forward
@@ -265,12 +280,12 @@ def lm_metrics(key, model_params, params, settings: LMSettings) -> dict:
     if settings.text_mode:
         return _text_metrics(model_params, params, settings, rows, valid, out, truth)
     # Logits at positions 0..L-1 predict words 1..L: the model's next-token law along its own texts.
-    logits = forward(model_params, settings.cfg, rows[:, :-1])
+    logits = _logits(model_params, rows[:, :-1], settings.cfg)
     p = unigram_from_logits(logits, valid, settings)
     lp, dlp = np.asarray(out.logprob, np.float64), np.asarray(out.decode_logprob, np.float64)
     kept = np.exp(np.clip(lp - dlp, -700, 700))[valid]
     held = np.asarray(params["heldout"])
-    ppl = perplexity(model_params, settings.cfg, held, np.ones(held.shape, bool))
+    ppl = perplexity(model_params, settings.cfg, held, np.ones(held.shape, bool), batch_size=held.shape[0])
     m = {"perplexity": float(ppl), "cross_entropy_gap": float(math.log(ppl) - float(params["entropy_per_word"]))}
     m.update(unigram_metrics(p, truth))
     m.update(text_statistics(rows[:, 1:], valid, settings.vocab, truth))
@@ -300,7 +315,7 @@ def base_unigram(model_params, settings: LMSettings, texts: int = 1024, seed: in
     from collapsim.llm.gpt2 import forward
 
     rows, out = generate(jax.random.key(seed), model_params, texts, settings)
-    p = unigram_from_logits(forward(model_params, settings.cfg, np.asarray(rows)[:, :-1]), np.asarray(out.valid), settings)
+    p = unigram_from_logits(_logits(model_params, np.asarray(rows)[:, :-1], settings.cfg), np.asarray(out.valid), settings)
     return p
 
 
