@@ -109,7 +109,7 @@ def build(spec):
     progress = fam.Progress(spec.generations, spec.seeds, lm.epochs)
     family = fam.gpt2_family(lm, progress)
     params = fam.make_params(src, ck.params, seed=0)
-    q = fam.base_unigram(ck.params, lm)
+    q = fam.base_unigram(ck.params, lm, texts=4 * lm.eval_texts)  # 1024 for tiny
     derived = {
         "truth": "known source: sparse Markov chain over the wordfreq English top-%d words" % src.vocab,
         "source": src.settings,
