@@ -130,6 +130,10 @@ def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
 def test_checkpoint_without_corpus_is_one_line(tmp_path):
     from collapsim.execute import execute
 
+    for bad, match in (({"lr": -1.0}, "--lr"), ({"epochs": -2}, "--epochs"), ({"length": 1}, "--length")):
+        with pytest.raises(ConfigError, match=match):  # refused before any pretraining
+            execute(_spec(family_options={"preset": "micro", **bad}))
+
     with pytest.raises(ConfigError, match="go together"):
         execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path)}))
     with pytest.raises(ConfigError, match="no such file"):

@@ -85,6 +85,7 @@ def build(spec):
 
     o = spec.family_options
     p = preset(spec)
+    _check(p)  # before any pretraining or loading
     if o.get("checkpoint") or o.get("corpus"):
         return _build_real(spec, p)
     if p.length + 1 > 1024:
@@ -123,6 +124,16 @@ def build(spec):
         "true_unigram": S.unigram_law(src),
     }
     return Loop(family, params, False, derived)
+
+
+def _check(p: LoopPreset) -> None:
+    import math
+
+    if p.epochs < 1 or p.eval_texts < 2 or p.length < 2:
+        raise ConfigError(f"--epochs must be at least 1, --eval-texts at least 2 and --length at least 2 (got "
+                          f"{p.epochs}, {p.eval_texts}, {p.length}; 0 means the preset's value)")
+    if not (math.isfinite(p.lr) and p.lr > 0):
+        raise ConfigError(f"--lr must be a positive number (0 means the preset's), got {p.lr}")
 
 
 def read_corpus(path) -> list[str]:
