@@ -213,10 +213,15 @@ def predict_runs(spec, loop, per_chain: dict):
     alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
     words_per_text = loop.derived.get("words_per_text", p.length)  # a corpus run counts its decoded words
     rep = th.fit_and_predict(per_chain, q, u, alpha, max(1, int(round(p.eval_texts * words_per_text))))
+    lo, hi = rep.interval
     fitted = (f"n_eff at the end of its range ({rep.n_eff:.3g}: no drift the theory can fit)" if rep.at_bound
-              else f"n_eff = {rep.n_eff:.4g} tokens")
-    note = (f"theory: Wright-Fisher unigram drift, {fitted}, fitted on generations 1..{rep.fit_generations} "
+              else f"n_eff = {rep.n_eff:.4g} tokens (95% bootstrap over seeds {lo:.3g}-{hi:.3g})")
+    note = (f"theory: Wright-Fisher unigram drift, {fitted}, fitted on generations 1..{rep.fit_generations}\n"
             f"(Gini-Simpson exact, entropy/support/tail small-noise Beta law), anchored at generation 0")
+    errors = ", ".join(f"{k} {v['mean_abs']:.3g} (|z| <= {v['max_abs_z']:.2g})" for k, v in rep.heldout_error.items()
+                       if v["mean_abs"] is not None and v["max_abs_z"] is not None)
+    if errors:
+        note += f";\nheld-out generations {rep.fit_generations + 1}..{spec.generations}, mean |LM - theory|: {errors}"
     if _decoded(p):
         note += "; decoding truncates per context, which the unigram theory does not model"
     words = spec.samples * words_per_text
