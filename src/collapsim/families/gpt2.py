@@ -37,7 +37,7 @@ import math
 import sys
 import time
 from functools import lru_cache
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -206,7 +206,7 @@ def gpt2_family(settings: LMSettings, progress: Optional[Progress] = None) -> Fa
     import jax.numpy as jnp
 
     from collapsim.llm import source as S
-    from collapsim.llm.train import adamw, fit as train_fit, perplexity
+    from collapsim.llm.train import adamw, fit as train_fit
 
     optimizer = adamw(settings.lr)
 
@@ -254,24 +254,22 @@ def gpt2_family(settings: LMSettings, progress: Optional[Progress] = None) -> Fa
                   jittable=False)
 
 
-def _logits(model_params, ids, cfg):
-    """GPT-2 logits (B, T, V) of ids (B, T), compiled once per shape (eagerly, the layer scan ran op by op)."""
+@lru_cache(maxsize=None)
+def _jitted_forward():
     import jax
 
     from collapsim.llm.gpt2 import forward
 
-    global _FORWARD
-    if _FORWARD is None:
-        _FORWARD = jax.jit(forward, static_argnums=(1,))
-    return _FORWARD(model_params, cfg, ids)
+    return jax.jit(forward, static_argnums=(1,))
 
 
-_FORWARD = None
+def _logits(model_params, ids, cfg):
+    """GPT-2 logits (B, T, V) of ids (B, T), compiled once per shape (eagerly, the layer scan ran op by op)."""
+    return _jitted_forward()(model_params, cfg, ids)
 
 
 def lm_metrics(key, model_params, params, settings: LMSettings) -> dict:
     """Every per-generation metric of the module docstring for one fitted model (host floats)."""
-    from collapsim.llm.gpt2 import forward
     from collapsim.llm.train import perplexity
 
     truth = np.asarray(params["truth"], np.float64)
@@ -311,8 +309,6 @@ def base_unigram(model_params, settings: LMSettings, texts: int = 1024, seed: in
     """The base model's unigram law over the K words (K,), from ``texts`` generated texts (fixed key): the
     starting point of the theory's Wright-Fisher chain."""
     import jax
-
-    from collapsim.llm.gpt2 import forward
 
     rows, out = generate(jax.random.key(seed), model_params, texts, settings)
     p = unigram_from_logits(_logits(model_params, np.asarray(rows)[:, :-1], settings.cfg), np.asarray(out.valid), settings)
