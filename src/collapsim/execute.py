@@ -75,7 +75,11 @@ def execute(spec: RunSpec, out=None) -> Result:
     length = spec.generations if spec.driver == "host" else spec.seeds
     per_chain, elapsed = timed(simulate_with_progress, lambda progress: simulate(spec, loop, progress, checkpoint),
                                length, e.work(spec, loop.shortcut), "simulating")
-    prediction = e.predict(spec, loop)
+    fitted = {}
+    if e.predict_runs is not None:  # a theory with a parameter fitted on this run's own numbers
+        prediction, fitted = e.predict_runs(spec, loop, per_chain)
+    else:
+        prediction = e.predict(spec, loop)
     summary = finish_summary(per_chain, prediction.curves, prediction.approx)
     title = e.title(spec)
     config = {
@@ -83,6 +87,7 @@ def execute(spec: RunSpec, out=None) -> Result:
         **loop.derived,
         "mix_meaning": "each training point is a fresh real draw with probability alpha_t",
         "theory": prediction.note or "exact (the theory column of metrics.csv)",
+        **fitted,
         "elapsed_s": round(elapsed, 3),
         "device_layout": device_layout(),
         "versions": versions(),

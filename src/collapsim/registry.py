@@ -9,7 +9,7 @@ device count first); the functions import them when called.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 from collapsim.errors import ConfigError
 
@@ -24,6 +24,7 @@ class Option(NamedTuple):
     help: str
     target: str = "family_options"
     choices: tuple = ()
+    flag: str = ""  # a boolean switch: "--NAME/--FLAG" (FLAG turns it off); "" for a valued option
 
 
 class Loop(NamedTuple):
@@ -46,6 +47,10 @@ class Entry(NamedTuple):
     title: Callable[[Any], str]
     work: Callable[[Any, bool], float]  # rough count of random draws, for the progress bar
     footprint: Callable[[Any], tuple]  # (floats per chain for the model, per data point), for the memory check
+    driver: str = "scan"  # the command's default --driver ("host" for families whose fit is a training loop)
+    # Optional theory that needs the run's own numbers (a fitted parameter): (spec, loop, per_chain) ->
+    # (theory.Prediction, dict recorded in config.json); used instead of ``predict`` when set.
+    predict_runs: Optional[Callable[[Any, Loop, dict], tuple]] = None
 
 
 def _resolve_method(spec, supported: bool, auto_shortcut: bool) -> bool:
@@ -191,7 +196,52 @@ CATEGORICAL = Entry(
 )
 
 
-ENTRIES = {e.name: e for e in (GAUSSIAN, CATEGORICAL)}
+# -------------------------------------------------------------------------------------------------- gpt2
+
+
+def _gpt2_build(spec) -> Loop:
+    from collapsim.llm.loop import build
+
+    return build(spec)
+
+
+def _gpt2_predict_runs(spec, loop, per_chain):
+    from collapsim.llm.loop import predict_runs
+
+    return predict_runs(spec, loop, per_chain)
+
+
+def _gpt2_title(spec) -> str:
+    from collapsim.llm.loop import title
+
+    return title(spec)
+
+
+GPT2 = Entry(
+    "gpt2", "Fine-tune GPT-2 on its own generated texts over a language whose truth is known, beside the fitted "
+            "Wright-Fisher theory of its unigram law.",
+    {"generations": 5, "samples": 128, "seeds": 2},
+    (
+        Option("preset", str, "tiny", "Protocol: tiny (fast CPU loop), ainex (the Ainex study's constants) or "
+               "micro (seconds per generation, for tests).", choices=("tiny", "ainex", "micro")),
+        Option("continue_training", bool, True, "Fine-tune each generation from the previous one (the published "
+               "protocol), or from the base model with a fresh optimizer (--from-base).", flag="from-base"),
+        Option("epochs", int, 0, "Fine-tuning epochs per generation (0: the preset's)."),
+        Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's)."),
+        Option("length", int, 0, "Words per text (0: the preset's)."),
+        Option("eval_texts", int, 0, "Texts generated per generation for the metrics (0: the preset's)."),
+        Option("checkpoint", str, "", "A local Hugging Face GPT-2 folder as the base model (with --corpus)."),
+        Option("corpus", str, "", "A text file, one text per line, as the real data (with --checkpoint)."),
+    ),
+    _gpt2_build, lambda spec, loop: None, _gpt2_title,
+    lambda spec, shortcut: 0.0,  # the family draws its own progress line over generations, seeds and epochs
+    lambda spec: (5e5, 33.0),
+    driver="host",
+    predict_runs=_gpt2_predict_runs,
+)
+
+
+ENTRIES = {e.name: e for e in (GAUSSIAN, CATEGORICAL, GPT2)}
 
 
 def entry(name: str) -> Entry:

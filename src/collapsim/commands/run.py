@@ -45,9 +45,13 @@ def family_command(e: Entry) -> click.Command:
     cmd = click.Command(e.name, callback=callback, help=e.help)
     for o in reversed(e.options):
         kind = click.Choice(o.choices) if o.choices else o.type
+        if o.flag:
+            cmd = click.option(f"--{o.name.replace('_', '-')}/--{o.flag}", o.name, default=o.default, show_default=True,
+                               help=o.help)(cmd)
+            continue
         cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
                            help=o.help)(cmd)
-    cmd = click.option("--driver", type=click.Choice(DRIVERS), default="scan", show_default=True,
+    cmd = click.option("--driver", type=click.Choice(DRIVERS), default=e.driver, show_default=True,
                        help="scan: lax.scan + vmap; host: a Python loop with a checkpoint per generation.")(cmd)
     cmd = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
                        help="explicit samples, the exact sufficient-statistics shortcut, or auto.")(cmd)

@@ -224,6 +224,37 @@ def perplexity_cmd(checkpoint, download, data, max_length):
     click.echo(f"{perplexity(ck.params, ck.config, ids, mask):.4f}")
 
 
+@llm.command("pretrain")
+@click.option("--preset", type=click.Choice(["tiny", "micro"]), default="tiny", show_default=True,
+              help="Source and model of `collapsim run gpt2 --preset` (ainex uses tiny's).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default: the preset's).")
+@click.option("--force", is_flag=True, help="Train again even if the model is cached.")
+def pretrain_cmd(preset, steps, force):
+    """Pretrain the base GPT-2 of the collapse loop on the known source (cached by content hash).
+
+    The folder ($COLLAPSIM_CACHE/pretrain/HASH, default ~/.cache/collapsim) is a Hugging Face GPT-2
+    checkpoint with a word-level tokenizer.json and pretrain.json (its held-out cross-entropy beside the
+    source's true entropy per word).
+    """
+    from collapsim.llm import pretrain as P
+    from collapsim.llm.loop import MICRO, LoopPreset, _source
+
+    p = MICRO if preset == "micro" else LoopPreset()
+    src = _source(p)
+    settings = P.PretrainSettings(steps=steps or p.pretrain_steps)
+
+    def report(i, n, loss):
+        if i % 250 == 1 or i == n:
+            click.echo(f"step {i}/{n}: loss {loss:.4f}", err=True)
+
+    folder = P.pretrain(src, P.ModelShape(p.n_layer, p.n_embd, p.n_head), settings, progress=report, force=force)
+    info = P.read_info(folder)
+    click.echo(f"base model: {folder}")
+    click.echo(f"held-out cross-entropy {info['heldout_cross_entropy']:.4f} nats/word against the source's "
+               f"{info['true_entropy_per_word']:.4f} (gap {info['heldout_cross_entropy'] - info['true_entropy_per_word']:.4f}); "
+               f"trained in {info['seconds']:.1f}s")
+
+
 @click.command()
 @click.option("--preset", "presets", multiple=True,
               type=click.Choice(["2x64", "4x256", "tiny", "gpt2-small"]),
@@ -238,7 +269,10 @@ def perplexity_cmd(checkpoint, download, data, max_length):
 @click.option("--no-torch", is_flag=True, help="Time collapsim only (no PyTorch reference).")
 @click.option("--bf16", is_flag=True, help="bfloat16 compute for collapsim (GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads, no_torch, bf16, as_json):
+@click.option("--generation", is_flag=True,
+              help="Also time one whole generation of the tiny collapse protocol (sample + fine-tune + metrics).")
+def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads, no_torch, bf16, as_json,
+                  generation):
     """collapsim's GPT-2 sampler and fine-tuning against Hugging Face generate and a PyTorch loop."""
     from collapsim.llm import bench
 
@@ -257,12 +291,17 @@ def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads,
         settings = dict(presets=list(presets), threads=threads, repeats=repeats, with_torch=not no_torch,
                         bf16=bf16)
         rows = bench.extra_rows(settings, repeats)
+        gen = None
+        if generation:  # the LLM collapse loop's row (collapsim.llm.bench_generation), on the same matched threads
+            from collapsim.llm.bench_generation import run_generation_bench
+
+            gen = run_generation_bench(repeats=min(repeats, 3), with_torch=not no_torch, threads=threads)
         load = bench.load_summary()
     finally:
         threads_info["restore"]()
     threads_info = {k: v for k, v in threads_info.items() if k != "restore"}
     if as_json:
-        click.echo(json.dumps(dict(threads=threads_info, load=load, results=results, rows=rows)))
+        click.echo(json.dumps(dict(threads=threads_info, load=load, results=results, rows=rows, generation=gen)))
         return
     click.echo(f"threads: torch {threads_info.get('torch_threads', '-')} (torch.set_num_threads); "
                f"{threads_info['jax']}; {load} (shared machines make timings noisy)")
@@ -270,6 +309,10 @@ def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads,
         click.echo(bench.format_report(r))
     for r in rows:
         click.echo(bench.format_row(r))
+    if gen is not None:
+        from collapsim.llm.bench_generation import format_generation_report
+
+        click.echo(format_generation_report(gen))
 
 
 def _read_texts(path: str) -> list[str]:

@@ -1,0 +1,191 @@
+"""The categorical theory against a language model: Wright-Fisher drift of the unigram law, with one fitted
+parameter, the effective sample size n_eff.
+
+A GPT-2 fine-tuned on n generated texts does not refit its unigram law to the exact word counts, as the
+categorical family does: it learns them partially (a few epochs from the previous weights), smooths across
+contexts, and carries the previous generation's law along. The simplest theory that can still be wrong is
+that the net effect on the unigram law p_t (K words) is Wright-Fisher resampling with an unknown population:
+
+    p_t ~ Multinomial(n_eff, x_t) / n_eff,   x_t = a_t u + (1 - a_t) p_{t-1},   p_0 = q            (eq. L1)
+
+with q the base model's unigram law, u the source's true law (fresh real data under ``mix`` with share a_t;
+a_t = 0 under ``replace``), n_eff the only free parameter (in word tokens). Exact consequences for every
+n_eff (the multinomial moments, as eqs. C3-C4 of :mod:`collapsim.theory.categorical`, per word):
+
+    E p'_i = a u_i + (1 - a) E p_i,
+    E p'_i^2 = (1 - 1/n_eff) E x_i^2 + E x_i / n_eff,
+    E x_i^2 = a^2 u_i^2 + 2 a (1 - a) u_i E p_i + (1 - a)^2 E p_i^2,                                 (eq. L2)
+
+so E[Gini-Simpson] = 1 - sum_i E p_i^2 is exact under (L1). Entropy, support and tail mass need the whole
+law of p_t; for them each word's p_i is given the Beta law with the exact mean and variance of (L2)
+(the small-noise law: the diffusion limit of Wright-Fisher with immigration has Beta marginals, Kimura 1955;
+under pure replacement it misses the atoms at 0 and 1 and so is an approximation, labelled as such):
+
+    E[-p log p] = -m (psi(alpha + 1) - psi(alpha + beta + 1)),                                          (eq. L3)
+    E[(1 - p)^N] = B(alpha, beta + N) / B(alpha, beta),  alpha = m nu, beta = (1 - m) nu,
+    nu = m (1 - m) / v - 1,                                                                              (eq. L4)
+
+where N is the number of generated words the metrics count (support = distinct words among them, assumed
+i.i.d. from p: E support = sum_i 1 - E(1 - p_i)^N; tail mass = sum_i u_i E(1 - p_i)^N).
+
+The fit: n_eff minimises, over the first F generations only, the squared differences between the measured
+changes from generation 0 (mean over seeds) of unigram entropy, Gini-Simpson and support and the predicted
+changes, each metric scaled by its measured change at generation F (so each counts alike); a grid of log-spaced n_eff refined by a golden
+section search. The interval resamples the seeds (percentile bootstrap of the mean-curve fit); each seed's
+own fit is recorded too. The later generations are held out: the
+prediction error there is what the comparison reports.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import gammaln, psi
+
+#: The metrics the theory predicts, and the two it is fitted on.
+PREDICTED = ("unigram_entropy", "gini_simpson", "support", "tail_mass")
+FITTED_ON = ("unigram_entropy", "gini_simpson", "support")
+N_EFF_RANGE = (2.0, 1e8)
+
+
+def moments(q, u, n_eff: float, alpha) -> tuple[np.ndarray, np.ndarray]:
+    """E p_i and E p_i^2 of eq. (L2): two arrays (T + 1, K), or (T + 1, G, K) for G values of n_eff at
+    once; q, u (K,); alpha (T,)."""
+    q, u, alpha = np.asarray(q, np.float64), np.asarray(u, np.float64), np.asarray(alpha, np.float64)
+    T = alpha.size
+    n_eff = np.asarray(n_eff, np.float64)[..., None]  # a scalar, or (G,) values at once -> (T + 1, G, K)
+    shape = (T + 1,) + n_eff.shape[:-1] + (q.size,)
+    m, s = np.empty(shape), np.empty(shape)
+    m[0], s[0] = q, q * q
+    r = 1.0 - 1.0 / n_eff
+    for t, a in enumerate(alpha, start=1):
+        x = a * u + (1 - a) * m[t - 1]
+        x2 = a * a * u * u + 2 * a * (1 - a) * u * m[t - 1] + (1 - a) ** 2 * s[t - 1]
+        m[t], s[t] = x, r * x2 + x / n_eff
+    return m, s
+
+
+def _beta(m, s):
+    """(alpha, beta, point) of the moment-matched Beta laws; ``point`` marks words with no spread."""
+    v = np.maximum(s - m * m, 0.0)
+    point = v <= 1e-14 * np.maximum(m * (1 - m), 1e-300)
+    nu = np.where(point, 1.0, m * (1 - m) / np.where(point, 1.0, v) - 1.0)
+    nu = np.maximum(nu, 1e-9)  # variance at its bound m (1 - m): the law sits at 0 and 1
+    mm = np.clip(m, 1e-300, 1.0)
+    return mm * nu, np.maximum((1 - mm) * nu, 1e-300), point
+
+
+def curves(q, u, n_eff: float, alpha, n_words: int) -> dict:
+    """Predicted expected unigram_entropy, gini_simpson, support, tail_mass, each (T + 1,) (eqs. L2-L4);
+    (T + 1, G) for an array of G values of n_eff."""
+    q, u = np.asarray(q, np.float64), np.asarray(u, np.float64)
+    m, s = moments(q, u, n_eff, alpha)
+    a, b, point = _beta(m, s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent_beta = -m * (psi(a + 1) - psi(a + b + 1))
+        ent_point = -np.where(m > 0, m * np.log(np.where(m > 0, m, 1.0)), 0.0)
+        miss_beta = np.exp(gammaln(b + n_words) + gammaln(a + b) - gammaln(b) - gammaln(a + b + n_words))
+        miss_point = (1 - m) ** n_words
+    ent = np.where(point, ent_point, ent_beta)
+    miss = np.where(point, miss_point, miss_beta)
+    return {
+        "unigram_entropy": ent.sum(-1),
+        "gini_simpson": 1.0 - s.sum(-1),
+        "support": (1 - miss).sum(-1),
+        "tail_mass": (u * miss).sum(-1),
+    }
+
+
+def _loss(n_eff, obs: dict, q, u, alpha, n_words, F: int, scale: dict):
+    """The fit's objective at one n_eff (a float) or at each of an array (G,) of them."""
+    th = curves(q, u, n_eff, alpha[:F], n_words)
+    total = 0.0
+    for name in FITTED_ON:
+        d_obs = obs[name][1:F + 1] - obs[name][0]
+        d_th = th[name][1:F + 1] - th[name][0]
+        d_obs = d_obs.reshape(d_obs.shape + (1,) * (d_th.ndim - 1))
+        total = total + np.sum(((d_obs - d_th) / scale[name]) ** 2, axis=0)
+    return total
+
+
+def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None = None) -> float:
+    """The n_eff of eq. (L1) that best predicts the first F generations' changes of the FITTED_ON metrics.
+
+    obs: metric -> (T + 1,) observed curve (one seed or the mean over seeds). Returns a float in N_EFF_RANGE
+    (an end of the range means the data do not pin it down there: no drift at all, or total collapse).
+    """
+    alpha = np.asarray(alpha, np.float64)
+    if scale is None:
+        scale = {k: max(abs(obs[k][F] - obs[k][0]), 1e-9) for k in FITTED_ON}
+    logs = np.linspace(math.log(N_EFF_RANGE[0]), math.log(N_EFF_RANGE[1]), 241)
+    i = int(np.argmin(_loss(np.exp(logs), obs, q, u, alpha, n_words, F, scale)))
+    lo, hi = logs[max(i - 1, 0)], logs[min(i + 1, logs.size - 1)]
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(25):  # golden section on log n_eff inside the bracketing grid cells
+        c, d = hi - g * (hi - lo), lo + g * (hi - lo)
+        if _loss(math.exp(c), obs, q, u, alpha, n_words, F, scale) < _loss(math.exp(d), obs, q, u, alpha, n_words, F, scale):
+            hi = d
+        else:
+            lo = c
+    return float(math.exp((lo + hi) / 2))
+
+
+class FitReport(NamedTuple):
+    n_eff: float  # fitted on the mean over seeds
+    per_seed: list
+    interval: list  # 95% percentile-bootstrap interval over seeds (resampled seeds, mean-curve fit), [lo, hi]
+    fit_generations: int  # F
+    curves: dict  # metric -> (T + 1,) predicted, anchored at the measured generation 0
+    heldout_error: dict  # metric -> {"mean_abs": float, "max_abs_z": float} over generations F+1..T
+
+    @property
+    def at_bound(self) -> bool:
+        """True when the fit ran to an end of N_EFF_RANGE: the fitted generations do not pin n_eff down."""
+        return self.n_eff > N_EFF_RANGE[1] / 2 or self.n_eff < 2 * N_EFF_RANGE[0]
+
+    def to_config(self) -> dict:
+        return {"n_eff": self.n_eff, "n_eff_at_range_end": self.at_bound, "n_eff_per_seed": self.per_seed, "n_eff_interval95": self.interval,
+                "fit_generations": list(range(1, self.fit_generations + 1)), "fitted_on": list(FITTED_ON),
+                "heldout_error": self.heldout_error}
+
+
+def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations: int | None = None,
+                    bootstrap: int = 100) -> FitReport:
+    """Fit n_eff (mean over seeds and each seed), predict every PREDICTED metric, score the held-out part.
+
+    per_chain: metric -> (seeds, T + 1) measured values. The predicted curves are shifted by the measured
+    generation-0 mean minus the predicted generation-0 value (q is itself estimated from a finite sample).
+    """
+    alpha = np.asarray(alpha, np.float64)
+    T = alpha.size
+    F = fit_generations if fit_generations is not None else max(1, T // 2)
+    F = min(max(F, 1), T)
+    mean = {k: np.asarray(per_chain[k], np.float64).mean(0) for k in PREDICTED}
+    scale = {k: max(abs(mean[k][F] - mean[k][0]), 1e-9) for k in FITTED_ON}
+    n_eff = fit_n_eff(mean, q, u, alpha, n_words, F, scale)
+    seeds = np.asarray(per_chain[FITTED_ON[0]]).shape[0]
+    per_seed = [fit_n_eff({k: np.asarray(per_chain[k], np.float64)[i] for k in PREDICTED}, q, u, alpha, n_words, F, scale)
+                for i in range(seeds)]
+    interval = [float("nan"), float("nan")]
+    if seeds > 1:  # percentile bootstrap over seeds of the mean-curve fit (per-seed fits are heavy-tailed)
+        rng = np.random.default_rng(0)
+        boots = []
+        for _ in range(bootstrap):
+            pick = rng.integers(0, seeds, seeds)
+            boots.append(fit_n_eff({k: np.asarray(per_chain[k], np.float64)[pick].mean(0) for k in PREDICTED},
+                                   q, u, alpha, n_words, F, scale))
+        interval = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
+    th = curves(q, u, n_eff, alpha, n_words)
+    anchored = {k: th[k] - th[k][0] + mean[k][0] for k in PREDICTED}
+    err = {}
+    for k in PREDICTED:
+        vals = np.asarray(per_chain[k], np.float64)
+        se = vals.std(0, ddof=1) / math.sqrt(seeds) if seeds > 1 else np.full(T + 1, np.nan)
+        gap = mean[k][F + 1:] - anchored[k][F + 1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.abs(gap) / se[F + 1:]
+        err[k] = {"mean_abs": float(np.mean(np.abs(gap))) if gap.size else None,
+                  "max_abs_z": float(np.nanmax(z)) if gap.size and np.isfinite(z).any() else None}
+    return FitReport(n_eff, per_seed, interval, F, anchored, err)

@@ -1,0 +1,154 @@
+"""`collapsim run gpt2` on the micro preset: the run folder, and a run killed during generation 3 that resumes
+with the same command and ends with the same metrics.csv as an uninterrupted run (slow set: each run
+compiles the sampler and the train step)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from collapsim.errors import ConfigError
+from collapsim.runspec import RunSpec
+
+GENS = 3
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("collapsim-cache")
+
+
+def _spec(**kw):
+    base = dict(family="gpt2", family_options={"preset": "micro"}, policy="mix", alpha="0.2", samples=16,
+                generations=GENS, seeds=2, seed=3, driver="host")
+    base.update(kw)
+    return RunSpec(**base)
+
+
+@pytest.mark.slow  # three micro runs, about a minute and a half on a shared 2-core machine
+def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache, monkeypatch):
+    from collapsim.execute import execute
+    from collapsim.families import gpt2 as fam
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    whole = execute(_spec(), tmp_path / "whole")
+    expected = (whole.path / "metrics.csv").read_text()
+
+    real_epoch = fam.Progress.epoch
+
+    def kill_in_generation_3(self, generation, epoch):
+        real_epoch(self, generation, epoch)
+        if generation == 3:
+            raise KeyboardInterrupt  # what a Ctrl-C or a kill does mid-training
+
+    monkeypatch.setattr(fam.Progress, "epoch", kill_in_generation_3)
+    with pytest.raises(KeyboardInterrupt):
+        execute(_spec(), tmp_path / "killed")
+    assert not (tmp_path / "killed").exists()  # nothing half-written
+    assert (tmp_path / ".killed.checkpoint.npz").is_file()  # generations 1-2 kept
+    monkeypatch.setattr(fam.Progress, "epoch", real_epoch)
+    resumed = execute(_spec(), tmp_path / "killed")
+    assert (resumed.path / "metrics.csv").read_text() == expected
+    assert not (tmp_path / ".killed.checkpoint.npz").exists()
+
+    # the run folder: every metric per generation, theory rows for the unigram metrics, the fitted n_eff
+    rows = (whole.path / "metrics.csv").read_text().splitlines()[1:]
+    names = {r.split(",")[1] for r in rows}
+    assert {"perplexity", "unigram_entropy", "gini_simpson", "support", "tail_mass", "kl_unigram",
+            "cross_entropy_gap", "distinct_2", "decoding_removed_mass"} <= names
+    with_theory = {r.split(",")[1] for r in rows if r.split(",")[-1] != ""}
+    assert with_theory == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
+    config = json.loads((whole.path / "config.json").read_text())
+    fit = config["theory_fit"]
+    assert fit["n_eff"] > 0 and len(fit["n_eff_per_seed"]) == 2 and fit["fit_generations"] == [1]
+    assert set(fit["heldout_error"]) == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
+    assert config["driver"] == "host" and (whole.path / "figure.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
+    from collapsim.execute import execute
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    res = execute(_spec(policy="accumulate-subsample", alpha="none", generations=2, family_options={"preset": "micro", "continue_training": False}),
+                  tmp_path / "acc")
+    assert "no theory" in res.note
+    rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
+    assert all(r[-1] == "" for r in rows)
+    assert all(np.isfinite(float(r[2])) for r in rows)
+
+
+def test_pretrain_command_trains_once_then_reuses_the_cache(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from collapsim.cli import main
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(tmp_path))
+    first = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "40"])
+    assert first.exit_code == 0, first.output
+    folder = tmp_path / "pretrain" / first.output.split("base model: ")[1].split()[0].split("/")[-1]
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "pretrain.json"}
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    again = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "40"])
+    assert again.exit_code == 0 and (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    other = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "41"])
+    assert other.exit_code == 0 and len(list((tmp_path / "pretrain").iterdir())) == 2  # a new hash
+
+
+def test_run_gpt2_help_lists_the_protocol_options():
+    from click.testing import CliRunner
+
+    from collapsim.cli import main
+
+    out = " ".join(CliRunner().invoke(main, ["run", "gpt2", "--help"]).output.split())
+    for flag in ("--preset", "--continue-training / --from-base", "--checkpoint", "--corpus", "--generations",
+                 "--seeds", "--policy", "--alpha"):
+        assert flag in out, flag
+    assert "[default: host]" in out
+
+
+@pytest.mark.slow
+def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
+    """A Hugging Face GPT-2 folder (random weights, byte-level BPE) on a text corpus: generated texts are
+    decoded and split into words, counted over the corpus's most common words."""
+    from collapsim.execute import execute
+    from llm_fixtures import SENTENCES
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n")
+    spec = _spec(policy="replace", alpha="none", generations=2,
+                 family_options={"preset": "micro", "checkpoint": str(tiny_ckpt), "corpus": str(corpus)})
+    res = execute(spec, tmp_path / "real")
+    config = json.loads((res.path / "config.json").read_text())
+    assert config["corpus_lines"] == len(SENTENCES) and "the" in config["vocabulary"]
+    rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
+    names = {r[1] for r in rows}
+    assert {"perplexity", "unigram_entropy", "support", "tail_mass"} <= names and "cross_entropy_gap" not in names
+    assert all(np.isfinite(float(r[2])) for r in rows)
+
+
+def test_checkpoint_without_corpus_is_one_line(tmp_path):
+    from collapsim.execute import execute
+
+    for bad, match in (({"lr": -1.0}, "--lr"), ({"epochs": -2}, "--epochs"), ({"length": 1}, "--length")):
+        with pytest.raises(ConfigError, match=match):  # refused before any pretraining
+            execute(_spec(family_options={"preset": "micro", **bad}))
+
+    with pytest.raises(ConfigError, match="go together"):
+        execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path)}))
+    with pytest.raises(ConfigError, match="no such file"):
+        execute(_spec(family_options={"preset": "micro", "checkpoint": str(tmp_path), "corpus": str(tmp_path / "none.txt")}))
+
+
+@pytest.mark.slow
+def test_generation_bench_times_both_sides(cache, monkeypatch):
+    from llm_fixtures import hf_available
+
+    from collapsim.llm.bench_generation import format_generation_report, run_generation_bench
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    r = run_generation_bench(repeats=1, with_torch=hf_available(), threads=1, preset="micro", n=16)
+    assert r["collapsim_s"] > 0 and r["collapsim_fit_s"] > 0
+    if hf_available():
+        assert r["torch_threads"] == 1 and r["speedup"] > 0
+    assert "collapsim" in format_generation_report(r)
