@@ -12,6 +12,7 @@ from collapsim.engine import POLICIES, Family, LoopConfig, run_grid, run_host, r
 from collapsim.errors import ConfigError
 from collapsim.families import REGISTRY
 from collapsim.families import gaussian as gauss
+from collapsim.families.regression import default_params as regression_params, regression
 
 T, N, SEEDS = 6, 12, 5
 
@@ -96,6 +97,8 @@ SMALLEST = [  # (id, build, params, smallest n the family allows)
     ("categorical", *FAMILIES["categorical"], 1),
     ("categorical-decoded", *FAMILIES["categorical-decoded"], 1),
     ("pairs", pairs_family, pairs_params, 1),
+    ("regression-d3-n1", lambda: regression(3, 1), lambda: regression_params(3), 1),
+    ("regression-fresh-d3-n1", lambda: regression(3, 1, "fresh"), lambda: regression_params(3), 1),
 ]
 
 

@@ -214,3 +214,54 @@ def with_defaults(spec):
         if o.choices and target[o.name] not in o.choices:
             raise ConfigError(f"--{o.name.replace('_', '-')} must be one of {', '.join(o.choices)}, got {target[o.name]!r}")
     return spec.replace(family_options=fo, params=pa)
+
+
+# ---------------------------------------------------------------------------------------------- regression
+
+
+def _regression_build(spec) -> Loop:
+    from collapsim.families import regression as fam
+
+    o, p = spec.family_options, spec.params
+    fam.validate(o["dim"], spec.samples, o["design"])
+    if spec.method == "shortcut":
+        raise ConfigError("the regression family has no sufficient-statistics shortcut; use --method explicit")
+    wn = float(o["weight_norm"])
+    if not (wn >= 0 and wn != float("inf")):
+        raise ConfigError(f"--weight-norm must be a finite number >= 0, got {wn}")
+    params = fam.default_params(o["dim"], float(p["noise"]), float(p["ridge"]), wn)
+    family = fam.regression(o["dim"], spec.samples, o["design"])
+    return Loop(family, params, False, {"truth": f"y = x^T w* + {p['noise']:g} e, x ~ N(0, I_{o['dim']}), ||w*|| = {wn:g}"})
+
+
+def _regression_predict(spec, loop):
+    from collapsim.theory import regression
+
+    return regression.predict(spec)
+
+
+def _regression_title(spec) -> str:
+    o, p = spec.family_options, spec.params
+    ridge = f", ridge={p['ridge']:g}" if p["ridge"] else ""
+    return (f"regression d={o['dim']}, n={spec.samples}, {o['design']} design, sigma={p['noise']:g}{ridge}, {spec.policy}"
+            + _alpha_title(spec) + f", {spec.seeds} chains")
+
+
+REGRESSION = Entry(
+    "regression", "Least squares refit on labels from its previous fit (Gerstgrasser et al. 2024): replace vs accumulate.",
+    {"generations": 20, "samples": 100, "seeds": 2000},
+    (
+        Option("dim", int, 10, "Number of features d."),
+        Option("design", str, "fixed", "fixed: one design X per chain, relabelled each generation; fresh: a new X each generation.",
+               choices=("fixed", "fresh")),
+        Option("weight_norm", float, 1.0, "||w*|| of the truth (matters only with --ridge)."),
+        Option("noise", float, 1.0, "Label noise sd sigma.", target="params"),
+        Option("ridge", float, 0.0, "Ridge penalty lambda (0: ordinary least squares).", target="params"),
+    ),
+    _regression_build, _regression_predict, _regression_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] ** 2 * _buffer_factor(spec),
+    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1), float(spec.family_options["dim"]) + 1),
+)
+
+
+ENTRIES[REGRESSION.name] = REGRESSION

@@ -8,6 +8,7 @@ families with their options and theory (:mod:`collapsim.registry`).
 
 from collapsim.families import categorical as _categorical
 from collapsim.families import gaussian as _gaussian
+from collapsim.families import regression as _regression
 
 REGISTRY = {
     "gaussian": (lambda: _gaussian.gaussian(1, "full", 1), lambda: _gaussian.default_params(1)),
@@ -18,4 +19,6 @@ REGISTRY = {
         lambda: _categorical.categorical(12, top_k=6, tempered=True, nucleus=True),
         lambda: _categorical.make_params(_categorical.zipf_truth(12), temperature=0.8, top_p=0.9, smoothing=0.5),
     ),
+    "regression": (lambda: _regression.regression(3, 12), lambda: _regression.default_params(3)),
+    "regression-fresh-ridge": (lambda: _regression.regression(3, 12, "fresh"), lambda: _regression.default_params(3, ridge=0.5)),
 }
