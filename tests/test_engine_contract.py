@@ -12,6 +12,7 @@ from collapsim.engine import POLICIES, Family, LoopConfig, run_grid, run_host, r
 from collapsim.errors import ConfigError
 from collapsim.families import REGISTRY
 from collapsim.families import gaussian as gauss
+from collapsim.families.kde import kde, make_params as kde_params
 from collapsim.families.regression import default_params as regression_params, regression
 
 T, N, SEEDS = 6, 12, 5
@@ -98,6 +99,8 @@ SMALLEST = [  # (id, build, params, smallest n the family allows)
     ("categorical-decoded", *FAMILIES["categorical-decoded"], 1),
     ("pairs", pairs_family, pairs_params, 1),
     ("regression-d3-n1", lambda: regression(3, 1), lambda: regression_params(3), 1),
+    ("kde-n1", lambda: kde(1, 1), lambda: kde_params("gaussian", 1, 0.3), 1),
+    ("kde-blobs-n1", lambda: kde(2, 1, "blobs"), lambda: kde_params("blobs", 2, 0.3), 1),
     ("regression-fresh-d3-n1", lambda: regression(3, 1, "fresh"), lambda: regression_params(3), 1),
 ]
 

@@ -265,3 +265,51 @@ REGRESSION = Entry(
 
 
 ENTRIES[REGRESSION.name] = REGRESSION
+
+
+# ------------------------------------------------------------------------------------------------------ kde
+
+
+def _kde_build(spec) -> Loop:
+    from collapsim.families import kde as fam
+
+    o, p = spec.family_options, spec.params
+    if spec.method == "shortcut":
+        raise ConfigError("the kde family has no sufficient-statistics shortcut; use --method explicit")
+    params = fam.make_params(o["truth"], o["dim"], float(p["bandwidth"]), float(o["scale"]), float(o["spread"]))
+    mean0, tr0 = fam.truth_moments(o["truth"], o["dim"], float(o["scale"]), float(o["spread"]))
+    return Loop(fam.kde(o["dim"], spec.samples, o["truth"]), params, False,
+                {"truth": f"{o['truth']} (d={o['dim']}, scale {o['scale']:g}, spread {o['spread']:g}); mean {mean0.tolist()}, tr Cov {tr0:.6g}"})
+
+
+def _kde_predict(spec, loop):
+    from collapsim.theory import kde
+
+    return kde.predict(spec)
+
+
+def _kde_title(spec) -> str:
+    o = spec.family_options
+    return (f"kde {o['truth']} d={o['dim']}, h={spec.params['bandwidth']:g}, n={spec.samples}, {spec.policy}"
+            + _alpha_title(spec) + f", {spec.seeds} chains")
+
+
+KDE = Entry(
+    "kde", "Refit a Gaussian kernel density estimate (fixed bandwidth) on its own samples: variance diffuses upward.",
+    {"generations": 100, "samples": 50, "seeds": 2000},
+    (
+        Option("dim", int, 1, "Dimension d (blobs and moons: 2)."),
+        Option("truth", str, "gaussian", "The real data: N(0, scale^2 I), three blobs, or two moons.",
+               choices=("gaussian", "blobs", "moons")),
+        Option("scale", float, 1.0, "Truth scale: the Gaussian's sd, the blobs' circle radius, the moons' size."),
+        Option("spread", float, 0.1, "Blob sd (blobs) or added noise sd (moons)."),
+        Option("bandwidth", float, 0.2, "Kernel bandwidth h.", target="params"),
+    ),
+    _kde_build, _kde_predict, _kde_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] * _buffer_factor(spec),
+    lambda spec: (float(spec.samples) * (spec.family_options["dim"] + 1)
+                  * (spec.generations if spec.policy == "accumulate" else 1), float(spec.family_options["dim"])),
+)
+
+
+ENTRIES[KDE.name] = KDE

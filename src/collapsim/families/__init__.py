@@ -8,6 +8,7 @@ families with their options and theory (:mod:`collapsim.registry`).
 
 from collapsim.families import categorical as _categorical
 from collapsim.families import gaussian as _gaussian
+from collapsim.families import kde as _kde
 from collapsim.families import regression as _regression
 
 REGISTRY = {
@@ -21,4 +22,6 @@ REGISTRY = {
     ),
     "regression": (lambda: _regression.regression(3, 12), lambda: _regression.default_params(3)),
     "regression-fresh-ridge": (lambda: _regression.regression(3, 12, "fresh"), lambda: _regression.default_params(3, ridge=0.5)),
+    "kde": (lambda: _kde.kde(1, 12), lambda: _kde.make_params("gaussian", 1, 0.3)),
+    "kde-moons": (lambda: _kde.kde(2, 12, "moons"), lambda: _kde.make_params("moons", 2, 0.1)),
 }
