@@ -12,6 +12,7 @@ from collapsim.engine import POLICIES, Family, LoopConfig, run_grid, run_host, r
 from collapsim.errors import ConfigError
 from collapsim.families import REGISTRY
 from collapsim.families import gaussian as gauss
+from collapsim.families.gmm import gmm, make_params as gmm_params, two_component_truth
 from collapsim.families.kde import kde, make_params as kde_params
 from collapsim.families.regression import default_params as regression_params, regression
 
@@ -100,8 +101,13 @@ SMALLEST = [  # (id, build, params, smallest n the family allows)
     ("pairs", pairs_family, pairs_params, 1),
     ("regression-d3-n1", lambda: regression(3, 1), lambda: regression_params(3), 1),
     ("kde-n1", lambda: kde(1, 1), lambda: kde_params("gaussian", 1, 0.3), 1),
+    ("kde-moons-n1", lambda: kde(2, 1, "moons"), lambda: kde_params("moons", 2, 0.1), 1),
     ("kde-blobs-n1", lambda: kde(2, 1, "blobs"), lambda: kde_params("blobs", 2, 0.3), 1),
-    ("regression-fresh-d3-n1", lambda: regression(3, 1, "fresh"), lambda: regression_params(3), 1),
+    ("gmm-diag-n1", *FAMILIES["gmm"], 1),
+    ("gmm-full-n1", lambda: gmm(2, 2, "full", "kmeans++", 20), lambda: gmm_params(*two_component_truth(2), holdout_size=64), 1),
+    ("gmm-diag-warm-k3-n1", lambda: gmm(1, 3, "diag", "warm", 20), lambda: gmm_params(*two_component_truth(1), holdout_size=64), 1),
+    ("gmm-random-n2", lambda: gmm(2, 2, "full", "random", 20), lambda: gmm_params(*two_component_truth(2), holdout_size=64), 2),
+    ("regression-fresh-ridge-d3-n1", lambda: regression(3, 1, "fresh"), lambda: regression_params(3, ridge=0.5), 1),
 ]
 
 

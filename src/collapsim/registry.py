@@ -313,3 +313,69 @@ KDE = Entry(
 
 
 ENTRIES[KDE.name] = KDE
+
+
+# ------------------------------------------------------------------------------------------------------ gmm
+
+
+def _gmm_build(spec) -> Loop:
+    from collapsim.families import gmm as fam
+
+    o, p = spec.family_options, spec.params
+    fam.validate(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"])
+    if spec.method == "shortcut":
+        raise ConfigError("the gmm family has no sufficient-statistics shortcut; use --method explicit")
+    if not 0 <= o["truth_weight"] <= 1:
+        raise ConfigError(f"--truth-weight must lie in [0, 1], got {o['truth_weight']}")
+    if o["holdout"] < 2:
+        raise ConfigError(f"--holdout must be at least 2, got {o['holdout']}")
+    for name in ("tol", "reg", "threshold"):
+        if not (float(p[name]) >= 0 and float(p[name]) != float("inf")):
+            raise ConfigError(f"--{name} must be a finite number >= 0, got {p[name]}")
+    truth = fam.two_component_truth(o["dim"], float(o["separation"]), float(o["truth_weight"]))
+    params = fam.make_params(*truth, holdout_size=o["holdout"], seed=spec.seed, tol=float(p["tol"]), reg=float(p["reg"]),
+                             threshold=float(p["threshold"]))
+    derived = {"truth": f"{o['truth_weight']:g} N(-{o['separation'] / 2:g} e1, I_{o['dim']}) + "
+                        f"{1 - o['truth_weight']:g} N(+{o['separation'] / 2:g} e1, I_{o['dim']})",
+               "truth_tail_mass": fam.truth_tail_mass(*truth, draws=200_000)}
+    return Loop(fam.gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"]), params, False, derived)
+
+
+def _gmm_predict(spec, loop):
+    from collapsim.theory import Prediction
+
+    return Prediction({}, {}, "no closed form for a mixture refit by EM (Monte Carlo only)")
+
+
+def _gmm_title(spec) -> str:
+    o = spec.family_options
+    return (f"gmm K={o['components']} d={o['dim']} ({o['covariance']}, init {o['init']}), n={spec.samples}, {spec.policy}"
+            + _alpha_title(spec) + f", {spec.seeds} chains")
+
+
+GMM = Entry(
+    "gmm", "Refit a Gaussian mixture by EM on its own samples (Shumailov et al. 2024): components collapse.",
+    {"generations": 50, "samples": 1000, "seeds": 200},
+    (
+        Option("dim", int, 2, "Dimension d."),
+        Option("components", int, 2, "Components K of the fitted mixture."),
+        Option("covariance", str, "full", "Full covariance matrices or diagonal variances.", choices=("full", "diag")),
+        Option("init", str, "kmeans++", "EM start: k-means++ seeding, random responsibilities, or the previous model (warm).",
+               choices=("kmeans++", "random", "warm")),
+        Option("max_iter", int, 100, "Most EM iterations per fit."),
+        Option("separation", float, 4.0, "Truth: distance between the two unit-covariance components."),
+        Option("truth_weight", float, 0.5, "Truth: weight of the left component."),
+        Option("holdout", int, 1000, "Size of the held-out real sample (log-likelihood, W2, tails)."),
+        Option("tol", float, 1e-3, "EM stops when the mean log-likelihood gains less.", target="params"),
+        Option("reg", float, 1e-6, "Added to every covariance's diagonal (scikit-learn's reg_covar).", target="params"),
+        Option("threshold", float, 0.05, "Weight above which a component counts as active.", target="params"),
+    ),
+    _gmm_build, _gmm_predict, _gmm_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]
+    * spec.family_options["dim"] ** 2 * 20 * _buffer_factor(spec),
+    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3,
+                  float(spec.family_options["dim"] * (spec.family_options["components"] * 4 + 1))),
+)
+
+
+ENTRIES[GMM.name] = GMM
