@@ -63,6 +63,10 @@ def _register():
     bench.add_command(bench_gaussian_cmd, "gaussian")
     bench.add_command(bench_categorical_cmd, "categorical")
 
+    from collapsim.bench.families import bench_families_cmd
+
+    bench.add_command(bench_families_cmd, "families")
+
     from collapsim.replay.cli import replay
 
     main.add_command(replay, "replay")

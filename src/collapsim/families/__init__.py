@@ -25,5 +25,5 @@ REGISTRY = {
     # the other settings run 200 generations at their smallest n in the contract test's slow set
     "regression": (lambda: _regression.regression(3, 12), lambda: _regression.default_params(3)),
     "kde": (lambda: _kde.kde(1, 12), lambda: _kde.make_params("gaussian", 1, 0.3)),
-    "gmm": (lambda: _gmm.gmm(1, 2, "diag", "kmeans++", 10), lambda: _gmm.make_params(*_gmm.two_component_truth(1), holdout_size=64)),
+    "gmm": (lambda: _gmm.gmm(1, 2, "diag", "warm", 10), lambda: _gmm.make_params(*_gmm.two_component_truth(1), holdout_size=64)),
 }
