@@ -45,7 +45,8 @@ def test_cli_moons_mix_within_4_stderr(tmp_path):
 def test_sampling_picks_only_weighted_support_points():
     fam = kde.kde(1, 4)
     params = kde.make_params("gaussian", 1, 0.0)
-    model = fam.widen(fam.init(jax.random.key(0), params), 12)
+    wide = fam.widen(fam.init(jax.random.key(0), params), 12)
+    assert wide["points"].shape == (12, 1) and float(wide["weight"].sum()) == 4 and float(wide["weight"][4:].sum()) == 0
     model = {"points": jnp.arange(12.0)[:, None], "weight": jnp.asarray([0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0], jnp.float32)}
     x = np.asarray(fam.sample(jax.random.key(1), model, 3000, params))[:, 0]
     assert set(np.unique(x)) == {1.0, 4.0, 5.0}

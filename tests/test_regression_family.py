@@ -112,3 +112,17 @@ def test_bad_options_are_one_line_errors(tmp_path, bad):
     res = CliRunner().invoke(main, ["run", "regression", "--generations", "2", "--seeds", "4", "--out", str(out), *bad])
     assert res.exit_code == 2, res.output
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_replace_vs_accumulate_experiment_matches_theory(tmp_path):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "replace_vs_accumulate.py"
+    spec = importlib.util.spec_from_file_location("replace_vs_accumulate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    worst = module.main(["--seeds", "400", "--generations", "15", "--out", str(tmp_path)])
+    assert set(worst) == {"replace", "accumulate"} and max(worst.values()) < 4, worst
+    assert (tmp_path / "replace_vs_accumulate.png").stat().st_size > 10_000

@@ -15,8 +15,9 @@ Initialisation (static ``init``): ``kmeans++`` seeding from the fit's key (Arthu
 and 10 weighted k-means (Lloyd) steps, then
 the hard nearest-centre assignment as the first responsibilities; ``random`` responsibilities
 (uniform, normalised: every component starts near the overall mean, and EM can stop at that symmetric
-saddle when the likelihood climbs by less than ``tol`` per step, so it is the weakest start); ``warm``: the previous generation's model is the first E-step's parameters (this
-changes the dynamics: the chain's components keep their identity).
+saddle when the likelihood climbs by less than ``tol`` per step, so it is the weakest start); ``warm``: the
+previous generation's model is the first E-step's parameters (this changes the dynamics: the chain's
+components keep their identity).
 
 Sampling: a component per point by ``jax.random.categorical`` on log pi, then mu_c + L_c z (static shapes).
 
@@ -82,7 +83,8 @@ def make_params(weights, means, covs, holdout_size: int = 1000, directions: int 
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     holdout_sorted = np.sort(holdout @ dirs.T, axis=0)  # (M, P): the truth's side of the sliced W2, once
     return {"truth_weights": f32(weights), "truth_means": f32(means), "truth_chol": f32(chol), "holdout": f32(holdout),
-            "holdout_sorted": f32(holdout_sorted), "directions": f32(dirs), "mean0": f32(mean0), "whiten": f32(whiten), "tol": f32(tol), "reg": f32(reg),
+            "holdout_sorted": f32(holdout_sorted), "directions": f32(dirs), "mean0": f32(mean0), "whiten": f32(whiten),
+            "tol": f32(tol), "reg": f32(reg),
             "threshold": f32(threshold)}
 
 
