@@ -47,7 +47,7 @@ def main(argv=None):
         s = summarize(out["test_error"])
         z = (s["mean"][1:] - theory[policy][1:]) / s["stderr"][1:]
         worst[policy] = np.abs(z).max()
-        for t in (1, 5, 10, 20, T):
+        for t in sorted({t for t in (1, 5, 10, 20, T) if t <= T}):
             print(f"{policy:<12}{t:>4}{theory[policy][t]:>10.4f}{s['mean'][t]:>12.4f} +- {s['stderr'][t]:.4f}{z[t - 1]:>+7.2f}")
         print(f"{policy:<12} largest |z| over t = 1..{T}: {worst[policy]:.2f}   ({time.perf_counter() - t0:.1f} s)")
         ax.fill_between(g, s["mean"] - 2 * s["stderr"], s["mean"] + 2 * s["stderr"], color=colour, alpha=0.3, lw=0)
