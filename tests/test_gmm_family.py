@@ -101,3 +101,18 @@ def test_bad_options_are_one_line_errors(tmp_path, bad):
     res = CliRunner().invoke(main, ["run", "gmm", "--generations", "2", "--seeds", "4", "--out", str(out), *bad])
     assert res.exit_code == 2, res.output
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_shumailov_experiment_runs_small(tmp_path, capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "shumailov_gmm.py"
+    spec = importlib.util.spec_from_file_location("shumailov_gmm", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--chains", "16", "--generations", "4", "--samples", "60", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "wall time" in printed and "both components active" in printed
+    assert (tmp_path / "shumailov_gmm.png").stat().st_size > 10_000
