@@ -12,6 +12,9 @@ from collapsim.engine import POLICIES, Family, LoopConfig, run_grid, run_host, r
 from collapsim.errors import ConfigError
 from collapsim.families import REGISTRY
 from collapsim.families import gaussian as gauss
+from collapsim.families.gmm import gmm, make_params as gmm_params, two_component_truth
+from collapsim.families.kde import kde, make_params as kde_params
+from collapsim.families.regression import default_params as regression_params, regression
 
 T, N, SEEDS = 6, 12, 5
 
@@ -59,14 +62,20 @@ def pairs_params():
 FAMILIES = {**REGISTRY, "pairs": (pairs_family, pairs_params)}
 
 
+#: Families whose step takes ~10 s to compile (EM): their replace case runs by default, the other policies
+#: with the slow set, to keep the default suite's time.
+SLOW_TO_COMPILE = {"gmm"}
+
+
 def _cases():
     for name, (build, _) in FAMILIES.items():
         family = build()
         for policy in POLICIES:
+            marks = (pytest.mark.slow,) if name in SLOW_TO_COMPILE and policy != "replace" else ()
             for method in ("explicit", "shortcut"):
                 if method == "shortcut" and not (family.refit_mixture and family.supports(policy, method, N)):
                     continue
-                yield pytest.param(name, policy, method == "shortcut", id=f"{name}-{policy}-{method}")
+                yield pytest.param(name, policy, method == "shortcut", id=f"{name}-{policy}-{method}", marks=marks)
 
 
 @pytest.mark.parametrize("name,policy,shortcut", list(_cases()))
@@ -96,6 +105,16 @@ SMALLEST = [  # (id, build, params, smallest n the family allows)
     ("categorical", *FAMILIES["categorical"], 1),
     ("categorical-decoded", *FAMILIES["categorical-decoded"], 1),
     ("pairs", pairs_family, pairs_params, 1),
+    ("regression-d3-n1", lambda: regression(3, 1), lambda: regression_params(3), 1),
+    ("kde-n1", lambda: kde(1, 1), lambda: kde_params("gaussian", 1, 0.3), 1),
+    ("kde-moons-n1", lambda: kde(2, 1, "moons"), lambda: kde_params("moons", 2, 0.1), 1),
+    ("kde-blobs-n1", lambda: kde(2, 1, "blobs"), lambda: kde_params("blobs", 2, 0.3), 1),
+    ("gmm-diag-warm-n1", *FAMILIES["gmm"], 1),
+    ("gmm-diag-kmeans-n1", lambda: gmm(1, 2, "diag", "kmeans++", 10), lambda: gmm_params(*two_component_truth(1), holdout_size=64), 1),
+    ("gmm-full-n1", lambda: gmm(2, 2, "full", "kmeans++", 20), lambda: gmm_params(*two_component_truth(2), holdout_size=64), 1),
+    ("gmm-diag-warm-k3-n1", lambda: gmm(1, 3, "diag", "warm", 20), lambda: gmm_params(*two_component_truth(1), holdout_size=64), 1),
+    ("gmm-random-n2", lambda: gmm(2, 2, "full", "random", 20), lambda: gmm_params(*two_component_truth(2), holdout_size=64), 2),
+    ("regression-fresh-ridge-d3-n1", lambda: regression(3, 1, "fresh"), lambda: regression_params(3, ridge=0.5), 1),
 ]
 
 

@@ -71,6 +71,10 @@ def _register():
 
     bench.add_command(bench_sweep_cmd, "sweep")
 
+    from collapsim.bench.families import bench_families_cmd
+
+    bench.add_command(bench_families_cmd, "families")
+
     from collapsim.replay.cli import replay
 
     main.add_command(replay, "replay")

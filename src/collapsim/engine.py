@@ -80,6 +80,10 @@ class Family(NamedTuple):
       lapack: True when the step calls LAPACK (``jnp.linalg.eigh``...): on CPU host devices such calls run
         one at a time, because two programs with LAPACK custom calls running at once deadlock XLA's CPU
         thread pool (both of its threads wait inside the calls).
+      widen: optional ``widen(model, rows) -> model`` for families whose model stores its training rows (a
+        kernel density): the same law, its arrays padded to hold ``rows`` rows. The engine calls it on the
+        initial model when the policy trains on more rows than n (``accumulate``: the T n buffer), so the
+        carried model keeps one shape through the scan.
     Data is a pytree whose leaves have a leading axis n: points (n, d), (X, y) pairs, token ids (n, L).
     """
 
@@ -93,6 +97,7 @@ class Family(NamedTuple):
     refit_mixture: Optional[Callable[..., Model]] = None
     jittable: bool = True
     lapack: bool = False
+    widen: Optional[Callable[[Model, int], Model]] = None
 
 
 class LoopConfig(NamedTuple):
@@ -144,6 +149,12 @@ def init_carry(family: Family, cfg: LoopConfig, key: jax.Array, params: Params) 
     if policy.needs_pool:
         shape = jax.eval_shape(lambda k: family.sample(k, model, cfg.samples, params), key)
         pool = jax.tree.map(lambda s: jnp.zeros((cfg.generations * s.shape[0],) + s.shape[1:], s.dtype), shape)
+        if family.widen is not None:  # the rows the fit will see: the buffer (accumulate) or n (subsample)
+            trained = jax.eval_shape(lambda k, p, s: policy.assemble(k, s, s, s, p, jnp.float32(0), jnp.int32(1))[0],
+                                     key, pool, shape)
+            rows = jax.tree.leaves(trained)[0].shape[0]
+            if rows != cfg.samples:
+                model = family.widen(model, rows)
     return Carry(model, pool, real0), family.metrics(jax.random.fold_in(key, _METRIC), model, params)
 
 

@@ -264,3 +264,168 @@ def with_defaults(spec):
         if o.choices and target[o.name] not in o.choices:
             raise ConfigError(f"--{o.name.replace('_', '-')} must be one of {', '.join(o.choices)}, got {target[o.name]!r}")
     return spec.replace(family_options=fo, params=pa)
+
+
+# ---------------------------------------------------------------------------------------------- regression
+
+
+def _regression_build(spec) -> Loop:
+    from collapsim.families import regression as fam
+
+    o, p = spec.family_options, spec.params
+    fam.validate(o["dim"], spec.samples, o["design"])
+    if spec.method == "shortcut":
+        raise ConfigError("the regression family has no sufficient-statistics shortcut; use --method explicit")
+    wn = float(o["weight_norm"])
+    if not (wn >= 0 and wn != float("inf")):
+        raise ConfigError(f"--weight-norm must be a finite number >= 0, got {wn}")
+    params = fam.default_params(o["dim"], float(p["noise"]), float(p["ridge"]), wn)
+    family = fam.regression(o["dim"], spec.samples, o["design"])
+    return Loop(family, params, False, {"truth": f"y = x^T w* + {p['noise']:g} e, x ~ N(0, I_{o['dim']}), ||w*|| = {wn:g}"})
+
+
+def _regression_predict(spec, loop):
+    from collapsim.theory import regression
+
+    return regression.predict(spec)
+
+
+def _regression_title(spec) -> str:
+    o, p = spec.family_options, spec.params
+    ridge = f", ridge={p['ridge']:g}" if p["ridge"] else ""
+    return (f"regression d={o['dim']}, n={spec.samples}, {o['design']} design, sigma={p['noise']:g}{ridge}, {spec.policy}"
+            + _alpha_title(spec) + f", {spec.seeds} chains")
+
+
+REGRESSION = Entry(
+    "regression", "Least squares refit on labels from its previous fit (Gerstgrasser et al. 2024): replace vs accumulate.",
+    {"generations": 20, "samples": 100, "seeds": 2000},
+    (
+        Option("dim", int, 10, "Number of features d."),
+        Option("design", str, "fixed", "fixed: one design X per chain, relabelled each generation; fresh: a new X each generation.",
+               choices=("fixed", "fresh")),
+        Option("weight_norm", float, 1.0, "||w*|| of the truth (matters only with --ridge)."),
+        Option("noise", float, 1.0, "Label noise sd sigma.", target="params"),
+        Option("ridge", float, 0.0, "Ridge penalty lambda (0: ordinary least squares).", target="params"),
+    ),
+    _regression_build, _regression_predict, _regression_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] ** 2 * _buffer_factor(spec),
+    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1), float(spec.family_options["dim"]) + 1),
+)
+
+
+ENTRIES[REGRESSION.name] = REGRESSION
+
+
+# ------------------------------------------------------------------------------------------------------ kde
+
+
+def _kde_build(spec) -> Loop:
+    from collapsim.families import kde as fam
+
+    o, p = spec.family_options, spec.params
+    if spec.method == "shortcut":
+        raise ConfigError("the kde family has no sufficient-statistics shortcut; use --method explicit")
+    params = fam.make_params(o["truth"], o["dim"], float(p["bandwidth"]), float(o["scale"]), float(o["spread"]))
+    mean0, tr0 = fam.truth_moments(o["truth"], o["dim"], float(o["scale"]), float(o["spread"]))
+    return Loop(fam.kde(o["dim"], spec.samples, o["truth"]), params, False,
+                {"truth": f"{o['truth']} (d={o['dim']}, scale {o['scale']:g}, spread {o['spread']:g}); mean {mean0.tolist()}, tr Cov {tr0:.6g}"})
+
+
+def _kde_predict(spec, loop):
+    from collapsim.theory import kde
+
+    return kde.predict(spec)
+
+
+def _kde_title(spec) -> str:
+    o = spec.family_options
+    return (f"kde {o['truth']} d={o['dim']}, h={spec.params['bandwidth']:g}, n={spec.samples}, {spec.policy}"
+            + _alpha_title(spec) + f", {spec.seeds} chains")
+
+
+KDE = Entry(
+    "kde", "Refit a Gaussian kernel density estimate (fixed bandwidth) on its own samples: variance diffuses upward.",
+    {"generations": 100, "samples": 50, "seeds": 2000},
+    (
+        Option("dim", int, 1, "Dimension d (blobs and moons: 2)."),
+        Option("truth", str, "gaussian", "The real data: N(0, scale^2 I), three blobs, or two moons.",
+               choices=("gaussian", "blobs", "moons")),
+        Option("scale", float, 1.0, "Truth scale: the Gaussian's sd, the blobs' circle radius, the moons' size."),
+        Option("spread", float, 0.1, "Blob sd (blobs) or added noise sd (moons)."),
+        Option("bandwidth", float, 0.2, "Kernel bandwidth h.", target="params"),
+    ),
+    _kde_build, _kde_predict, _kde_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] * _buffer_factor(spec),
+    lambda spec: (float(spec.samples) * (spec.family_options["dim"] + 1)
+                  * (spec.generations if spec.policy == "accumulate" else 1), float(spec.family_options["dim"])),
+)
+
+
+ENTRIES[KDE.name] = KDE
+
+
+# ------------------------------------------------------------------------------------------------------ gmm
+
+
+def _gmm_build(spec) -> Loop:
+    from collapsim.families import gmm as fam
+
+    o, p = spec.family_options, spec.params
+    fam.validate(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"])
+    if spec.method == "shortcut":
+        raise ConfigError("the gmm family has no sufficient-statistics shortcut; use --method explicit")
+    if not 0 <= o["truth_weight"] <= 1:
+        raise ConfigError(f"--truth-weight must lie in [0, 1], got {o['truth_weight']}")
+    if o["holdout"] < 2:
+        raise ConfigError(f"--holdout must be at least 2, got {o['holdout']}")
+    for name in ("tol", "reg", "threshold"):
+        if not (float(p[name]) >= 0 and float(p[name]) != float("inf")):
+            raise ConfigError(f"--{name} must be a finite number >= 0, got {p[name]}")
+    truth = fam.two_component_truth(o["dim"], float(o["separation"]), float(o["truth_weight"]))
+    params = fam.make_params(*truth, holdout_size=o["holdout"], seed=spec.seed, tol=float(p["tol"]), reg=float(p["reg"]),
+                             threshold=float(p["threshold"]))
+    derived = {"truth": f"{o['truth_weight']:g} N(-{o['separation'] / 2:g} e1, I_{o['dim']}) + "
+                        f"{1 - o['truth_weight']:g} N(+{o['separation'] / 2:g} e1, I_{o['dim']})",
+               "truth_tail_mass": fam.truth_tail_mass(*truth, draws=200_000)}
+    return Loop(fam.gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"]), params, False, derived)
+
+
+def _gmm_predict(spec, loop):
+    from collapsim.theory import Prediction
+
+    return Prediction({}, {}, "no closed form for a mixture refit by EM (Monte Carlo only)")
+
+
+def _gmm_title(spec) -> str:
+    o = spec.family_options
+    return (f"gmm K={o['components']} d={o['dim']} ({o['covariance']}, init {o['init']}), n={spec.samples}, {spec.policy}"
+            + _alpha_title(spec) + f", {spec.seeds} chains")
+
+
+GMM = Entry(
+    "gmm", "Refit a Gaussian mixture by EM on its own samples (Shumailov et al. 2024): components collapse.",
+    {"generations": 50, "samples": 1000, "seeds": 200},
+    (
+        Option("dim", int, 2, "Dimension d."),
+        Option("components", int, 2, "Components K of the fitted mixture."),
+        Option("covariance", str, "full", "Full covariance matrices or diagonal variances.", choices=("full", "diag")),
+        Option("init", str, "kmeans++", "EM start: k-means++ seeding, random responsibilities, or the previous model (warm).",
+               choices=("kmeans++", "random", "warm")),
+        Option("max_iter", int, 100, "Most EM iterations per fit."),
+        Option("separation", float, 4.0, "Truth: distance between the two unit-covariance components."),
+        Option("truth_weight", float, 0.5, "Truth: weight of the left component."),
+        Option("holdout", int, 1000, "Size of the held-out real sample (log-likelihood, W2, tails)."),
+        Option("tol", float, 1e-3, "EM stops when the mean log-likelihood gains less.", target="params"),
+        Option("reg", float, 1e-6, "Added to every covariance's diagonal (scikit-learn's reg_covar).", target="params"),
+        Option("threshold", float, 0.05, "Weight above which a component counts as active.", target="params"),
+    ),
+    _gmm_build, _gmm_predict, _gmm_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]
+    * spec.family_options["dim"] ** 2 * 20 * _buffer_factor(spec),
+    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3,
+                  float(spec.family_options["dim"] * (spec.family_options["components"] * 4 + 1))),
+)
+
+
+ENTRIES[GMM.name] = GMM

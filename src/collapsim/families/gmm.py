@@ -1,0 +1,305 @@
+"""Gaussian mixture refit by EM on its own samples (Shumailov et al. 2024, the GMM illustration of collapse).
+
+Model pytree (K components in d dimensions): ``weights`` (K,), ``means`` (K, d), ``covs`` (K, d) variances
+(``covariance="diag"``) or (K, d, d) matrices plus their Cholesky factors ``chol`` (K, d, d) (``"full"``).
+
+EM (Dempster, Laird and Rubin 1977; the M-step as in Bishop, PRML eqs. 9.24-9.27, on 0/1 row weights):
+  E: r_nk = pi_k N(x_n; mu_k, Sigma_k) / sum_j pi_j N(x_n; mu_j, Sigma_j), in log space (logsumexp);
+  M: N_k = sum_n w_n r_nk + 10 eps, pi_k = N_k / sum N_k, mu_k = sum_n w_n r_nk x_n / N_k,
+     Sigma_k = sum_n w_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg I.
+The 10 eps and ``reg`` (scikit-learn's reg_covar) make a component that lost all its points a legal state: its
+mean goes to 0, its covariance to reg I and its weight to ~1e-6, all finite. Iterations run in a
+``lax.while_loop`` until the mean log-likelihood gains less than ``tol`` or ``max_iter`` is reached (under
+vmap each chain's state is frozen once it has converged: static shapes, a per-chain tolerance mask).
+Initialisation (static ``init``): ``kmeans++`` seeding from the fit's key (Arthur and Vassilvitskii 2007)
+and 10 weighted k-means (Lloyd) steps, then
+the hard nearest-centre assignment as the first responsibilities; ``random`` responsibilities
+(uniform, normalised: every component starts near the overall mean, and EM can stop at that symmetric
+saddle when the likelihood climbs by less than ``tol`` per step, so it is the weakest start); ``warm``: the
+previous generation's model is the first E-step's parameters (this changes the dynamics: the chain's
+components keep their identity).
+
+Sampling: a component per point by ``jax.random.categorical`` on log pi, then mu_c + L_c z (static shapes).
+
+Truth (``params``): a mixture given by ``truth_weights`` (K0,), ``truth_means`` (K0, d), ``truth_chol``
+(K0, d, d); ``holdout`` (M, d) a fixed real sample shared by every chain (the held-out log-likelihood and
+the W2 estimate); ``directions`` (P, d) unit projections; ``mean0`` (d,) and ``whiten`` (d, d) the truth's
+overall mean and inverse square-root covariance (tails); ``tol``, ``reg``, ``threshold``.
+
+Metrics (components ordered by the first coordinate of their means): ``weight_k``, ``mean_k`` (first
+coordinate), ``var_k`` (tr Sigma_k / d) for k = 1..K; ``active`` the number of components with weight above
+``threshold``; ``heldout_ll`` the mean log-likelihood of the held-out real sample; ``sliced_w2sq`` the sliced
+squared 2-Wasserstein distance between M model draws and the held-out sample, averaged over the P directions
+(for d = 1 the exact W2^2 of the two empirical laws; an estimate with a finite-sample floor of order 1/M);
+``tail_mass`` the share of M model draws beyond 2 sigma of the truth (Mahalanobis distance > 2 under its
+overall mean and covariance; the truth's own share is in config.json).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from collapsim.engine import Family
+from collapsim.errors import ConfigError
+
+COVARIANCES = ("full", "diag")
+INITS = ("kmeans++", "random", "warm")
+_LOG2PI = float(np.log(2 * np.pi))
+
+
+# ------------------------------------------------------------------------------------------------- truth
+
+
+def two_component_truth(dim: int, separation: float = 4.0, weight: float = 0.5) -> tuple:
+    """(weights (2,), means (2, d), covs (2, d, d)): N(-sep/2 e1, I) and N(+sep/2 e1, I) with weights w, 1 - w."""
+    means = np.zeros((2, dim))
+    means[:, 0] = [-separation / 2, separation / 2]
+    return np.array([weight, 1 - weight]), means, np.stack([np.eye(dim)] * 2)
+
+
+def make_params(weights, means, covs, holdout_size: int = 1000, directions: int = 16, seed: int = 0,
+                tol: float = 1e-3, reg: float = 1e-6, threshold: float = 0.05) -> dict:
+    """Parameter pytree for a truth mixture; the held-out sample and projections are drawn on the host from
+    ``seed`` (NumPy, float64), so a run's config reproduces them."""
+    weights, means, covs = (np.asarray(a, np.float64) for a in (weights, means, covs))
+    k0, d = means.shape
+    if weights.shape != (k0,) or covs.shape != (k0, d, d) or not np.isclose(weights.sum(), 1) or weights.min() < 0:
+        raise ConfigError("the truth mixture needs weights summing to 1, means (K, d) and covariances (K, d, d)")
+    chol = np.linalg.cholesky(covs)
+    rng = np.random.default_rng(seed)
+    comp = rng.choice(k0, size=holdout_size, p=weights)
+    holdout = means[comp] + np.einsum("nij,nj->ni", chol[comp], rng.standard_normal((holdout_size, d)))
+    dirs = rng.standard_normal((directions if d > 1 else 1, d))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    mean0 = weights @ means
+    cov0 = np.einsum("k,kij->ij", weights, covs) + np.einsum("k,ki,kj->ij", weights, means - mean0, means - mean0)
+    evals, evecs = np.linalg.eigh(cov0)
+    whiten = evecs @ np.diag(evals**-0.5) @ evecs.T
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    holdout_sorted = np.sort(holdout @ dirs.T, axis=0)  # (M, P): the truth's side of the sliced W2, once
+    return {"truth_weights": f32(weights), "truth_means": f32(means), "truth_chol": f32(chol), "holdout": f32(holdout),
+            "holdout_sorted": f32(holdout_sorted), "directions": f32(dirs), "mean0": f32(mean0), "whiten": f32(whiten),
+            "tol": f32(tol), "reg": f32(reg),
+            "threshold": f32(threshold)}
+
+
+def truth_tail_mass(weights, means, covs, draws: int = 2_000_000, seed: int = 1) -> float:
+    """The truth's own share beyond Mahalanobis distance 2 (host Monte Carlo, float64), for comparison."""
+    p = make_params(weights, means, covs, holdout_size=draws, seed=seed)
+    x = np.asarray(p["holdout"], np.float64) - np.asarray(p["mean0"], np.float64)
+    z = x @ np.asarray(p["whiten"], np.float64).T
+    return float(np.mean((z**2).sum(1) > 4.0))
+
+
+def validate(dim: int, components: int, covariance: str, init: str, max_iter: int) -> None:
+    if dim < 1:
+        raise ConfigError(f"--dim must be at least 1, got {dim}")
+    if components < 1:
+        raise ConfigError(f"--components must be at least 1, got {components}")
+    if covariance not in COVARIANCES:
+        raise ConfigError(f"--covariance must be one of {', '.join(COVARIANCES)}, got {covariance!r}")
+    if init not in INITS:
+        raise ConfigError(f"--init must be one of {', '.join(INITS)}, got {init!r}")
+    if max_iter < 1:
+        raise ConfigError(f"--max-iter must be at least 1, got {max_iter}")
+
+
+# -------------------------------------------------------------------------------------------------- EM
+
+
+def cholesky_small(cov):
+    """Lower Cholesky factor of (..., d, d) matrices, unrolled over the static d (Cholesky-Banachiewicz).
+
+    Why not jnp.linalg.cholesky: under vmap over thousands of chains on CPU each K x d x d batch becomes a
+    LAPACK custom call, which runs one at a time (engine: Family.lapack) and cost 4x the whole EM step at
+    d = 2; for the small d of mixture experiments plain elementwise arithmetic vectorises over chains.
+    A pivot that rounding made non-positive is floored at 1e-30 relative: the factor stays finite.
+    """
+    d = cov.shape[-1]
+    L = [[None] * d for _ in range(d)]
+    for i in range(d):
+        for j in range(i + 1):
+            acc = cov[..., i, j] - sum((L[i][k] * L[j][k] for k in range(j)), jnp.zeros_like(cov[..., i, j]))
+            if i == j:
+                L[i][j] = jnp.sqrt(jnp.maximum(acc, 1e-30 + 1e-7 * jnp.abs(cov[..., i, i])))
+            else:
+                L[i][j] = acc / L[j][j]
+    zero = jnp.zeros_like(cov[..., 0, 0])
+    return jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(d)], -1) for i in range(d)], -2)
+
+
+def solve_lower_small(L, r):
+    """y with L y = r by forward substitution, L (..., d, d), r (..., d), unrolled over the static d."""
+    d = L.shape[-1]
+    ys = []
+    for i in range(d):
+        acc = r[..., i] - sum((L[..., i, k] * ys[k] for k in range(i)), jnp.zeros_like(r[..., i]))
+        ys.append(acc / L[..., i, i])
+    return jnp.stack(ys, -1)
+
+
+def log_densities(x, model, full: bool):
+    """log pi_k + log N(x_n; mu_k, Sigma_k), shape (n, K)."""
+    diff = x[:, None, :] - model["means"][None]  # (n, K, d)
+    d = x.shape[1]
+    if full:
+        chol = model["chol"]
+        y = solve_lower_small(chol[None], diff)
+        maha = jnp.sum(y * y, -1)
+        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), -1)
+    else:
+        var = model["covs"]
+        maha = jnp.sum(diff * diff / var[None], -1)
+        logdet = jnp.sum(jnp.log(var), -1)
+    return jnp.log(model["weights"])[None] - 0.5 * (maha + logdet[None] + d * _LOG2PI)
+
+
+def mean_log_likelihood(x, w, model, full: bool):
+    """(sum_n w_n log p(x_n)) / sum_n w_n, and the responsibilities (n, K)."""
+    lp = log_densities(x, model, full)
+    ll = logsumexp(lp, axis=1)
+    return jnp.sum(w * ll) / jnp.sum(w), jnp.exp(lp - ll[:, None])
+
+
+def m_step(x, w, resp, reg, full: bool):
+    """The weighted M-step (module docstring); every output finite for any responsibilities."""
+    K, d = resp.shape[1], x.shape[1]
+    rw = resp * w[:, None]
+    nk = rw.sum(0) + 10.0 * jnp.finfo(jnp.float32).eps
+    means = (rw.T @ x) / nk[:, None]
+    diff = x[:, None, :] - means[None]
+    if not full:
+        return {"weights": nk / nk.sum(), "means": means, "covs": jnp.einsum("nk,nkd->kd", rw, diff * diff) / nk[:, None] + reg}
+    covs = jnp.einsum("nk,nki,nkj->kij", rw, diff, diff) / nk[:, None, None] + reg * jnp.eye(d)
+    return {"weights": nk / nk.sum(), "means": means, "covs": covs, "chol": cholesky_small(covs)}
+
+
+def kmeans_pp_resp(key, x, w, K: int, lloyd_steps: int = 10):
+    """k-means++ seeding (weights w), ``lloyd_steps`` k-means steps, then hard responsibilities to the nearest
+    centre, (n, K). Seeding alone put both centres in one cluster in ~10% of chains, and EM from there
+    stopped at the tolerance in a poor optimum (a component mean off by 2 in 1 chain of 200)."""
+    keys = jax.random.split(key, K)
+    logw = jnp.where(w > 0, 0.0, -jnp.inf)
+    centres = [x[jax.random.categorical(keys[0], logw)]]
+    d2 = jnp.sum((x - centres[0]) ** 2, -1)
+    for k in range(1, K):
+        logits = jnp.where(w > 0, jnp.log(d2 + 1e-12), -jnp.inf)
+        c = x[jax.random.categorical(keys[k], logits)]
+        centres.append(c)
+        d2 = jnp.minimum(d2, jnp.sum((x - c) ** 2, -1))
+    centres = jnp.stack(centres)
+
+    def lloyd(c, _):  # weighted k-means steps, as scikit-learn's GaussianMixture runs k-means before EM
+        hard = jax.nn.one_hot(jnp.argmin(jnp.sum((x[:, None] - c[None]) ** 2, -1), 1), K) * w[:, None]
+        count = hard.sum(0)
+        return jnp.where(count[:, None] > 0, hard.T @ x / jnp.maximum(count, 1.0)[:, None], c), None
+
+    centres = jax.lax.scan(lloyd, centres, None, length=lloyd_steps)[0]
+    return jax.nn.one_hot(jnp.argmin(jnp.sum((x[:, None] - centres[None]) ** 2, -1), 1), K)
+
+
+def em(x, w, start, reg, tol, max_iter: int, full: bool):
+    """EM from the parameters ``start`` until the mean log-likelihood gains < tol or max_iter M-steps.
+
+    Returns (model, iterations run, final mean log-likelihood).
+    """
+
+    def body(state):
+        model, prev, it, _ = state
+        ll, resp = mean_log_likelihood(x, w, model, full)
+        new = m_step(x, w, resp, reg, full)
+        return new, ll, it + 1, jnp.abs(ll - prev) < tol
+
+    def cond(state):
+        return (state[2] < max_iter) & ~state[3]
+
+    model, _, it, _ = jax.lax.while_loop(cond, body, (start, jnp.float32(-jnp.inf), jnp.int32(0), jnp.bool_(False)))
+    return model, it, mean_log_likelihood(x, w, model, full)[0]
+
+
+def em_trace(x, w, start, reg, iters: int, full: bool):
+    """The mean log-likelihood before each of ``iters`` EM steps and after the last, (iters + 1,): EM's
+    monotonicity (Dempster et al. 1977, theorem 1) is what the tests check on it."""
+
+    def step(model, _):
+        ll, resp = mean_log_likelihood(x, w, model, full)
+        return m_step(x, w, resp, reg, full), ll
+
+    model, lls = jax.lax.scan(step, start, None, length=iters)
+    return jnp.append(lls, mean_log_likelihood(x, w, model, full)[0])
+
+
+# ------------------------------------------------------------------------------------------------ family
+
+
+@lru_cache(maxsize=None)
+def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str = "kmeans++", max_iter: int = 100) -> Family:
+    """The GMM family for static sizes and switches (cached: one object each)."""
+    validate(dim, components, covariance, init, max_iter)
+    full = covariance == "full"
+    K = components
+    start_from = init  # the name ``init`` is the family's init function below
+
+    def _draw(key, weights, means, chol_or_sd, n):
+        kc, kz = jax.random.split(key)
+        c = jax.random.categorical(kc, jnp.log(weights), shape=(n,))
+        z = jax.random.normal(kz, (n, dim))
+        if chol_or_sd.ndim == 3:
+            return means[c] + jnp.einsum("nij,nj->ni", chol_or_sd[c], z)
+        return means[c] + chol_or_sd[c] * z
+
+    def init(key, params):
+        # generation 0: EM on a real sample of the holdout's size would add a fit; the truth is a mixture, and
+        # when it has K components it is the model (else the first generation's fit starts the chain).
+        k0 = params["truth_weights"].shape[0]
+        if k0 == K:
+            model = {"weights": params["truth_weights"], "means": params["truth_means"]}
+            chol = params["truth_chol"]
+            if full:
+                return {**model, "covs": chol @ jnp.swapaxes(chol, 1, 2), "chol": chol}
+            return {**model, "covs": jnp.sum(chol * chol, -1)}
+        x = sample_real(key, params, params["holdout"].shape[0])
+        return fit(key, None, x, None, params)
+
+    def sample_real(key, params, n):
+        return _draw(key, params["truth_weights"], params["truth_means"], params["truth_chol"], n)
+
+    def sample(key, model, n, params):
+        return _draw(key, model["weights"], model["means"], model["chol"] if full else jnp.sqrt(model["covs"]), n)
+
+    def fit(key, previous, x, weight, params):
+        w = jnp.ones((x.shape[0],), jnp.float32) if weight is None else weight
+        if start_from == "warm" and previous is not None:
+            start = previous
+        elif start_from == "random":
+            r = jax.random.uniform(key, (x.shape[0], K))
+            start = m_step(x, w, r / r.sum(1, keepdims=True), params["reg"], full)
+        else:
+            start = m_step(x, w, kmeans_pp_resp(key, x, w, K), params["reg"], full)
+        return em(x, w, start, params["reg"], params["tol"], max_iter, full)[0]
+
+    def metrics(key, model, params):
+        order = jnp.argsort(model["means"][:, 0])
+        var = model["covs"] if not full else jnp.diagonal(model["covs"], axis1=1, axis2=2)
+        var = jnp.mean(var, -1)
+        out = {}
+        for k in range(K):
+            out[f"weight_{k + 1}"] = model["weights"][order[k]]
+            out[f"mean_{k + 1}"] = model["means"][order[k], 0]
+            out[f"var_{k + 1}"] = var[order[k]]
+        out["active"] = jnp.sum(model["weights"] > params["threshold"]).astype(jnp.float32)
+        hold = params["holdout"]
+        out["heldout_ll"] = jnp.mean(logsumexp(log_densities(hold, model, full), axis=1))
+        y = sample(key, model, hold.shape[0], params)
+        proj_model = jnp.sort(y @ params["directions"].T, axis=0)
+        out["sliced_w2sq"] = jnp.mean((proj_model - params["holdout_sorted"]) ** 2)
+        z = (y - params["mean0"]) @ params["whiten"].T
+        out["tail_mass"] = jnp.mean(jnp.sum(z * z, -1) > 4.0)
+        return out
+
+    return Family("gmm", init, sample_real, sample, fit, metrics)
