@@ -70,3 +70,28 @@ def test_d10_full_mle_matches_trace_drift_and_determinant_theory(shortcut):
     # W2^2 has no closed form for a full fit; it must be finite, positive and grow as the fit drifts away.
     w2 = summarize(out["w2sq"])["mean"]
     assert w2[0] == pytest.approx(0.0, abs=1e-4) and np.all(np.diff(w2) > 0)
+
+
+@pytest.mark.parametrize("d,n", [(8, 5), (8, 8), (20, 6), (8, 30)])
+def test_fit_carries_the_w2_cross_term_and_log_determinant(d, n):
+    """A thin fit (N <= d points, factor Xc^T / sqrt(N)) and a full one give the same cross term and log det
+    as float64 LAPACK on the same covariance, against a non-isotropic truth."""
+    from collapsim.families.gaussian import make_params
+
+    r = np.random.default_rng(d * n)
+    a = r.standard_normal((d, d))
+    params = make_params(np.zeros(d), a @ a.T / d + 0.5 * np.eye(d))
+    x = r.standard_normal((n, d)).astype(np.float32)
+    model = gaussian(d, "full", 0).fit(None, None, jnp.asarray(x), None, params)
+    xc = x.astype(np.float64) - x.mean(0)
+    cov = xc.T @ xc / n
+    s0 = np.asarray(params["cov"], np.float64)
+    w, v = np.linalg.eigh(s0)
+    half = v * np.sqrt(w) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(half @ cov @ half), 0, None)).sum()
+    assert float(model["cross"]) == pytest.approx(cross, rel=2e-4)
+    np.testing.assert_allclose(np.asarray(model["root"]) @ np.asarray(model["root"]).T, cov, atol=1e-5)
+    if n <= d:
+        assert float(model["logdet"]) == -np.inf
+    else:
+        assert float(model["logdet"]) == pytest.approx(np.linalg.slogdet(cov)[1], abs=1e-3)

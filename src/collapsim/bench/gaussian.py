@@ -11,7 +11,8 @@ refits mean and unbiased variance, and records sigma^2, the squared mean drift a
 - loop: a per-chain Python loop in the style published with the papers (one chain at a time), timed
   on a subset of chains and scaled linearly to C chains (each chain is independent work, so the cost is
   linear in C; the subset size is reported);
-- rng: just drawing C * T * M normals with jax.random in the same scan, the floor for any sampler.
+- rng: just drawing C * T * M normals with the family's generator (:mod:`collapsim.rng`) in the same scan,
+  the floor for any sampler.
 Also reported: the sufficient-statistics shortcut (same distribution of results, not the same draws).
 Speed claims are ratios measured in the same run; the machine is noisy, so each fast timing is the
 median of ``repeats``.
@@ -62,11 +63,12 @@ def time_rng(chains: int, generations: int, samples: int, repeats: int) -> float
     import jax
     import jax.numpy as jnp
 
+    from collapsim import rng
     from collapsim.engine import LoopConfig, default_chunk, dispatch
 
     def chain(key):
         def step(total, k):
-            return total + jax.random.normal(k, (samples,)).sum(), None
+            return total + rng.normal(k, (samples,)).sum(), None
 
         return jax.lax.scan(step, jnp.float32(0), jax.random.split(key, generations))[0]
 
@@ -143,7 +145,7 @@ def format_report(r: dict) -> str:
         ("collapsim (sufficient-statistics shortcut)", r["shortcut_s"]),
         ("numpy, vectorised over chains", r["numpy_s"]),
         (f"per-chain python loop (timed on {r['loop_chains_timed']} chains, scaled)", r["loop_s"]),
-        ("jax.random.normal alone (same count)", r["rng_s"]),
+        ("collapsim.rng.normal alone (same count)", r["rng_s"]),
     ]
     lines = [f"work: {r['chains']} chains x {r['generations']} generations x {r['samples']} samples = {r['draws']:.3g} draws"]
     lines += [f"  {name:<62}{t:>9.3f} s" for name, t in rows]
@@ -166,14 +168,15 @@ GRID_DIMS, GRID_SAMPLES = (1, 3, 10, 30, 100), (10, 100, 1000)
 ISSUE_CELL = {"dim": 10, "samples": 100, "generations": 100, "chains": 1000}
 
 
-def grid_cells(generations: int = 5, chains: int = 1000, points: float = 2e6) -> list[dict]:
+def grid_cells(generations: int = 5, chains: int = 1000, points: float = 2e6, flops: float = 2e8) -> list[dict]:
     """The issue's cell, then every (d, n) of the grid with ``generations`` and at most ``chains`` chains,
-    fewer where chains x n x d would pass ``points`` (so NumPy's batched arrays stay well inside memory)."""
+    fewer where chains x n x d would pass ``points`` (NumPy's batched arrays stay well inside memory) or
+    chains x (n d^2 + d^3), a generation's arithmetic, would pass ``flops`` (so the grid takes minutes)."""
     cells = [dict(ISSUE_CELL)]
     for d in GRID_DIMS:
         for n in GRID_SAMPLES:
-            cells.append({"dim": d, "samples": n, "generations": generations,
-                          "chains": int(max(10, min(chains, points // (n * d))))})
+            most = min(chains, points // (n * d), flops // (n * d * d + d**3))
+            cells.append({"dim": d, "samples": n, "generations": generations, "chains": int(max(10, most))})
     return cells
 
 
@@ -197,9 +200,10 @@ def time_collapsim_cell(dim: int, samples: int, generations: int, chains: int, r
             "compile_s": compile_s, "method": "shortcut" if shortcut else "explicit"}
 
 
-def numpy_full_reference(chains: int, dim: int, samples: int, generations: int, seed: int = 0) -> None:
+def numpy_full_reference(chains: int, dim: int, samples: int, generations: int, seed: int = 0) -> np.ndarray:
     """The cell vectorised over chains in NumPy: one batched eigh per generation gives the next sampler's
-    factor and the W2 and determinant metrics (truth N(0, I), so W2's cross term is sum sqrt(eig))."""
+    factor and the W2 and determinant metrics (truth N(0, I), so W2's cross term is sum sqrt(eig)).
+    Returns the last generation's tr(Sigma) / d per chain (chains,)."""
     rng = np.random.default_rng(seed)
     mu, root = np.zeros((chains, dim)), np.broadcast_to(np.eye(dim), (chains, dim, dim))
     for _ in range(generations):
@@ -211,14 +215,17 @@ def numpy_full_reference(chains: int, dim: int, samples: int, generations: int, 
         w = np.clip(w, 0.0, None)
         root = v * np.sqrt(w)[:, None, :]
         drift = (mu * mu).sum(1)
-        _ = (np.trace(cov, axis1=1, axis2=2) / dim, drift,
-             drift + w.sum(1) + dim - 2 * np.sqrt(w).sum(1), np.prod(w, axis=1))
+        metrics = (np.trace(cov, axis1=1, axis2=2) / dim, drift,
+                   drift + w.sum(1) + dim - 2 * np.sqrt(w).sum(1), np.prod(w, axis=1))
+    return metrics[0]
 
 
-def loop_full_reference(chains: int, dim: int, samples: int, generations: int, seed: int = 0) -> None:
+def loop_full_reference(chains: int, dim: int, samples: int, generations: int, seed: int = 0) -> list:
     """One chain at a time, as published code does it: np.random.multivariate_normal, np.cov, and the
-    metrics per generation (W2 to N(0, I) by np.linalg.eigvalsh, the determinant by np.linalg.det)."""
+    metrics per generation (W2 to N(0, I) by np.linalg.eigvalsh, the determinant by np.linalg.det).
+    Returns the last generation's tr(Sigma) / d per chain."""
     np.random.seed(seed)
+    last = []
     for _ in range(chains):
         mu, cov = np.zeros(dim), np.eye(dim)
         for _ in range(generations):
@@ -230,7 +237,9 @@ def loop_full_reference(chains: int, dim: int, samples: int, generations: int, s
             cov = np.atleast_2d(np.cov(x, rowvar=False, bias=True))
             w = np.clip(np.linalg.eigvalsh(cov), 0.0, None)
             drift = mu @ mu
-            _ = (np.trace(cov) / dim, drift, drift + np.trace(cov) + dim - 2 * np.sqrt(w).sum(), np.linalg.det(cov))
+            metrics = (np.trace(cov) / dim, drift, drift + np.trace(cov) + dim - 2 * np.sqrt(w).sum(), np.linalg.det(cov))
+        last.append(metrics[0])
+    return last
 
 
 def run_grid_bench(cells: list[dict], loop_seconds: float = 1.0, repeats: int = 1, say=lambda s: None) -> list[dict]:

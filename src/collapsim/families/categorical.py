@@ -37,7 +37,12 @@ to 6.1, of which drawing the uniforms alone is 2.4. Two-level compare: pad the C
 B = ceil(sqrt(K)), find the block by comparing u with the B block ends, then the index inside the block by
 comparing with that block's row: 2B compares and one row gather, no data-dependent loop (binary search
 gathers at every step, which is what costs under vmap). Exact up to float32: a category's probability is
-resolved to about 2^-23 absolute.
+resolved to about 2^-23 absolute. The uniforms are Threefry words taken two per hash (:mod:`collapsim.rng`).
+
+At scale (measured again over K, n in 10..10,000; see :func:`sample_counts` and the README's grid): above
+K = TWO_LEVEL_MAX_VOCAB the 2 sqrt(K) compares per token lose to binary search; and where only the counts
+are needed (the exact shortcut, which ``collapsim run`` uses for replace and mix) and n >= BINOMIAL_FROM K,
+the counts are drawn by K - 1 conditional binomials, whose cost does not grow with n.
 """
 
 from __future__ import annotations

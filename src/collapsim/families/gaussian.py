@@ -1,8 +1,9 @@
 """Gaussian family: N(mu, Sigma) in d dimensions, refit by (weighted) sample mean and covariance.
 
-Model pytree: ``{"mean": (d,), "cov": (d, d)}``, plus for a full covariance in d > 1 its eigendecomposition
-factor ``"root"`` (d, d) (root root^T = cov) and ``"evals"`` (d,), computed once by the fit and used by the
-sampler, the shortcut and the metrics. Parameters (sweepable, see :func:`make_params`): the truth's ``mean``
+Model pytree: ``{"mean": (d,), "cov": (d, d)}``, plus for a full covariance in d > 1 a factor ``"root"``
+(d, d) (root root^T = cov), ``"logdet"`` (log det cov) and ``"cross"`` (W2's cross term with the truth),
+computed once where the model is made (the fit, or the replace shortcut without any factorisation) and
+used by the sampler, the shortcut and the metrics. Parameters (sweepable, see :func:`make_params`): the truth's ``mean``
 (d,) and ``cov`` (d, d) with its factors computed once on the host in float64. Static settings: ``dim``, ``covariance`` ("full" fits the whole matrix, "isotropic" fits
 s^2 I with s^2 = tr(scatter) / (d (N - ddof))) and ``ddof`` (0: maximum likelihood, 1: unbiased).
 
@@ -14,11 +15,17 @@ Metrics (names used in ``metrics.csv``):
   ``det_ratio``      det(Sigma_t) / det(Sigma_0) (full covariance, d > 1 only).
 
 Surviving collapse. Collapsed chains are legal states: a covariance whose float32 scatter is no longer
-positive definite (or has rank < d, as it must when n <= d) gets the eigendecomposition factor with its
-eigenvalues floored at 0, so it samples in its own subspace and every metric stays finite (det_ratio
-becomes 0). No Cholesky is taken of a fitted model. One generation runs at most two LAPACK calls, the second
-depending on the first: independent LAPACK custom calls in one program deadlock XLA's CPU runtime when the
-chains are sharded over two host devices (both pool threads wait inside the calls).
+positive definite (or has rank < d, as it must when n <= d) gets the factor of its PSD part (pivots or
+eigenvalues within float32 rounding of 0 are 0), so it samples in its own subspace and every metric stays
+finite (det_ratio becomes 0).
+
+Linear algebra per generation. For d <= PURE_MAX_DIM it is plain jnp: a pivoted Cholesky of the fitted
+covariance (:func:`psd_factor`, which also gives log det) and a one-sided Jacobi SVD for W2's cross term
+(:func:`nuclear_norm`, run batch-last under vmap). With no LAPACK custom call in the step the chains run on
+every host device at once; LAPACK calls must run one program at a time, because two programs with LAPACK
+custom calls running at once deadlock XLA's CPU thread pool (both of its threads wait inside the calls).
+Above PURE_MAX_DIM the fit takes an eigendecomposition and W2 one ``eigvalsh`` (two dependent LAPACK calls),
+and the engine runs those chains one call at a time.
 
 Sufficient-statistics shortcut (Shumailov et al. 2024, REFERENCES.md section 1): n i.i.d. draws from
 N(mu, Sigma) have sample mean ~ N(mu, Sigma / n) and scatter matrix ~ Wishart(n - 1, Sigma),
@@ -211,16 +218,25 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         evals = jnp.where(evals > tol, evals, 0.0)
         return evecs * jnp.sqrt(evals), jnp.sum(jnp.log(evals))
 
-    def _model(mean, cov):
+    def _cross(params, root):
+        """W2's cross term tr (S0^1/2 S S0^1/2)^1/2 = the sum of the singular values of R0^T R for S = R R^T,
+        S0 = R0 R0^T (the truth's factor from make_params): no square root of either matrix per generation."""
+        m = params["root"].T @ root
+        if m.shape[1] <= PURE_MAX_DIM:
+            return nuclear_norm(m)
+        return jnp.sqrt(jnp.clip(jnp.linalg.eigvalsh(m.T @ m), 0.0)).sum()  # one LAPACK call, after the fit's
+
+    def _model(mean, cov, params):
         if not factored:
             return {"mean": mean, "cov": cov}
         root, logdet = _factor(cov)
-        return {"mean": mean, "cov": cov, "root": root, "logdet": logdet}
+        return {"mean": mean, "cov": cov, "root": root, "logdet": logdet, "cross": _cross(params, root)}
 
     def _truth(params):
         if not factored:
             return {"mean": params["mean"], "cov": params["cov"]}
-        return {"mean": params["mean"], "cov": params["cov"], "root": params["root"], "logdet": params["logdet"]}
+        return {"mean": params["mean"], "cov": params["cov"], "root": params["root"], "logdet": params["logdet"],
+                "cross": jnp.trace(params["cov"])}  # W2's cross term of the truth with itself: tr S0
 
     def _draw(key, model, n):
         z = rng.normal(key, (n, dim))
@@ -237,10 +253,20 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
     def sample(key, model, n, params):
         return _draw(key, model, n)
 
-    def _from_scatter(mean, scatter, count):
+    def _from_scatter(mean, scatter, count, params):
         if isotropic:
-            return _model(mean, jnp.trace(scatter) / (dim * (count - ddof)) * eye)
-        return _model(mean, scatter / (count - ddof))
+            return _model(mean, jnp.trace(scatter) / (dim * (count - ddof)) * eye, params)
+        return _model(mean, scatter / (count - ddof), params)
+
+    def _thin(mean, xc, params):
+        """A full-covariance fit of N <= d unweighted points with no factorisation: Xc^T / sqrt(N - ddof) (d, N)
+        is already a factor of the covariance (rank <= N - 1 < d, so det = 0), padded to (d, d) with zero
+        columns, and W2's cross term comes from the (d, N) matrix R0^T Xc^T."""
+        rows = xc.shape[0]
+        thin = xc.T * jax.lax.rsqrt(jnp.float32(rows - ddof))
+        root = jnp.concatenate([thin, jnp.zeros((dim, dim - rows), thin.dtype)], axis=1)
+        return {"mean": mean, "cov": thin @ thin.T, "root": root, "logdet": jnp.float32(-jnp.inf),
+                "cross": _cross(params, thin)}
 
     def fit(key, previous, x, w, params):
         # Plain reductions rather than matmuls: under vmap, tiny per-chain matmuls cost more than the draws.
@@ -250,8 +276,10 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         xc = x - mean
         if dim == 1 or isotropic:
             ss = (wcol * xc * xc).sum()
-            return _from_scatter(mean, ss * eye / dim if isotropic else ss * eye, count)
-        return _from_scatter(mean, jnp.einsum("ni,nj->ij", wcol * xc, xc), count)
+            return _from_scatter(mean, ss * eye / dim if isotropic else ss * eye, count, params)
+        if w is None and x.shape[0] <= dim and x.shape[0] > ddof:
+            return _thin(mean, xc, params)
+        return _from_scatter(mean, jnp.einsum("ni,nj->ij", wcol * xc, xc), count, params)
 
     def metrics(key, model, params):
         drift = model["mean"] - params["mean"]
@@ -263,15 +291,9 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
             cross = jnp.sqrt(jnp.clip(cov[0, 0], 0.0)) * params["tr_sqrt"]
             out["w2sq"] = drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * cross
         else:
-            # tr (S0^1/2 S S0^1/2)^1/2 = sum of the singular values of R0^T R for S = R R^T, S0 = R0 R0^T (both
-            # factors carried: the truth's from make_params, the model's from its fit), so no square root of
-            # either matrix is taken per generation; det from the log det the factorisation already gave.
-            if pure:
-                cross = nuclear_norm(params["root"].T @ model["root"])
-            else:  # one small LAPACK call, after (and depending on) the fit's
-                r = model["root"]
-                cross = jnp.sqrt(jnp.clip(jnp.linalg.eigvalsh(r.T @ cov0 @ r), 0.0)).sum()
-            out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * cross, 0.0)
+            # The cross term and log det were computed where the model was made (fit or shortcut), from the
+            # factor at hand: a thin fit of N <= d points works on a (d, N) matrix there.
+            out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * model["cross"], 0.0)
             out["det_ratio"] = jnp.exp(model["logdet"] - params["logdet"])
         return out
 
@@ -289,7 +311,7 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         a = root @ _bartlett(k_scatter, m - 1.0, dim)  # any factor of Sigma works: R W R^T ~ Wishart(k, Sigma)
         return mean, a @ a.T
 
-    def _replace_factored(key, model, n):
+    def _replace_factored(key, model, n, params):
         """The replace shortcut for a full covariance without factorising: the scatter is a a^T with
         a = R B (B Bartlett's triangle), so a / sqrt(n - ddof) is a factor of the new covariance and
         log det = log det Sigma + 2 sum log diag B - d log(n - ddof)."""
@@ -299,22 +321,23 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         b = _bartlett(k_scatter, jnp.float32(n - 1), dim)
         new_root = (root @ b) * jax.lax.rsqrt(jnp.float32(n - ddof))
         logdet = model["logdet"] + 2.0 * jnp.sum(jnp.log(jnp.diagonal(b))) - dim * jnp.log(jnp.float32(n - ddof))
-        return {"mean": mean, "cov": new_root @ new_root.T, "root": new_root, "logdet": logdet}
+        return {"mean": mean, "cov": new_root @ new_root.T, "root": new_root, "logdet": logdet,
+                "cross": _cross(params, new_root)}
 
     def refit_mixture(key, model, alpha, n, params):
         k_syn, k_real, k_count = jax.random.split(key, 3)
         if alpha is None:
             if factored:
-                return _replace_factored(k_syn, model, n)
+                return _replace_factored(k_syn, model, n, params)
             mean, scatter = _group_stats(k_syn, model, jnp.float32(n))
-            return _from_scatter(mean, scatter, n)
+            return _from_scatter(mean, scatter, n, params)
         m = jax.random.binomial(k_count, n, alpha).astype(jnp.float32)  # number of fresh real points
         mean_r, scatter_r = _group_stats(k_real, _truth(params), m)
         mean_s, scatter_s = _group_stats(k_syn, model, n - m)
         gap = mean_r - mean_s
         mean = (m * mean_r + (n - m) * mean_s) / n
         scatter = scatter_r + scatter_s + (m * (n - m) / n) * jnp.outer(gap, gap)
-        return _from_scatter(mean, scatter, n)
+        return _from_scatter(mean, scatter, n, params)
 
     def supports(policy, method, samples):
         if method == "explicit":
