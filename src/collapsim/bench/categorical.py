@@ -138,9 +138,11 @@ GRID_VOCABS, GRID_SAMPLES = (10, 100, 1000, 10000), (10, 100, 1000, 10000)
 ISSUE_CELL = {"vocab": 1000, "samples": 1000, "generations": 200, "chains": 500}
 
 
-def grid_cells(generations: int = 10, chains: int = 500, points: float = 2e6) -> list[dict]:
+def grid_cells(generations: int = 10, chains: int = 1024, points: float = 1.1e7) -> list[dict]:
     """The issue's cell, then every (K, n) of the grid with ``generations`` and at most ``chains`` chains,
-    fewer where chains x max(K, n) would pass ``points`` (NumPy's (chains, K) arrays stay small)."""
+    fewer where chains x max(K, n) would pass ``points`` (NumPy's (chains, K) arrays stay small). At least
+    512 chains where n is small, so the engine's chunking (256 chains a call at the least) gives every one of
+    two cores a call, as a default ``collapsim run`` (2,000 chains) does."""
     cells = [dict(ISSUE_CELL)]
     for k in GRID_VOCABS:
         for n in GRID_SAMPLES:

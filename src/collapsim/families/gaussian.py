@@ -157,8 +157,8 @@ def _nuclear_norm_last(m: jax.Array, sweeps: int) -> jax.Array:
         k += 1
     # Round-robin tournament on two rows of columns: top[:, i] meets bottom[:, i]; then the first column stays
     # and the others move one place round the two rows (k - 1 rounds meet every pair once).
-    top, bottom = m[:, : k // 2], m[:, k // 2 :]
-    for _ in range(sweeps * (k - 1)):
+    def round_(_, pair):  # the same body every round, so one rolled loop (small programs at any d)
+        top, bottom = pair
         alpha, beta, gamma = (top * top).sum(0), (bottom * bottom).sum(0), (top * bottom).sum(0)
         nonzero = gamma != 0
         zeta = (beta - alpha) / (2.0 * jnp.where(nonzero, gamma, 1.0))
@@ -169,6 +169,9 @@ def _nuclear_norm_last(m: jax.Array, sweeps: int) -> jax.Array:
         if k > 2:
             top, bottom = (jnp.concatenate([top[:, :1], bottom[:, :1], top[:, 1:-1]], axis=1),
                            jnp.concatenate([bottom[:, 1:], top[:, -1:]], axis=1))
+        return top, bottom
+
+    top, bottom = jax.lax.fori_loop(0, sweeps * (k - 1), round_, (m[:, : k // 2], m[:, k // 2 :]))
     return jnp.sqrt((top * top).sum(0)).sum(0) + jnp.sqrt((bottom * bottom).sum(0)).sum(0)
 
 
