@@ -29,3 +29,20 @@ def test_bench_json_has_the_tracked_keys():
     for key in ("collapsim_s", "numpy_s", "loop_s", "rng_s", "shortcut_s", "compile_s"):
         assert report[key] > 0, key
     assert report["draws"] == 64 * 3 * 8
+
+
+def test_grid_references_simulate_the_full_mle_refit_and_the_grid_spans_the_promised_cells():
+    from collapsim.bench.gaussian import grid_cells, loop_full_reference, numpy_full_reference, run_grid_bench
+
+    T, n, d = 4, 8, 3
+    theory = th.expected_sigma2(T, n, 0)[-1]  # E tr(Sigma_T) / d = ((n - 1) / n)^T for the MLE
+    for values in (numpy_full_reference(3000, d, n, T, seed=1), np.array(loop_full_reference(1500, d, n, T, seed=2))):
+        se = values.std(ddof=1) / np.sqrt(len(values))
+        assert abs(values.mean() - theory) <= 4 * se
+    cells = grid_cells()
+    assert {c["dim"] for c in cells} >= {1, 10, 100} and {c["samples"] for c in cells} >= {10, 100, 1000}
+    assert cells[0] == {"dim": 10, "samples": 100, "generations": 100, "chains": 1000}  # the cell first
+    row = run_grid_bench([{"dim": 2, "samples": 5, "generations": 2, "chains": 4}], loop_seconds=0.0)[0]
+    for key in ("collapsim_s", "numpy_s", "loop_s", "compile_s", "loop_over_collapsim", "numpy_over_collapsim"):
+        assert row[key] > 0, key
+    assert row["method"] == "explicit" and row["loop_chains_timed"] == 1

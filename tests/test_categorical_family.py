@@ -163,3 +163,34 @@ def test_smoothing_revives_categories():
     params = fam.make_params(fam.uniform_truth(K), smoothing=0.5)
     out = run_loop(fam.categorical(K), LoopConfig("replace", M, T, True), params, np.zeros(T), 50, seed=1)
     assert np.all(out["support"] == K) and np.all(out["tail_mass"] == 0)
+
+
+@pytest.mark.parametrize("vocab,n", [(5, 40), (30, 3000)])
+def test_conditional_binomial_counts_are_multinomial(vocab, n):
+    p = fam.zipf_truth(vocab, 1.1)
+    p[2] = 0.0  # a dead category gets nothing
+    p /= p.sum()
+    draws = 20_000
+    c = np.asarray(jax.vmap(lambda k: fam.binomial_counts(k, jnp.asarray(p, jnp.float32), n))(jax.random.split(jax.random.key(vocab), draws)))
+    assert np.all(c.sum(1) == n) and np.all(c[:, 2] == 0) and c.min() >= 0
+    se_mean = np.sqrt(n * p * (1 - p) / draws)
+    assert np.all(np.abs(c.mean(0) - n * p) <= 4 * se_mean + 1e-9)
+    var = n * p * (1 - p)  # multinomial variances and the (0, 1) covariance -n p0 p1
+    assert np.all(np.abs(c.var(0) - var) <= 0.1 * var + 1e-9)
+    assert np.cov(c[:, 0], c[:, 1])[0, 1] == pytest.approx(-n * p[0] * p[1], rel=0.1)
+
+
+def test_sampler_choice_and_binary_search_for_a_large_vocabulary():
+    assert fam.use_binomial_counts(10, 10_000) and not fam.use_binomial_counts(1000, 1000)
+    K = fam.TWO_LEVEL_MAX_VOCAB + 500
+    p = fam.zipf_truth(K)
+    p[-1] = 0.0
+    p /= p.sum()
+    n = 400_000
+    x = np.asarray(fam.sample_tokens(jax.random.key(5), jnp.asarray(p, jnp.float32), n))
+    counts = np.bincount(x, minlength=K)
+    assert counts[-1] == 0
+    top = 200  # the categories with enough expected counts for a chi-square test, the rest pooled
+    obs = np.append(counts[:top], counts[top:].sum())
+    exp = np.append(n * p[:top], n * p[top:].sum())
+    assert stats.chisquare(obs, exp * obs.sum() / exp.sum()).pvalue > 1e-4

@@ -291,3 +291,36 @@ def test_bad_alpha_and_options_are_config_errors():
         with pytest.raises(ConfigError):
             th.fixation_probability(q, 10, T)
     assert issubclass(ConfigError, ValueError)
+
+
+def test_cost_is_estimated_before_allocating_and_a_theory_past_memory_is_refused(monkeypatch):
+    import collapsim.memory
+
+    q = zipf(30)
+    cost = th.marginals_cost(q, 100_000, np.zeros(20))
+    assert cost.method == "backward" and cost.bytes > 4 * 8 * 100_001**2  # P with its temporaries alone
+    monkeypatch.setattr(collapsim.memory, "available_bytes", lambda: 2**20)
+    with pytest.raises(ConfigError, match="exact categorical theory.*GiB"):
+        th.marginals(q, 200, np.zeros(5))
+    with pytest.raises(ConfigError, match="stationary law"):
+        th.stationary(q, 200, 0.1)
+
+
+@pytest.mark.parametrize("policy", ["replace", "mix"])
+def test_a_theory_that_would_not_fit_keeps_the_closed_forms_and_says_why(policy):
+    from collapsim.runspec import RunSpec
+
+    K = M = T = 40
+    spec = RunSpec("categorical", {"vocab": K, "init": "zipf"}, {}, policy, "0.2" if policy == "mix" else "none", M, T, 4)
+    fits = th.predict(spec, available=None)
+    assert fits.note == "" and "entropy" in fits.curves
+    small = th.predict(spec, available=2**20)  # 1 MiB: the forward method's first chunk alone is more
+    assert "exact theory skipped" in small.note and "GiB" in small.note
+    assert set(small.curves) == {"gini_simpson", "sq_error"}
+    q = zipf(K).astype(np.float32).astype(np.float64)
+    q /= q.sum()
+    G0 = 1 - np.sum(q**2)
+    if policy == "replace":  # (C5) written out here, not taken from the module
+        np.testing.assert_allclose(small.curves["gini_simpson"], (1 - 1 / M) ** np.arange(T + 1) * G0, rtol=1e-9)
+        assert "entropy" in small.approx
+    np.testing.assert_allclose(small.curves["sq_error"], fits.curves["sq_error"], rtol=1e-12)

@@ -142,3 +142,16 @@ def test_a_mix_theory_that_would_take_minutes_is_skipped_with_a_note(tmp_path):
     assert res.exit_code == 0, res.output
     assert "exact theory skipped" in res.output
     assert all(r["theory"] == "" for r in _rows(out, "entropy"))
+
+
+def test_grid_bench_cells_and_one_tiny_row():
+    from collapsim.bench.categorical import grid_cells, run_grid_bench
+
+    cells = grid_cells()
+    assert {c["vocab"] for c in cells} >= {10, 10000} and {c["samples"] for c in cells} >= {10, 10000}
+    assert cells[0] == {"vocab": 1000, "samples": 1000, "generations": 200, "chains": 500}
+    rows = run_grid_bench([{"vocab": 4, "samples": 400, "generations": 2, "chains": 4},
+                           {"vocab": 6, "samples": 12, "generations": 2, "chains": 4}], loop_seconds=0.0)
+    assert [r["sampler"] for r in rows] == ["binomials", "tokens, two-level"]
+    for key in ("collapsim_s", "numpy_s", "loop_s", "compile_s", "loop_over_collapsim"):
+        assert all(r[key] > 0 for r in rows), key

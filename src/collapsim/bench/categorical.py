@@ -26,6 +26,7 @@ import click
 import numpy as np
 
 from collapsim.bench.gaussian import median_time
+from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
 
 
 def numpy_metrics(p: np.ndarray, truth: np.ndarray, bottom: np.ndarray) -> tuple:
@@ -130,6 +131,69 @@ def run_bench(chains, vocab, samples, generations, loop_chains, repeats, theory_
     return report
 
 
+# ------------------------------------------------------------------------------------------------ --grid
+
+#: (K, n) cells of the grid; the issue's cell (K = n = 1,000, 200 generations, 500 chains) comes first.
+GRID_VOCABS, GRID_SAMPLES = (10, 100, 1000, 10000), (10, 100, 1000, 10000)
+ISSUE_CELL = {"vocab": 1000, "samples": 1000, "generations": 200, "chains": 500}
+
+
+def grid_cells(generations: int = 10, chains: int = 1024, points: float = 1.1e7) -> list[dict]:
+    """The issue's cell, then every (K, n) of the grid with ``generations`` and at most ``chains`` chains,
+    fewer where chains x max(K, n) would pass ``points`` (NumPy's (chains, K) arrays stay small). At least
+    512 chains where n is small, so the engine's chunking (256 chains a call at the least) gives every one of
+    two cores a call, as a default ``collapsim run`` (2,000 chains) does."""
+    cells = [dict(ISSUE_CELL)]
+    for k in GRID_VOCABS:
+        for n in GRID_SAMPLES:
+            cells.append({"vocab": k, "samples": n, "generations": generations,
+                          "chains": int(max(10, min(chains, points // max(k, n))))})
+    return cells
+
+
+def loop_choice_reference(chains: int, generations: int, samples: int, truth: np.ndarray, seed: int = 0) -> None:
+    """One chain at a time as published code writes it: np.random.choice(K, n, p=p), np.bincount, and the
+    eight metrics per generation."""
+    from collapsim.families.categorical import bottom_decile_mask
+
+    np.random.seed(seed)
+    K = truth.shape[0]
+    bottom = bottom_decile_mask(truth)
+    for _ in range(chains):
+        p = truth
+        for _ in range(generations):
+            p = np.bincount(np.random.choice(K, size=samples, p=p), minlength=K) / samples
+            numpy_metrics(p[None], truth, bottom)
+
+
+def run_grid_bench(cells: list[dict], loop_seconds: float = 1.0, repeats: int = 1, say=lambda s: None) -> list[dict]:
+    """One row per cell (Zipf(1) truth, replace, method auto as ``collapsim run`` picks it): collapsim,
+    batched NumPy (``Generator.multinomial``) and the per-chain ``np.random.choice`` loop (scaled)."""
+    from collapsim.families.categorical import TWO_LEVEL_MAX_VOCAB, use_binomial_counts, zipf_truth
+
+    rows = []
+    for cell in cells:
+        K, n, T, C = cell["vocab"], cell["samples"], cell["generations"], cell["chains"]
+        say(f"K={K} n={n} T={T} chains={C}")
+        truth = zipf_truth(K)
+        collapsim_s, compile_s = time_collapsim(C, T, n, truth, repeats)
+        row = dict(cell, collapsim_s=collapsim_s, compile_s=compile_s,
+                   sampler="binomials" if use_binomial_counts(K, n) else ("tokens, binary search" if K > TWO_LEVEL_MAX_VOCAB else "tokens, two-level"))
+        row["numpy_s"] = seconds(lambda: numpy_reference(C, T, n, truth))
+        row["loop_s"], row["loop_chains_timed"] = scaled_loop_seconds(lambda k: loop_choice_reference(k, T, n, truth), C,
+                                                                      loop_seconds)
+        row["loop_over_collapsim"] = row["loop_s"] / row["collapsim_s"]
+        row["numpy_over_collapsim"] = row["numpy_s"] / row["collapsim_s"]
+        rows.append(row)
+    return rows
+
+
+GRID_COLUMNS = [("K", "vocab", "d"), ("n", "samples", "d"), ("T", "generations", "d"), ("chains", "chains", "d"),
+                ("sampler", "sampler", "s"), ("collapsim s", "collapsim_s", ".3f"), ("numpy s", "numpy_s", ".3f"),
+                ("loop s", "loop_s", ".2f"), ("loop/collapsim", "loop_over_collapsim", ".1f"),
+                ("numpy/collapsim", "numpy_over_collapsim", ".1f"), ("compile s", "compile_s", ".1f")]
+
+
 def format_report(r: dict) -> str:
     lines = [f"work ({r['policy']}" + (f", alpha={r['alpha']:g}" if r["alpha"] else "") + f"): {r['chains']} chains x K={r['vocab']} x M={r['samples']} x {r['generations']} generations "
              f"= {r['tokens']:.3g} tokens, eight metrics recorded per chain and generation"]
@@ -162,11 +226,22 @@ def format_report(r: dict) -> str:
               show_default=True, metavar="K M T", help="Size of the exact-theory timing.")
 @click.option("--no-theory", is_flag=True, help="Skip the exact-theory timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repeats, alpha, theory_size, no_theory, as_json):
+@click.option("--grid", is_flag=True, help="Time the grid K, n in 10..10,000 (replace) instead.")
+@click.option("--grid-generations", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--loop-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="--grid: time the per-chain loop on as many chains as take this long, then scale.")
+@click.option("--markdown", is_flag=True, help="--grid: print the table as Markdown.")
+def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repeats, alpha, theory_size, no_theory, as_json,
+                          grid, grid_generations, loop_seconds, markdown):
     """Time the categorical loop: collapsim vs batched NumPy vs a per-chain loop, and the exact theory."""
     from collapsim.cli_common import use_all_cores
 
     use_all_cores()
+    if grid:
+        rows = run_grid_bench(grid_cells(grid_generations), loop_seconds, 1, say=lambda s: click.echo(f"... {s}", err=True))
+        table = markdown_grid(rows, GRID_COLUMNS) if markdown else format_grid(rows, GRID_COLUMNS)
+        click.echo(json.dumps(rows) if as_json else table)
+        return
     from collapsim.memory import check_fits
 
     # The largest buffers, before any is allocated: the chains' counts and the NumPy references' arrays,

@@ -1,8 +1,9 @@
 """Gaussian family: N(mu, Sigma) in d dimensions, refit by (weighted) sample mean and covariance.
 
-Model pytree: ``{"mean": (d,), "cov": (d, d)}``, plus for a full covariance in d > 1 its eigendecomposition
-factor ``"root"`` (d, d) (root root^T = cov) and ``"evals"`` (d,), computed once by the fit and used by the
-sampler, the shortcut and the metrics. Parameters (sweepable, see :func:`make_params`): the truth's ``mean``
+Model pytree: ``{"mean": (d,), "cov": (d, d)}``, plus for a full covariance in d > 1 a factor ``"root"``
+(d, d) (root root^T = cov), ``"logdet"`` (log det cov) and ``"cross"`` (W2's cross term with the truth),
+computed once where the model is made (the fit, or the replace shortcut without any factorisation) and
+used by the sampler, the shortcut and the metrics. Parameters (sweepable, see :func:`make_params`): the truth's ``mean``
 (d,) and ``cov`` (d, d) with its factors computed once on the host in float64. Static settings: ``dim``, ``covariance`` ("full" fits the whole matrix, "isotropic" fits
 s^2 I with s^2 = tr(scatter) / (d (N - ddof))) and ``ddof`` (0: maximum likelihood, 1: unbiased).
 
@@ -14,11 +15,17 @@ Metrics (names used in ``metrics.csv``):
   ``det_ratio``      det(Sigma_t) / det(Sigma_0) (full covariance, d > 1 only).
 
 Surviving collapse. Collapsed chains are legal states: a covariance whose float32 scatter is no longer
-positive definite (or has rank < d, as it must when n <= d) gets the eigendecomposition factor with its
-eigenvalues floored at 0, so it samples in its own subspace and every metric stays finite (det_ratio
-becomes 0). No Cholesky is taken of a fitted model. One generation runs at most two LAPACK calls, the second
-depending on the first: independent LAPACK custom calls in one program deadlock XLA's CPU runtime when the
-chains are sharded over two host devices (both pool threads wait inside the calls).
+positive definite (or has rank < d, as it must when n <= d) gets the factor of its PSD part (pivots or
+eigenvalues within float32 rounding of 0 are 0), so it samples in its own subspace and every metric stays
+finite (det_ratio becomes 0).
+
+Linear algebra per generation. For d <= PURE_MAX_DIM it is plain jnp: a pivoted Cholesky of the fitted
+covariance (:func:`psd_factor`, which also gives log det) and a one-sided Jacobi SVD for W2's cross term
+(:func:`nuclear_norm`, run batch-last under vmap). With no LAPACK custom call in the step the chains run on
+every host device at once; LAPACK calls must run one program at a time, because two programs with LAPACK
+custom calls running at once deadlock XLA's CPU thread pool (both of its threads wait inside the calls).
+Above PURE_MAX_DIM the fit takes an eigendecomposition and W2 one ``eigvalsh`` (two dependent LAPACK calls),
+and the engine runs those chains one call at a time.
 
 Sufficient-statistics shortcut (Shumailov et al. 2024, REFERENCES.md section 1): n i.i.d. draws from
 N(mu, Sigma) have sample mean ~ N(mu, Sigma / n) and scatter matrix ~ Wishart(n - 1, Sigma),
@@ -35,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from collapsim import rng
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
 
@@ -94,33 +102,147 @@ def _bartlett(key: jax.Array, dof, dim: int) -> jax.Array:
     return off + jnp.diag(diag)
 
 
+#: Largest dimension whose per-generation linear algebra runs in plain jnp (an unrolled Cholesky and a
+#: one-sided Jacobi SVD) rather than LAPACK: no LAPACK custom call in the step lets the chains run on every
+#: host device at once (LAPACK calls run one program at a time, see :class:`collapsim.engine.Family`).
+#: Measured at d = 10, n = 100, 1,000 chains, 2 cores: see the README's benchmark grid.
+PURE_MAX_DIM = 16
+
+
+def jacobi_sweeps(dim: int) -> int:
+    """Sweeps of the one-sided Jacobi SVD for float32 convergence (quadratic after the first few sweeps):
+    relative error of the nuclear norm below 1e-6 over random and rank-deficient Wisharts at d <= 10 with 6,
+    at d <= 16 with 8 (checked against float64 LAPACK in tests/test_gaussian_family.py)."""
+    return 6 if dim <= 10 else 8
+
+
+def psd_factor(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(R (d, d), log det a) with R R^T = a for a symmetric positive semi-definite a (d, d), in plain jnp.
+
+    Cholesky with diagonal pivoting (Higham, Accuracy and Stability of Numerical Algorithms, section 10.3):
+    each step takes the largest remaining diagonal of the Schur complement as pivot and subtracts its column's
+    outer product; once every remaining pivot is within float32 rounding of zero (d eps max diag(a), numpy's
+    matrix_rank tolerance) the rest is zero, so R R^T differs from a by at most that tolerance and a
+    rank-deficient or rounding-indefinite scatter gets the factor of its PSD part (a collapsed model is a
+    legal state that samples in its own subspace; its log det is -inf). R's columns are in pivot order, not
+    triangular: every use (sampling, the W2 cross term, the shortcut) needs only R R^T = a. det a is the
+    product of the pivots. Unrolled over the d columns (d static and small).
+    """
+    d = a.shape[0]
+    tol = d * jnp.finfo(a.dtype).eps * jnp.max(jnp.abs(jnp.diagonal(a)))
+    idx = jnp.arange(d)
+    schur, cols, logdet = a, [], jnp.zeros((), a.dtype)
+    for _ in range(d):
+        diag = jnp.diagonal(schur)
+        pick = idx == jnp.argmax(diag)
+        pivot = jnp.max(diag)
+        ok = pivot > tol
+        col = jnp.where(ok, (schur @ pick.astype(a.dtype)) * jax.lax.rsqrt(jnp.where(ok, pivot, 1.0)), 0.0)
+        schur = schur - col[:, None] * col[None, :]
+        cols.append(col)
+        logdet = logdet + jnp.where(ok, jnp.log(jnp.where(ok, pivot, 1.0)), -jnp.inf)
+    return jnp.stack(cols, axis=1), logdet
+
+
+def _nuclear_norm_last(m: jax.Array, sweeps: int) -> jax.Array:
+    """:func:`nuclear_norm` of a batch m (d, k, B) with the batch axis last, returning (B,).
+
+    Batch-last so that every step is an operation on contiguous runs of B numbers (one per chain): with the
+    chains first, as vmap lays them out, the innermost axis would be k / 2 columns long and the rounds ran
+    several times slower (measured at d = 10, 500 chains).
+    """
+    k = m.shape[1]
+    if k % 2:
+        m = jnp.concatenate([m, jnp.zeros((m.shape[0], 1) + m.shape[2:], m.dtype)], axis=1)
+        k += 1
+    # Round-robin tournament on two rows of columns: top[:, i] meets bottom[:, i]; then the first column stays
+    # and the others move one place round the two rows (k - 1 rounds meet every pair once).
+    def round_(_, pair):  # the same body every round, so one rolled loop (small programs at any d)
+        top, bottom = pair
+        alpha, beta, gamma = (top * top).sum(0), (bottom * bottom).sum(0), (top * bottom).sum(0)
+        nonzero = gamma != 0
+        zeta = (beta - alpha) / (2.0 * jnp.where(nonzero, gamma, 1.0))
+        t = jnp.where(nonzero, jnp.where(zeta >= 0, 1.0, -1.0) / (jnp.abs(zeta) + jnp.hypot(1.0, zeta)), 0.0)
+        c = jax.lax.rsqrt(1.0 + t * t)
+        s = c * t
+        top, bottom = c * top - s * bottom, s * top + c * bottom
+        if k > 2:
+            top, bottom = (jnp.concatenate([top[:, :1], bottom[:, :1], top[:, 1:-1]], axis=1),
+                           jnp.concatenate([bottom[:, 1:], top[:, -1:]], axis=1))
+        return top, bottom
+
+    top, bottom = jax.lax.fori_loop(0, sweeps * (k - 1), round_, (m[:, : k // 2], m[:, k // 2 :]))
+    return jnp.sqrt((top * top).sum(0)).sum(0) + jnp.sqrt((bottom * bottom).sum(0)).sum(0)
+
+
+def nuclear_norm(m: jax.Array, sweeps: int | None = None) -> jax.Array:
+    """Sum of the singular values of m (d, k) by the one-sided Jacobi method (Hestenes 1958), in plain jnp.
+
+    Columns are orthogonalised pairwise by plane rotations in round-robin order (k/2 disjoint pairs per round,
+    k - 1 rounds per sweep, all static slices); once orthogonal, the singular values are the column norms.
+    Each rotation zeroes the pair's inner product gamma with t = sign(zeta) / (|zeta| + hypot(1, zeta)),
+    zeta = (|q|^2 - |p|^2) / (2 gamma) (Golub and Van Loan, section 8.6.3). One-sided, so small singular
+    values keep their relative accuracy instead of being squared. Under vmap the batch is moved last
+    (:func:`_nuclear_norm_last`).
+    """
+
+    sweeps = jacobi_sweeps(max(m.shape)) if sweeps is None else sweeps
+
+    @jax.custom_batching.custom_vmap
+    def one(m):
+        return _nuclear_norm_last(m[..., None], sweeps)[0]
+
+    @one.def_vmap
+    def _batched(axis_size, in_batched, m):
+        if not in_batched[0]:
+            return one(m), False
+        return _nuclear_norm_last(jnp.moveaxis(m, 0, -1), sweeps), True
+
+    return one(m)
+
+
 @lru_cache(maxsize=None)
 def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
     """Build the Gaussian family for static ``dim``, ``covariance`` and ``ddof`` (cached: one object each)."""
     if dim < 1 or covariance not in COVARIANCES or ddof < 0:
         validate(dim, covariance, ddof, samples=max(ddof + 1, 2))
     isotropic = covariance == "isotropic"
-    factored = dim > 1 and not isotropic  # the model carries its eigendecomposition factor
+    factored = dim > 1 and not isotropic  # the model carries a factor of its covariance and its log det
+    pure = dim <= PURE_MAX_DIM  # factor and W2 in plain jnp: no LAPACK call in the step
     eye = jnp.eye(dim, dtype=jnp.float32)
 
-    def _model(mean, cov):
-        if not factored:
-            return {"mean": mean, "cov": cov}
+    def _factor(cov):
+        if pure:
+            return psd_factor(cov)
         evals, evecs = jnp.linalg.eigh(cov)
         # The floor: eigenvalues within float32 rounding of zero (relative to the largest, numpy's matrix_rank
         # tolerance) are zero, so a rank-deficient or non-PD float32 scatter is a degenerate, legal model.
         tol = dim * jnp.finfo(cov.dtype).eps * jnp.max(jnp.abs(evals))
         evals = jnp.where(evals > tol, evals, 0.0)
-        return {"mean": mean, "cov": cov, "root": evecs * jnp.sqrt(evals), "evals": evals}
+        return evecs * jnp.sqrt(evals), jnp.sum(jnp.log(evals))
+
+    def _cross(params, root):
+        """W2's cross term tr (S0^1/2 S S0^1/2)^1/2 = the sum of the singular values of R0^T R for S = R R^T,
+        S0 = R0 R0^T (the truth's factor from make_params): no square root of either matrix per generation."""
+        m = params["root"].T @ root
+        if m.shape[1] <= PURE_MAX_DIM:
+            return nuclear_norm(m)
+        return jnp.sqrt(jnp.clip(jnp.linalg.eigvalsh(m.T @ m), 0.0)).sum()  # one LAPACK call, after the fit's
+
+    def _model(mean, cov, params):
+        if not factored:
+            return {"mean": mean, "cov": cov}
+        root, logdet = _factor(cov)
+        return {"mean": mean, "cov": cov, "root": root, "logdet": logdet, "cross": _cross(params, root)}
 
     def _truth(params):
         if not factored:
             return {"mean": params["mean"], "cov": params["cov"]}
-        return {"mean": params["mean"], "cov": params["cov"], "root": params["root"],
-                "evals": jnp.sum(params["root"] ** 2, axis=0)}
+        return {"mean": params["mean"], "cov": params["cov"], "root": params["root"], "logdet": params["logdet"],
+                "cross": jnp.trace(params["cov"])}  # W2's cross term of the truth with itself: tr S0
 
     def _draw(key, model, n):
-        z = jax.random.normal(key, (n, dim))
+        z = rng.normal(key, (n, dim))
         if factored:
             return model["mean"] + z @ model["root"].T
         return model["mean"] + jnp.sqrt(jnp.clip(model["cov"][0, 0], 0.0)) * z  # d = 1, or s^2 I
@@ -134,10 +256,20 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
     def sample(key, model, n, params):
         return _draw(key, model, n)
 
-    def _from_scatter(mean, scatter, count):
+    def _from_scatter(mean, scatter, count, params):
         if isotropic:
-            return _model(mean, jnp.trace(scatter) / (dim * (count - ddof)) * eye)
-        return _model(mean, scatter / (count - ddof))
+            return _model(mean, jnp.trace(scatter) / (dim * (count - ddof)) * eye, params)
+        return _model(mean, scatter / (count - ddof), params)
+
+    def _thin(mean, xc, params):
+        """A full-covariance fit of N <= d unweighted points with no factorisation: Xc^T / sqrt(N - ddof) (d, N)
+        is already a factor of the covariance (rank <= N - 1 < d, so det = 0), padded to (d, d) with zero
+        columns, and W2's cross term comes from the (d, N) matrix R0^T Xc^T."""
+        rows = xc.shape[0]
+        thin = xc.T * jax.lax.rsqrt(jnp.float32(rows - ddof))
+        root = jnp.concatenate([thin, jnp.zeros((dim, dim - rows), thin.dtype)], axis=1)
+        return {"mean": mean, "cov": thin @ thin.T, "root": root, "logdet": jnp.float32(-jnp.inf),
+                "cross": _cross(params, thin)}
 
     def fit(key, previous, x, w, params):
         # Plain reductions rather than matmuls: under vmap, tiny per-chain matmuls cost more than the draws.
@@ -147,8 +279,10 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         xc = x - mean
         if dim == 1 or isotropic:
             ss = (wcol * xc * xc).sum()
-            return _from_scatter(mean, ss * eye / dim if isotropic else ss * eye, count)
-        return _from_scatter(mean, jnp.einsum("ni,nj->ij", wcol * xc, xc), count)
+            return _from_scatter(mean, ss * eye / dim if isotropic else ss * eye, count, params)
+        if w is None and x.shape[0] <= dim and x.shape[0] > ddof:
+            return _thin(mean, xc, params)
+        return _from_scatter(mean, jnp.einsum("ni,nj->ij", wcol * xc, xc), count, params)
 
     def metrics(key, model, params):
         drift = model["mean"] - params["mean"]
@@ -160,12 +294,10 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
             cross = jnp.sqrt(jnp.clip(cov[0, 0], 0.0)) * params["tr_sqrt"]
             out["w2sq"] = drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * cross
         else:
-            # tr (S0^1/2 S S0^1/2)^1/2 = sum sqrt(eig(R^T S0 R)) for S = R R^T: one small LAPACK call, after
-            # (and depending on) the fit's, and no square root of the truth per generation.
-            r = model["root"]
-            cross = jnp.sqrt(jnp.clip(jnp.linalg.eigvalsh(r.T @ cov0 @ r), 0.0)).sum()
-            out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * cross, 0.0)
-            out["det_ratio"] = jnp.exp(jnp.sum(jnp.log(model["evals"])) - params["logdet"])
+            # The cross term and log det were computed where the model was made (fit or shortcut), from the
+            # factor at hand: a thin fit of N <= d points works on a (d, N) matrix there.
+            out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * model["cross"], 0.0)
+            out["det_ratio"] = jnp.exp(model["logdet"] - params["logdet"])
         return out
 
     def _group_stats(key, model, m):
@@ -182,25 +314,40 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         a = root @ _bartlett(k_scatter, m - 1.0, dim)  # any factor of Sigma works: R W R^T ~ Wishart(k, Sigma)
         return mean, a @ a.T
 
+    def _replace_factored(key, model, n, params):
+        """The replace shortcut for a full covariance without factorising: the scatter is a a^T with
+        a = R B (B Bartlett's triangle), so a / sqrt(n - ddof) is a factor of the new covariance and
+        log det = log det Sigma + 2 sum log diag B - d log(n - ddof)."""
+        k_mean, k_scatter = jax.random.split(key)
+        root = model["root"]
+        mean = model["mean"] + root @ jax.random.normal(k_mean, (dim,)) / jnp.sqrt(jnp.float32(n))
+        b = _bartlett(k_scatter, jnp.float32(n - 1), dim)
+        new_root = (root @ b) * jax.lax.rsqrt(jnp.float32(n - ddof))
+        logdet = model["logdet"] + 2.0 * jnp.sum(jnp.log(jnp.diagonal(b))) - dim * jnp.log(jnp.float32(n - ddof))
+        return {"mean": mean, "cov": new_root @ new_root.T, "root": new_root, "logdet": logdet,
+                "cross": _cross(params, new_root)}
+
     def refit_mixture(key, model, alpha, n, params):
         k_syn, k_real, k_count = jax.random.split(key, 3)
         if alpha is None:
+            if factored:
+                return _replace_factored(k_syn, model, n, params)
             mean, scatter = _group_stats(k_syn, model, jnp.float32(n))
-            return _from_scatter(mean, scatter, n)
+            return _from_scatter(mean, scatter, n, params)
         m = jax.random.binomial(k_count, n, alpha).astype(jnp.float32)  # number of fresh real points
         mean_r, scatter_r = _group_stats(k_real, _truth(params), m)
         mean_s, scatter_s = _group_stats(k_syn, model, n - m)
         gap = mean_r - mean_s
         mean = (m * mean_r + (n - m) * mean_s) / n
         scatter = scatter_r + scatter_s + (m * (n - m) / n) * jnp.outer(gap, gap)
-        return _from_scatter(mean, scatter, n)
+        return _from_scatter(mean, scatter, n, params)
 
     def supports(policy, method, samples):
         if method == "explicit":
             return True
         return shortcut_supports(dim, covariance, policy, samples)
 
-    return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture, lapack=factored)
+    return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture, lapack=factored and not pure)
 
 
 def shortcut_supports(dim: int, covariance: str, policy: str, samples: int | None = None) -> bool:

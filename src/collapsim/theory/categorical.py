@@ -59,6 +59,7 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from collapsim.errors import ConfigError
+from collapsim import memory
 
 # marginals(method="auto") runs forward when K_distinct * (T - 1) * (M + 1)^2 is at most this: about a second
 # of vector-matrix products; beyond it, under replacement, the backward recursion (C8) is much cheaper.
@@ -375,6 +376,51 @@ def forward_cost(truth, M: int, T: int) -> float:
     return float(np.unique(_truth(truth)).size * max(T - 1, 0) * (M + 1) ** 2)
 
 
+class Cost(NamedTuple):
+    """What an exact routine will take, estimated before it allocates anything: the method it will use, its
+    peak bytes (the dominant arrays, counted with the temporaries NumPy makes) and its seconds (2-core CPU)."""
+
+    method: str
+    bytes: float
+    seconds: float
+
+
+# Seconds per multiply-add of a NumPy loop of vector-matrix products (forward), of a BLAS matrix product
+# (backward), and per exponential of a transition-matrix entry; measured on the 2-core development machine
+# (K = M = 1000, T = 200 replace: 0.5 s backward; mix forward, K = 50, M = 200, T = 300: 1.1 s).
+_S_PER_FORWARD_MAC, _S_PER_BLAS_MAC, _S_PER_ENTRY = 2e-9, 1e-10, 3e-8
+
+
+def marginals_cost(truth, M: int, alpha, method: str = "auto") -> Cost:
+    """Estimate :func:`marginals`' memory and time without allocating (same arguments; ``method`` resolved).
+
+    Forward (C7): one chunk of transition matrices (``_CHUNK_BYTES``, at least one (M + 1)^2 matrix) and the
+    shared P(0), each with ~4 temporaries, plus the per-category pmfs; time K_distinct (T - 1) (M + 1)^2
+    multiply-adds plus an exponential per matrix entry each time alpha_t changes. Backward (C8): P with ~4
+    temporaries, the T stacked (M + 1) x n_col columns and the per-category pmfs; time T (M + 1)^2 n_col
+    BLAS multiply-adds. Both: the (K, T + 1, 5) per-category expectations, twice.
+    """
+    q, M, alpha = _truth(truth), _samples(M), _schedule(alpha)
+    groups = np.unique(q)
+    G, K, T, side = groups.size, q.size, alpha.size, float(M + 1)
+    replacement = not np.any(alpha)
+    if method == "auto":
+        cheap = G * max(T - 1, 0) * side**2 <= FORWARD_BUDGET
+        method = "forward" if (cheap or not replacement) else "backward"
+    shared = K * (T + 1) * 5 * 8 * 2 + G * T * 5 * 8
+    if method == "forward":
+        stack = max(_CHUNK_BYTES, side**2 * 8)
+        nbytes = shared + 4 * stack + 4 * side**2 * 8 + 3 * min(G, max(1, _CHUNK_BYTES // (8 * side**2))) * side * 8
+        later = alpha[1:]  # a stack is rebuilt whenever a nonzero alpha_t differs from the one before it
+        builds = np.count_nonzero((later != 0) & (later != np.concatenate([[np.nan], later[:-1]])))
+        seconds = G * max(T - 1, 0) * side**2 * _S_PER_FORWARD_MAC + (builds * G + 1) * side**2 * _S_PER_ENTRY
+    else:
+        cols = 4 + (1 + 2 * min(np.unique(_tv_thresholds(groups, M)).size, BACKWARD_TV_MAX_THRESHOLDS))
+        nbytes = shared + 4 * side**2 * 8 + T * side * cols * 8 + 2 * G * side * 8
+        seconds = T * side**2 * cols * _S_PER_BLAS_MAC + side**2 * _S_PER_ENTRY + G * side * T * cols * _S_PER_BLAS_MAC
+    return Cost(method, float(nbytes), float(seconds))
+
+
 def marginals(truth, M: int, alpha, bottom=None, method: str = "auto") -> CategoricalTheory:
     """Every expected metric exactly, from the per-category chains (eqs. C2, C7-C10).
 
@@ -397,9 +443,9 @@ def marginals(truth, M: int, alpha, bottom=None, method: str = "auto") -> Catego
         raise ConfigError("the backward method needs pure replacement (alpha all zero): P differs per category")
     groups, inverse = np.unique(q, return_inverse=True)
     T = alpha.size
-    if method == "auto":
-        cheap = groups.size * max(T - 1, 0) * (M + 1) ** 2 <= FORWARD_BUDGET  # generation 1 needs no matrix
-        method = "forward" if (cheap or not replacement) else "backward"
+    cost = marginals_cost(q, M, alpha, method)  # generation 1 needs no matrix, so auto counts T - 1 steps
+    method = cost.method
+    memory.check_fits(cost.bytes, f"the exact categorical theory (K={q.size}, M={M}, T={T}, {method} method)")
     if method == "forward":
         later = _forward(groups, M, alpha)
     else:
@@ -425,6 +471,9 @@ def stationary(truth, M: int, alpha: float, bottom=None) -> dict:
     q, M, a = _truth(truth), _samples(M), _constant_alpha(alpha)
     bottom = _mask(bottom, q.size)
     groups, inverse = np.unique(q, return_inverse=True)
+    side = float(M + 1)  # one chunk of matrices with the solve's copies, and the (G, M + 1) pmfs
+    memory.check_fits(4 * max(_CHUNK_BYTES, side**2 * 8) + 3 * groups.size * side * 8,
+               f"the exact stationary law (K={q.size} distinct {groups.size}, M={M})")
     pi = _stationary_pmfs(groups, M, a)  # (G, M + 1)
     grid = np.arange(M + 1) / M
     per_group = np.empty((groups.size, 1, 5))
@@ -517,16 +566,39 @@ def approximations(policy: str, truth, M: int, alpha) -> dict:
     return {}
 
 
-#: A mix run skips its exact theory beyond this many multiply-adds of the forward method (about a minute).
-MIX_THEORY_BUDGET = 3e10
+#: An exact per-category theory runs in a run's pipeline only within this time (seconds, estimated by
+#: :func:`marginals_cost`) and this share of the machine's memory; beyond either, the run keeps the closed
+#: forms that cost O(T) (Gini-Simpson and squared error, eq. C4) and the labelled approximations, and says so.
+THEORY_SECONDS_BUDGET = 60.0
+THEORY_MEMORY_SHARE = 0.5
 
 
-def predict(spec, truth=None, bottom=None):
+def theory_plan(truth, M: int, alpha, available: int | None = None) -> tuple[Cost, str]:
+    """(the exact theory's estimated cost, '' when it fits, else the one-line reason it is skipped)."""
+    cost = marginals_cost(truth, M, alpha)
+    avail = memory.available_bytes() if available is None else available
+    if avail and cost.bytes > THEORY_MEMORY_SHARE * avail:
+        return cost, (f"needs ~{memory.gib(cost.bytes)} of memory ({cost.method} method), this machine has {memory.gib(avail)}")
+    if cost.seconds > THEORY_SECONDS_BUDGET:
+        return cost, f"would take ~{cost.seconds:,.0f} s ({cost.method} method)"
+    return cost, ""
+
+
+def closed_form_predictions(policy: str, truth, M: int, alpha) -> dict:
+    """The exact curves that cost O(T) at any size: Gini-Simpson and squared error (eq. C4), (T + 1,) each."""
+    alpha = np.zeros_like(_schedule(alpha)) if policy == "replace" else _schedule(alpha)
+    return {"gini_simpson": expected_gini_simpson(truth, M, alpha), "sq_error": expected_sq_error(truth, M, alpha)}
+
+
+def predict(spec, truth=None, bottom=None, available: int | None = None):
     """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a categorical run spec.
 
     Args:
       truth: the simulated truth (K,) float64 (the float32 one the chains start from, renormalised);
         computed from the spec when None. bottom: its bottom-decile mask (K,) bool.
+      available: bytes of memory to plan for (None: this machine's, :func:`collapsim.memory.available_bytes`).
+    The per-category theory is estimated first (:func:`theory_plan`); when it would not fit in memory or
+    time, the prediction keeps the O(T) closed forms and the approximations, with a note naming the estimate.
     """
     from collapsim.families import categorical as fam
     from collapsim.theory import Prediction
@@ -542,10 +614,12 @@ def predict(spec, truth=None, bottom=None):
         return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
     if spec.policy not in ("replace", "mix"):
         return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
-    cost = forward_cost(truth, spec.samples, spec.generations)
-    if spec.policy == "mix" and cost > MIX_THEORY_BUDGET:
-        return Prediction({}, {}, f"exact theory skipped: the mix recursion needs {cost:.2g} multiply-adds (minutes); "
-                                  "fewer distinct truth probabilities, samples or generations bring it back")
     alpha = spec.alpha_schedule()
-    return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom),
-                      approximations(spec.policy, truth, spec.samples, alpha))
+    theory_alpha = np.zeros_like(alpha) if spec.policy == "replace" else alpha
+    _, why = theory_plan(truth, spec.samples, theory_alpha, available)
+    approx = approximations(spec.policy, truth, spec.samples, alpha)
+    if why:
+        return Prediction(closed_form_predictions(spec.policy, truth, spec.samples, alpha), approx,
+                          f"exact theory skipped for entropy, support, tail mass, TV, KL and bottom-decile mass: it {why}; "
+                          "Gini-Simpson and squared error are still exact (eq. C4)")
+    return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom), approx)
