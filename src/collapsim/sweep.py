@@ -568,7 +568,8 @@ def default_out(sweep: SweepSpec) -> Path:
 
 
 #: The summary drawn when --summary is not given.
-DEFAULT_METRIC = {"categorical": "entropy", "gaussian": "sigma2"}
+DEFAULT_METRIC = {"categorical": "entropy", "gaussian": "sigma2", "regression": "test_error", "kde": "variance",
+                  "gmm": "active"}
 
 
 def default_summary(sweep: SweepSpec) -> str:
