@@ -152,6 +152,15 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     assert not (tmp_path / "s").exists()
 
 
+def test_a_family_trained_on_the_host_is_refused_in_one_line(tmp_path):
+    # gpt2's fit is a host training loop; the grid driver cannot vmap it (this was a JAX tracer traceback).
+    res = _cli("sweep", "gpt2", "--grid", "alpha=0,0.1", "--seeds", "2", "--generations", "2", "--out",
+               str(tmp_path / "s"))
+    assert res.returncode == 2, res.stderr
+    assert "cannot be swept" in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def _env(devices):
     return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
 

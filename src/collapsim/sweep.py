@@ -211,11 +211,21 @@ class SweepSpec:
         return spec.replace(family_options=fo, params=pa)
 
 
+def check_sweepable(family: str) -> None:
+    """Refuse a family whose fit is a host training loop: the grid driver vmaps compiled steps."""
+    from collapsim.registry import entry
+
+    if entry(family).driver == "host":
+        raise ConfigError(f"{family} trains on the host, one generation at a time, so it cannot be swept by the "
+                          f"grid driver; run one `collapsim run {family}` per setting")
+
+
 def validate(sweep: SweepSpec) -> None:
     """Refuse a sweep with no axes, a repeated axis, a bad summary, or more points than is sensible."""
     from collapsim.registry import entry
 
     e = entry(sweep.base.family)
+    check_sweepable(sweep.base.family)
     if not sweep.axes:
         raise ConfigError("a sweep needs at least one --grid NAME=VALUES")
     names = sweep.names
@@ -574,6 +584,7 @@ DEFAULT_METRIC = {"categorical": "entropy", "gaussian": "sigma2", "regression": 
 
 def default_summary(sweep: SweepSpec) -> str:
     """``collapse`` in until-collapse mode, else ``final:`` the family's usual metric (its first otherwise)."""
+    check_sweepable(sweep.base.family)
     import jax
 
     if sweep.until_collapse:
