@@ -25,7 +25,7 @@ import time
 import click
 import numpy as np
 
-from collapsim.bench.gaussian import median_time
+from collapsim.bench.timing import median_time
 from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
 
 

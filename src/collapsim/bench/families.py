@@ -12,22 +12,14 @@ linearly to C (chains are independent work). Ratios only: the machine is shared 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 
 import click
 import numpy as np
 
+from collapsim.bench.timing import median_time
+
 FAMILIES = ("regression", "kde", "gmm")
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 # ------------------------------------------------------------------------------------ per-chain references
@@ -130,7 +122,7 @@ def _engine(family, params, policy: str, n: int, T: int, chains: int, repeats: i
     t0 = time.perf_counter()
     run_loop(family, cfg, params, alpha, chains)
     compile_s = time.perf_counter() - t0
-    return _median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats), compile_s
+    return median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats), compile_s
 
 
 def _reference(chain_fn, loop_chains: int, chains: int) -> float:

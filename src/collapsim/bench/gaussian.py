@@ -21,23 +21,14 @@ median of ``repeats``.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 
 import click
 import numpy as np
 
+from collapsim.bench.timing import median_time
 from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def time_collapsim(chains: int, generations: int, samples: int, repeats: int, shortcut: bool = False) -> tuple[float, float]:

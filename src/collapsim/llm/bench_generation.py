@@ -17,16 +17,8 @@ import time
 
 import numpy as np
 
+from collapsim.bench.timing import median_time
 from collapsim.errors import ConfigError
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int = 0, preset: str = "tiny",
@@ -74,7 +66,7 @@ def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int
     first = time.perf_counter() - t0
     for v in parts.values():
         v.clear()
-    ours = _median_time(generation, repeats)
+    ours = median_time(generation, repeats)
     out = {"protocol": f"{preset}: {n} texts x {p.length} words, {p.epochs} epochs batch {p.batch_size}, metrics on "
                        f"{p.eval_texts} texts", "collapsim_s": ours, "collapsim_first_s": first, "repeats": repeats,
            **{f"collapsim_{k}_s": statistics.median(v) for k, v in parts.items()}}
@@ -130,7 +122,7 @@ def _torch_generation(folder, src, lm, params, n: int, repeats: int, threads: in
         return probs, ppl
 
     generation()  # warm-up, as for collapsim
-    return {"torch_s": _median_time(generation, repeats), "torch_threads": threads,
+    return {"torch_s": median_time(generation, repeats), "torch_threads": threads,
             "torch": torch.__version__, "transformers": transformers.__version__}
 
 
