@@ -53,6 +53,17 @@ class Entry(NamedTuple):
     predict_runs: Optional[Callable[[Any, Loop, dict], tuple]] = None
 
 
+def _theory(module: str) -> Callable:
+    """An entry's ``predict``: ``collapsim.theory.<module>.predict(spec)``, imported only when called."""
+
+    def predict(spec, loop):
+        import importlib
+
+        return importlib.import_module(f"collapsim.theory.{module}").predict(spec)
+
+    return predict
+
+
 def _resolve_method(spec, supported: bool, auto_shortcut: bool) -> bool:
     """Whether to use the shortcut: an explicit request must be supported; auto picks it when it is."""
     if spec.method == "shortcut" and not supported:
@@ -112,12 +123,6 @@ def _gaussian_build(spec) -> Loop:
     return Loop(fam.gaussian(dim, covariance, ddof), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"})
 
 
-def _gaussian_predict(spec, loop):
-    from collapsim.theory import gaussian
-
-    return gaussian.predict(spec)
-
-
 def _gaussian_title(spec) -> str:
     o = spec.family_options
     return (f"gaussian d={o['dim']} ({o['covariance']}), ddof={o['ddof']}, n={spec.samples}, {spec.policy}"
@@ -133,7 +138,7 @@ GAUSSIAN = Entry(
         Option("ddof", int, 1, "0: maximum likelihood, 1: unbiased variance."),
         Option("variance", float, 1.0, "Truth N(0, variance I)."),
     ),
-    _gaussian_build, _gaussian_predict, _gaussian_title,
+    _gaussian_build, _theory("gaussian"), _gaussian_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * (1 if shortcut else spec.samples) * spec.family_options["dim"]
     * _buffer_factor(spec),
     lambda spec: (float(spec.family_options["dim"]) ** 2 * 3, float(spec.family_options["dim"])),
@@ -284,12 +289,6 @@ def _regression_build(spec) -> Loop:
     return Loop(family, params, False, {"truth": f"y = x^T w* + {p['noise']:g} e, x ~ N(0, I_{o['dim']}), ||w*|| = {wn:g}"})
 
 
-def _regression_predict(spec, loop):
-    from collapsim.theory import regression
-
-    return regression.predict(spec)
-
-
 def _regression_title(spec) -> str:
     o, p = spec.family_options, spec.params
     ridge = f", ridge={p['ridge']:g}" if p["ridge"] else ""
@@ -308,7 +307,7 @@ REGRESSION = Entry(
         Option("noise", float, 1.0, "Label noise sd sigma.", target="params"),
         Option("ridge", float, 0.0, "Ridge penalty lambda (0: ordinary least squares).", target="params"),
     ),
-    _regression_build, _regression_predict, _regression_title,
+    _regression_build, _theory("regression"), _regression_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] ** 2 * _buffer_factor(spec),
     lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1), float(spec.family_options["dim"]) + 1),
 )
@@ -332,12 +331,6 @@ def _kde_build(spec) -> Loop:
                 {"truth": f"{o['truth']} (d={o['dim']}, scale {o['scale']:g}, spread {o['spread']:g}); mean {mean0.tolist()}, tr Cov {tr0:.6g}"})
 
 
-def _kde_predict(spec, loop):
-    from collapsim.theory import kde
-
-    return kde.predict(spec)
-
-
 def _kde_title(spec) -> str:
     o = spec.family_options
     return (f"kde {o['truth']} d={o['dim']}, h={spec.params['bandwidth']:g}, n={spec.samples}, {spec.policy}"
@@ -355,7 +348,7 @@ KDE = Entry(
         Option("spread", float, 0.1, "Blob sd (blobs) or added noise sd (moons)."),
         Option("bandwidth", float, 0.2, "Kernel bandwidth h.", target="params"),
     ),
-    _kde_build, _kde_predict, _kde_title,
+    _kde_build, _theory("kde"), _kde_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] * _buffer_factor(spec),
     lambda spec: (float(spec.samples) * (spec.family_options["dim"] + 1)
                   * (spec.generations if spec.policy == "accumulate" else 1), float(spec.family_options["dim"])),

@@ -25,7 +25,7 @@ import time
 import click
 import numpy as np
 
-from collapsim.bench.timing import median_time
+from collapsim.bench.timing import compiled_median_time
 from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
 
 
@@ -84,10 +84,7 @@ def time_collapsim(chains: int, generations: int, samples: int, truth: np.ndarra
     family, params = categorical(truth.shape[0]), make_params(truth)
     cfg = LoopConfig("mix" if alpha else "replace", samples, generations, True)
     alphas = np.full(generations, alpha, np.float32)
-    t0 = time.perf_counter()
-    run_loop(family, cfg, params, alphas, chains)
-    compile_s = time.perf_counter() - t0  # the first call compiles (and runs once)
-    return median_time(lambda: run_loop(family, cfg, params, alphas, chains), repeats), compile_s
+    return compiled_median_time(lambda: run_loop(family, cfg, params, alphas, chains), repeats)
 
 
 def time_theory(vocab: int, samples: int, generations: int) -> float:

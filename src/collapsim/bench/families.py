@@ -17,7 +17,7 @@ import time
 import click
 import numpy as np
 
-from collapsim.bench.timing import median_time
+from collapsim.bench.timing import compiled_median_time
 
 FAMILIES = ("regression", "kde", "gmm")
 
@@ -119,10 +119,7 @@ def _engine(family, params, policy: str, n: int, T: int, chains: int, repeats: i
 
     cfg = LoopConfig(policy, n, T)
     alpha = np.zeros(T, np.float32)
-    t0 = time.perf_counter()
-    run_loop(family, cfg, params, alpha, chains)
-    compile_s = time.perf_counter() - t0
-    return median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats), compile_s
+    return compiled_median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats)
 
 
 def _reference(chain_fn, loop_chains: int, chains: int) -> float:

@@ -27,7 +27,7 @@ import time
 import click
 import numpy as np
 
-from collapsim.bench.timing import median_time
+from collapsim.bench.timing import compiled_median_time, median_time
 from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
 
 
@@ -39,10 +39,7 @@ def time_collapsim(chains: int, generations: int, samples: int, repeats: int, sh
     family, params = gaussian(1, "full", 1), default_params(1)
     cfg = LoopConfig("replace", samples, generations, shortcut)
     alpha = np.zeros(generations, np.float32)
-    t0 = time.perf_counter()
-    run_loop(family, cfg, params, alpha, chains)
-    compile_s = time.perf_counter() - t0  # the first call compiles (and runs once)
-    return median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats), compile_s
+    return compiled_median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats)
 
 
 def time_rng(chains: int, generations: int, samples: int, repeats: int) -> float:
