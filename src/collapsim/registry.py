@@ -235,6 +235,10 @@ GPT2 = Entry(
         Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's)."),
         Option("length", int, 0, "Words per text (0: the preset's)."),
         Option("eval_texts", int, 0, "Texts generated per generation for the metrics (0: the preset's)."),
+        Option("temperature", float, 0.0, "Sampling temperature of the generated texts (0: the preset's; tiny 1, "
+               "ainex 0.8)."),
+        Option("top_k", int, 0, "Keep only the k most probable next tokens when sampling (0: the preset's; tiny "
+               "none, ainex 50)."),
         Option("checkpoint", str, "", "A local Hugging Face GPT-2 folder as the base model (with --corpus)."),
         Option("corpus", str, "", "A text file, one text per line, as the real data (with --checkpoint)."),
     ),

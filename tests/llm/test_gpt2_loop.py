@@ -102,7 +102,7 @@ def test_run_gpt2_help_lists_the_protocol_options():
 
     out = " ".join(CliRunner().invoke(main, ["run", "gpt2", "--help"]).output.split())
     for flag in ("--preset", "--continue-training / --from-base", "--checkpoint", "--corpus", "--generations",
-                 "--seeds", "--policy", "--alpha"):
+                 "--seeds", "--policy", "--alpha", "--temperature", "--top-k"):
         assert flag in out, flag
     assert "[default: host]" in out
 
@@ -130,7 +130,8 @@ def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
 def test_checkpoint_without_corpus_is_one_line(tmp_path):
     from collapsim.execute import execute
 
-    for bad, match in (({"lr": -1.0}, "--lr"), ({"epochs": -2}, "--epochs"), ({"length": 1}, "--length")):
+    for bad, match in (({"lr": -1.0}, "--lr"), ({"epochs": -2}, "--epochs"), ({"length": 1}, "--length"),
+                       ({"temperature": -0.5}, "--temperature"), ({"top_k": -3}, "--top-k")):
         with pytest.raises(ConfigError, match=match):  # refused before any pretraining
             execute(_spec(family_options={"preset": "micro", **bad}))
 
@@ -152,3 +153,39 @@ def test_generation_bench_times_both_sides(cache, monkeypatch):
     if hf_available():
         assert r["torch_threads"] == 1 and r["speedup"] > 0
     assert "collapsim" in format_generation_report(r)
+
+
+def test_decoding_factors_follow_the_protocol():
+    """No map without decoding; with temperature or top-k, one factor per generation and word, and the mean
+    law it implies (r_t times the training texts' law) sums to 1, as the ideal learner's law must."""
+    from collapsim.llm import loop as LP
+    from collapsim.llm import source as S
+    from collapsim.theory import decoded_chain as D
+
+    p = LP.MICRO
+    assert LP.decoding_factors(p, np.zeros(4)) is None
+    for temperature, top_k in ((0.8, 0), (1.0, 10)):
+        q = p._replace(temperature=temperature, top_k=top_k)
+        r = LP.decoding_factors(q, np.full(4, 0.2))
+        assert r.shape == (4, p.vocab) and np.all(np.isfinite(r)) and np.all(r >= 0)
+        src = LP._source(q)
+        d = D.trajectory(src.initial, src.transition, src.length, np.full(4, 0.2), temperature, top_k)
+        y = 0.2 * S.unigram_law(src) + 0.8 * d[:-1]
+        np.testing.assert_allclose((r * y).sum(1), 1.0, atol=1e-12)
+
+
+@pytest.mark.slow  # one micro run with decoding, about 20-40 s on a shared 2-core machine
+def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monkeypatch):
+    from collapsim.execute import execute
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    res = execute(_spec(policy="replace", alpha="none", family_options={"preset": "micro", "temperature": 0.8}),
+                  tmp_path / "decoded")
+    config = json.loads((res.path / "config.json").read_text())
+    assert config["protocol"]["temperature"] == 0.8
+    assert config["theory_fit"]["decoding_map"] is True
+    assert "decoding (temperature 0.8, top-k none)" in config["theory"]
+    rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
+    theory = [float(r[6]) for r in rows if r[1] == "unigram_entropy"]
+    assert len(theory) == GENS + 1 and all(np.isfinite(theory))
+    assert theory[-1] < theory[0]  # the map alone sharpens the law under replace

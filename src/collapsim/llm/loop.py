@@ -134,6 +134,9 @@ def _check(p: LoopPreset) -> None:
                           f"{p.epochs}, {p.eval_texts}, {p.length}; 0 means the preset's value)")
     if not (math.isfinite(p.lr) and p.lr > 0):
         raise ConfigError(f"--lr must be a positive number (0 means the preset's), got {p.lr}")
+    if not (math.isfinite(p.temperature) and p.temperature > 0) or p.top_k < 0:
+        raise ConfigError(f"--temperature must be a positive number and --top-k at least 0 (0 means the preset's), "
+                          f"got {p.temperature} and {p.top_k}")
 
 
 def read_corpus(path) -> list[str]:
@@ -200,6 +203,17 @@ def _decoded(p: LoopPreset) -> bool:
     return p.temperature != 1.0 or p.top_k > 0 or p.top_p < 1.0 or p.repetition_penalty != 1.0
 
 
+def decoding_factors(p: LoopPreset, alpha):
+    """The decoded loop's per-word factors (T, K) of eq. (L5) for the preset's source, temperature and
+    top-k (:func:`collapsim.theory.decoded_chain.unigram_factors`); None when sampling does not decode."""
+    if p.temperature == 1.0 and p.top_k == 0:
+        return None
+    from collapsim.theory import decoded_chain as D
+
+    src = _source(p)
+    return D.unigram_factors(src.initial, src.transition, src.length, alpha, p.temperature, p.top_k)
+
+
 def predict_runs(spec, loop, per_chain: dict):
     """(Prediction with the fitted Wright-Fisher curves, what config.json records about the fit)."""
     from collapsim.theory import Prediction
@@ -212,7 +226,9 @@ def predict_runs(spec, loop, per_chain: dict):
     u = np.asarray(loop.derived["true_unigram"], np.float64)
     alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
     words_per_text = loop.derived.get("words_per_text", p.length)  # a corpus run counts its decoded words
-    rep = th.fit_and_predict(per_chain, q, u, alpha, max(1, int(round(p.eval_texts * words_per_text))))
+    factors = decoding_factors(p, alpha) if "words_per_text" not in loop.derived else None
+    rep = th.fit_and_predict(per_chain, q, u, alpha, max(1, int(round(p.eval_texts * words_per_text))),
+                             factors=factors)
     lo, hi = rep.interval
     fitted = (f"n_eff at the end of its range ({rep.n_eff:.3g}: no drift the theory can fit)" if rep.at_bound
               else f"n_eff = {rep.n_eff:.4g} tokens (95% bootstrap over seeds {lo:.3g}-{hi:.3g})")
@@ -222,10 +238,16 @@ def predict_runs(spec, loop, per_chain: dict):
                        if v["mean_abs"] is not None and v["max_abs_z"] is not None)
     if errors:
         note += f";\nheld-out generations {rep.fit_generations + 1}..{spec.generations}, mean |LM - theory|: {errors}"
-    if _decoded(p):
+    if factors is not None:
+        note += (f";\ndecoding (temperature {p.temperature:g}, top-k {p.top_k or 'none'}) as the ideal learner's exact map "
+                 f"on the source's chain (eqs. D1-D3, L5)")
+        if p.top_p < 1.0 or p.repetition_penalty != 1.0:
+            note += "; top-p and repetition penalty not modelled"
+    elif _decoded(p):
         note += "; decoding truncates per context, which the unigram theory does not model"
     words = spec.samples * words_per_text
-    config = {"theory_fit": rep.to_config() | {"tokens_per_generation": words, "n_eff_over_tokens": rep.n_eff / words}}
+    config = {"theory_fit": rep.to_config() | {"tokens_per_generation": words, "n_eff_over_tokens": rep.n_eff / words,
+                                               "decoding_map": factors is not None}}
     return Prediction(rep.curves, {}, note), config
 
 

@@ -28,6 +28,17 @@ under pure replacement it misses the atoms at 0 and 1 and so is an approximation
 where N is the number of generated words the metrics count (support = distinct words among them, assumed
 i.i.d. from p: E support = sum_i 1 - E(1 - p_i)^N; tail mass = sum_i u_i E(1 - p_i)^N).
 
+A decoded loop (texts sampled at temperature tau < 1 or with top-k) also moves the law deterministically:
+every generation's model learns texts that its predecessor's decoding sharpened. Its exact form for the
+known source's chain and an ideal learner is :mod:`collapsim.theory.decoded_chain` (eqs. D1-D3), which
+gives per-word factors r_t = d_t / (a_t u + (1 - a_t) d_{t-1}). The decoded theory composes them with the
+Wright-Fisher draw, still with n_eff the only free parameter:
+
+    p_t = r_t w_t / c_t,   w_t ~ Multinomial(n_eff, x_t) / n_eff,   c_t = sum_i r_t,i E w_t,i       (eq. L5)
+
+With q = d_0 and n_eff -> infinity the mean law is exactly the ideal learner's d_t; the noise's passage
+through the map is linearised (a per-word factor fixed by the mean trajectory), an approximation.
+
 The fit: n_eff minimises, over the first F generations only, the squared differences between the measured
 changes from generation 0 (mean over seeds) of unigram entropy, Gini-Simpson and support and the predicted
 changes, each metric scaled by its measured change at generation F (so each counts alike); a grid of log-spaced n_eff refined by a golden
@@ -50,20 +61,30 @@ FITTED_ON = ("unigram_entropy", "gini_simpson", "support")
 N_EFF_RANGE = (2.0, 1e8)
 
 
-def moments(q, u, n_eff: float, alpha) -> tuple[np.ndarray, np.ndarray]:
+def moments(q, u, n_eff: float, alpha, factors=None) -> tuple[np.ndarray, np.ndarray]:
     """E p_i and E p_i^2 of eq. (L2): two arrays (T + 1, K), or (T + 1, G, K) for G values of n_eff at
-    once; q, u (K,); alpha (T,)."""
+    once; q, u (K,); alpha (T,).
+
+    factors (T, K), optional: a decoded loop (eq. L5): each generation's Wright-Fisher draw w is reweighted
+    word by word, p_t = r_t w / c_t, with c_t = sum_i r_t,i E w_i so that the mean law sums to 1. Then
+    E p_t = r_t E w / c_t and E p_t^2 = r_t^2 E w^2 / c_t^2 (exact for a fixed normaliser; the normaliser of
+    each draw fluctuates by O(1/sqrt(n_eff)) around c_t, which this neglects).
+    """
     q, u, alpha = np.asarray(q, np.float64), np.asarray(u, np.float64), np.asarray(alpha, np.float64)
     T = alpha.size
+    r = None if factors is None else np.asarray(factors, np.float64).reshape(T, -1)
     n_eff = np.asarray(n_eff, np.float64)[..., None]  # a scalar, or (G,) values at once -> (T + 1, G, K)
     shape = (T + 1,) + n_eff.shape[:-1] + (q.size,)
     m, s = np.empty(shape), np.empty(shape)
     m[0], s[0] = q, q * q
-    r = 1.0 - 1.0 / n_eff
+    keep = 1.0 - 1.0 / n_eff
     for t, a in enumerate(alpha, start=1):
         x = a * u + (1 - a) * m[t - 1]
         x2 = a * a * u * u + 2 * a * (1 - a) * u * m[t - 1] + (1 - a) ** 2 * s[t - 1]
-        m[t], s[t] = x, r * x2 + x / n_eff
+        m[t], s[t] = x, keep * x2 + x / n_eff
+        if r is not None:
+            c = np.sum(r[t - 1] * m[t], axis=-1, keepdims=True)
+            m[t], s[t] = r[t - 1] * m[t] / c, r[t - 1] ** 2 * s[t] / (c * c)
     return m, s
 
 
@@ -77,11 +98,11 @@ def _beta(m, s):
     return mm * nu, np.maximum((1 - mm) * nu, 1e-300), point
 
 
-def curves(q, u, n_eff: float, alpha, n_words: int) -> dict:
+def curves(q, u, n_eff: float, alpha, n_words: int, factors=None) -> dict:
     """Predicted expected unigram_entropy, gini_simpson, support, tail_mass, each (T + 1,) (eqs. L2-L4);
     (T + 1, G) for an array of G values of n_eff."""
     q, u = np.asarray(q, np.float64), np.asarray(u, np.float64)
-    m, s = moments(q, u, n_eff, alpha)
+    m, s = moments(q, u, n_eff, alpha, factors)
     a, b, point = _beta(m, s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ent_beta = -m * (psi(a + 1) - psi(a + b + 1))
@@ -98,9 +119,9 @@ def curves(q, u, n_eff: float, alpha, n_words: int) -> dict:
     }
 
 
-def _loss(n_eff, obs: dict, q, u, alpha, n_words, F: int, scale: dict):
+def _loss(n_eff, obs: dict, q, u, alpha, n_words, F: int, scale: dict, factors=None):
     """The fit's objective at one n_eff (a float) or at each of an array (G,) of them."""
-    th = curves(q, u, n_eff, alpha[:F], n_words)
+    th = curves(q, u, n_eff, alpha[:F], n_words, None if factors is None else np.asarray(factors)[:F])
     total = 0.0
     for name in FITTED_ON:
         d_obs = obs[name][1:F + 1] - obs[name][0]
@@ -110,7 +131,7 @@ def _loss(n_eff, obs: dict, q, u, alpha, n_words, F: int, scale: dict):
     return total
 
 
-def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None = None) -> float:
+def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None = None, factors=None) -> float:
     """The n_eff of eq. (L1) that best predicts the first F generations' changes of the FITTED_ON metrics.
 
     obs: metric -> (T + 1,) observed curve (one seed or the mean over seeds). Returns a float in N_EFF_RANGE
@@ -120,12 +141,13 @@ def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None =
     if scale is None:
         scale = {k: max(abs(obs[k][F] - obs[k][0]), 1e-9) for k in FITTED_ON}
     logs = np.linspace(math.log(N_EFF_RANGE[0]), math.log(N_EFF_RANGE[1]), 241)
-    i = int(np.argmin(_loss(np.exp(logs), obs, q, u, alpha, n_words, F, scale)))
+    i = int(np.argmin(_loss(np.exp(logs), obs, q, u, alpha, n_words, F, scale, factors)))
     lo, hi = logs[max(i - 1, 0)], logs[min(i + 1, logs.size - 1)]
     g = (math.sqrt(5) - 1) / 2
     for _ in range(25):  # golden section on log n_eff inside the bracketing grid cells
         c, d = hi - g * (hi - lo), lo + g * (hi - lo)
-        if _loss(math.exp(c), obs, q, u, alpha, n_words, F, scale) < _loss(math.exp(d), obs, q, u, alpha, n_words, F, scale):
+        if (_loss(math.exp(c), obs, q, u, alpha, n_words, F, scale, factors)
+                < _loss(math.exp(d), obs, q, u, alpha, n_words, F, scale, factors)):
             hi = d
         else:
             lo = c
@@ -152,7 +174,7 @@ class FitReport(NamedTuple):
 
 
 def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations: int | None = None,
-                    bootstrap: int = 100) -> FitReport:
+                    bootstrap: int = 100, factors=None) -> FitReport:
     """Fit n_eff (mean over seeds and each seed), predict every PREDICTED metric, score the held-out part.
 
     per_chain: metric -> (seeds, T + 1) measured values. The predicted curves are shifted by the measured
@@ -164,9 +186,10 @@ def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations:
     F = min(max(F, 1), T)
     mean = {k: np.asarray(per_chain[k], np.float64).mean(0) for k in PREDICTED}
     scale = {k: max(abs(mean[k][F] - mean[k][0]), 1e-9) for k in FITTED_ON}
-    n_eff = fit_n_eff(mean, q, u, alpha, n_words, F, scale)
+    n_eff = fit_n_eff(mean, q, u, alpha, n_words, F, scale, factors)
     seeds = np.asarray(per_chain[FITTED_ON[0]]).shape[0]
-    per_seed = [fit_n_eff({k: np.asarray(per_chain[k], np.float64)[i] for k in PREDICTED}, q, u, alpha, n_words, F, scale)
+    per_seed = [fit_n_eff({k: np.asarray(per_chain[k], np.float64)[i] for k in PREDICTED}, q, u, alpha, n_words, F, scale,
+                          factors)
                 for i in range(seeds)]
     interval = [float("nan"), float("nan")]
     if seeds > 1:  # percentile bootstrap over seeds of the mean-curve fit (per-seed fits are heavy-tailed)
@@ -175,9 +198,9 @@ def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations:
         for _ in range(bootstrap):
             pick = rng.integers(0, seeds, seeds)
             boots.append(fit_n_eff({k: np.asarray(per_chain[k], np.float64)[pick].mean(0) for k in PREDICTED},
-                                   q, u, alpha, n_words, F, scale))
+                                   q, u, alpha, n_words, F, scale, factors))
         interval = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
-    th = curves(q, u, n_eff, alpha, n_words)
+    th = curves(q, u, n_eff, alpha, n_words, factors)
     anchored = {k: th[k] - th[k][0] + mean[k][0] for k in PREDICTED}
     err = {}
     for k in PREDICTED:
