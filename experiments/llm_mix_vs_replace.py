@@ -13,10 +13,10 @@ theory without noise), the fitted n_eff and its bootstrap interval over seeds, t
 and the entropy's change over the last generations; writes one figure with both policies and their theory
 curves.
 
-Why temperature 0.95: at temperature 1 (the tiny preset) the LM's unigram entropy does not fall under
-either policy (support does); at 0.8 (the Ainex value) and 0.9 it collapses under both within 6-9
-generations, 20% real data being too little to hold it (the ideal learner's own fixed point under mix is
-low there too). The README gives all three.
+Why temperature 0.95 (chosen by measurement; the README gives all of them): at temperature 1 (the tiny
+preset) the LM's unigram entropy does not fall under either policy (support does); at 0.8 (the Ainex value)
+it collapses under both within 6 generations, 20% real data being too little to hold it (the ideal
+learner's own mix trajectory falls low there too); at 0.9 the mix curve has not levelled by generation 6.
 
     python experiments/llm_mix_vs_replace.py [--generations 12] [--seeds 3] [--samples 128]
         [--temperature 0.95] [--top-k 0] [--epochs E] [--out experiments/figures/llm_mix_vs_replace.png]

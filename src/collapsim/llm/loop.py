@@ -11,8 +11,12 @@ Presets:
              categorical theory applies without a decoding correction.
   ``micro``  a 64-word source and a 1 x 32 model, seconds per generation (tests, smoke runs).
   ``ainex``  the same source and base model under the Ainex study's protocol constants (2 epochs, batch 16,
-             lr 5e-5, top-k 50, temperature 0.8, repetition penalty 1.05; pass ``--samples 250``): decoding
-             truncates, which the unigram theory does not model (the run says so).
+             lr 5e-5, top-k 50, temperature 0.8, repetition penalty 1.05; pass ``--samples 250``): the
+             theory follows temperature and top-k (the ideal learner's map, theory.decoded_chain) but not
+             the repetition penalty (the run says so).
+
+``--temperature`` and ``--top-k`` override any preset's decoding; the theory then composes the ideal
+learner's decoded map with its Wright-Fisher noise (theory.llm, eq. L5).
 """
 
 from __future__ import annotations
@@ -255,5 +259,7 @@ def title(spec) -> str:
     p = preset(spec)
     how = "continued training" if spec.family_options.get("continue_training", True) else "from the base model"
     alpha = f", alpha={spec.alpha}" if spec.policy in ("mix", "keep-real") else ""
+    decoding = "".join([f", temperature {p.temperature:g}" if p.temperature != 1.0 else "",
+                        f", top-k {p.top_k}" if p.top_k else ""])
     return (f"gpt2 {p.n_layer}x{p.n_embd} on a {p.vocab}-word known source ({spec.family_options.get('preset', 'tiny')}), "
-            f"n={spec.samples} texts of {p.length} words, {spec.policy}{alpha}, {how}, {spec.seeds} seeds")
+            f"n={spec.samples} texts of {p.length} words{decoding}, {spec.policy}{alpha}, {how}, {spec.seeds} seeds")
