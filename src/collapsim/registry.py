@@ -231,6 +231,9 @@ GPT2 = Entry(
                "micro (seconds per generation, for tests).", choices=("tiny", "ainex", "micro")),
         Option("continue_training", bool, True, "Fine-tune each generation from the previous one (the published "
                "protocol), or from the base model with a fresh optimizer (--from-base).", flag="from-base"),
+        Option("carry_optimizer", bool, True, "With continued training, carry the AdamW state from generation to "
+               "generation as well as the weights (the published protocol), or start a fresh optimizer on the "
+               "carried weights (--fresh-optimizer).", flag="fresh-optimizer"),
         Option("epochs", int, 0, "Fine-tuning epochs per generation (0: the preset's)."),
         Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's)."),
         Option("length", int, 0, "Words per text (0: the preset's)."),

@@ -102,7 +102,7 @@ def test_run_gpt2_help_lists_the_protocol_options():
 
     out = " ".join(CliRunner().invoke(main, ["run", "gpt2", "--help"]).output.split())
     for flag in ("--preset", "--continue-training / --from-base", "--checkpoint", "--corpus", "--generations",
-                 "--seeds", "--policy", "--alpha", "--temperature", "--top-k"):
+                 "--seeds", "--policy", "--alpha", "--temperature", "--top-k", "--carry-optimizer / --fresh-optimizer"):
         assert flag in out, flag
     assert "[default: host]" in out
 
@@ -189,3 +189,22 @@ def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monk
     theory = [float(r[6]) for r in rows if r[1] == "unigram_entropy"]
     assert len(theory) == GENS + 1 and all(np.isfinite(theory))
     assert theory[-1] < theory[0]  # the map alone sharpens the law under replace
+
+
+@pytest.mark.slow  # two micro runs of 2 generations, about 20-30 s with the base cached
+def test_fresh_optimizer_changes_the_second_generation_only(tmp_path, cache, monkeypatch):
+    """Generation 1 starts from the base model's fresh optimizer either way, so it must be identical;
+    generation 2 differs only if the AdamW state was really reset."""
+    from collapsim.execute import execute
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
+    out = {}
+    for carry in (True, False):
+        spec = _spec(policy="replace", alpha="none", generations=2, seeds=2,
+                     family_options={"preset": "micro", "carry_optimizer": carry})
+        res = execute(spec, tmp_path / str(carry))
+        rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
+        out[carry] = {(int(r[0]), r[1]): float(r[2]) for r in rows}
+        assert json.loads((res.path / "config.json").read_text())["protocol"]["carry_optimizer"] is carry
+    assert out[True][(1, "perplexity")] == out[False][(1, "perplexity")]
+    assert out[True][(2, "perplexity")] != out[False][(2, "perplexity")]

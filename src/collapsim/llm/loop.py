@@ -109,7 +109,8 @@ def build(spec):
     info = P.read_info(folder)
     lm = fam.LMSettings(ck.config, src.vocab, src.eot, p.length, p.epochs, p.batch_size, float(p.lr),
                         bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
-                        float(p.repetition_penalty), int(p.eval_texts))
+                        float(p.repetition_penalty), int(p.eval_texts),
+                        carry_optimizer=bool(o.get("carry_optimizer", True)))
     fam.validate(lm)
     progress = fam.Progress(spec.generations, spec.seeds, lm.epochs)
     family = fam.gpt2_family(lm, progress)
@@ -122,7 +123,7 @@ def build(spec):
         "source_entropy_rate": S.entropy_rate(src),
         "source_unigram_entropy": S.entropy(S.unigram_law(src)),
         "base_model": {"folder": str(folder), **{k: info[k] for k in ("shape", "train", "heldout_cross_entropy")}},
-        "protocol": p._asdict() | {"continue_training": lm.continue_training},
+        "protocol": p._asdict() | {"continue_training": lm.continue_training, "carry_optimizer": lm.carry_optimizer},
         "base_unigram_entropy": S.entropy(q),
         "base_unigram": q,
         "true_unigram": S.unigram_law(src),
@@ -184,7 +185,8 @@ def _build_real(spec, p: LoopPreset):
     params, words, u = fam.corpus_params(ck.params, tok, lines, eot, row_tokens, p.vocab)
     lm = fam.LMSettings(ck.config, len(words), eot, row_tokens - 1, p.epochs, p.batch_size, float(p.lr),
                         bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
-                        float(p.repetition_penalty), int(p.eval_texts), str(ck.tokenizer_path), words)
+                        float(p.repetition_penalty), int(p.eval_texts), str(ck.tokenizer_path), words,
+                        carry_optimizer=bool(o.get("carry_optimizer", True)))
     fam.validate(lm)
     family = fam.gpt2_family(lm, fam.Progress(spec.generations, spec.seeds, lm.epochs))
     import jax
