@@ -213,28 +213,33 @@ def metrics_at(family: Family, cfg: LoopConfig, key: jax.Array, model: Model, pa
     """The family's metrics of generation t's model, its expensive ones only where
     :func:`recorded_generations` says so (NaN elsewhere).
 
-    The choice is a ``lax.cond`` on t. t must be unbatched (the drivers scan over an unbatched generation
-    index) so that under vmap the cond stays a branch: with a batched predicate it would become a select that
-    computes both sides. The cheap side calls the same metric function and keeps only the cheap outputs; the
-    expensive computations are then dead code, which XLA removes, so they cost nothing there (measured: see
-    the README's "Performance at scale"). Eagerly (a concrete t, the host training loop) it is a Python if.
+    The cheap metrics are computed in the step itself, the expensive ones inside a ``lax.cond`` on t; each side
+    calls the same metric function and keeps only its own outputs, so the other outputs are dead code that
+    XLA removes (measured: see the README's "Performance at scale"). t must be unbatched (the drivers scan
+    over an unbatched generation index) so that under vmap the cond stays a branch: with a batched predicate
+    it would become a select that computes both sides. A family with expensive metrics takes this path for
+    every k, 1 included, with the predicate behind an optimization barrier so that XLA cannot fold the cond
+    away: the recorded numbers are then those of one and the same compiled code whatever k is (folded, the
+    k = 1 program fused differently and moved the last bit of other metrics). Eagerly (a concrete t: the host
+    training loop) the choice is a Python if.
     """
-    k, expensive = cfg.metrics_every, family.expensive
-    if k <= 1 or not expensive:
+    expensive = family.expensive
+    if not expensive:
         return family.metrics(key, model, params)
+    every = family.metrics(key, model, params)
 
     def full(m):
-        return family.metrics(key, m, params)
+        return {name: v for name, v in family.metrics(key, m, params).items() if name in expensive}
 
-    def cheap(m):
-        out = family.metrics(key, m, params)
-        return {name: jnp.full(jnp.shape(v), jnp.nan, jnp.result_type(v)) if name in expensive else v
-                for name, v in out.items()}
+    def skip(m):
+        return {name: jnp.full(jnp.shape(v), jnp.nan, jnp.result_type(v)) for name, v in full(m).items()}
 
-    record = (t % k == 0) | (t == cfg.generations)
+    record = (t % cfg.metrics_every == 0) | (t == cfg.generations)
     if not isinstance(t, jax.core.Tracer):
-        return full(model) if bool(record) else cheap(model)
-    return jax.lax.cond(record, full, cheap, model)
+        sparse = full(model) if bool(record) else skip(model)
+    else:
+        sparse = jax.lax.cond(jax.lax.optimization_barrier(record), full, skip, model)
+    return {name: sparse[name] if name in expensive else v for name, v in every.items()}
 
 
 # ------------------------------------------------------------------------------------------------ drivers
