@@ -89,6 +89,32 @@ def test_host_driver_records_the_same_generations_as_the_scan():
     assert np.isnan(host["w2sq"][:, [1, 2, 4, 5]]).all() and np.isfinite(host["w2sq"][:, [0, 3, 6, 7]]).all()
 
 
+def test_eager_step_records_like_the_compiled_one():
+    """A concrete generation index (the host training loop calls the step eagerly) chooses by a Python if."""
+    import jax
+
+    from collapsim.engine import metrics_at
+
+    family, params = gaussian(3, "full", 0), default_params(3)
+    cfg = LoopConfig("replace", 10, 12, False, 5)
+    model = family.init(None, params)
+    key = jax.random.key(0)
+    assert np.isnan(float(metrics_at(family, cfg, key, model, params, 3)["w2sq"]))
+    for t in (5, 10, 12):
+        m = metrics_at(family, cfg, key, model, params, t)
+        assert np.isfinite(float(m["w2sq"])) and float(m["sigma2"]) == pytest.approx(1.0)
+
+
+def test_families_without_expensive_metrics_record_everything():
+    from collapsim.families.kde import kde
+
+    for family in (gaussian(1), gaussian(4, "isotropic"), kde(1, 10, "gaussian")):
+        assert family.expensive == () and sparse_metrics(family, LoopConfig("replace", 10, 9, False, 4)) == {}
+    family, params = gaussian(1), default_params(1)
+    out = run_loop(family, LoopConfig("replace", 10, 9, False, 4), params, np.zeros(9), 4)
+    assert all(np.isfinite(v).all() for v in out.values())
+
+
 def test_finite_check_skips_only_the_unrecorded_entries():
     family, params = gaussian(3, "full", 0), default_params(3)
     cfg = LoopConfig("replace", 10, 7, False, 3)
@@ -119,6 +145,7 @@ def test_run_folder_has_no_rows_for_skipped_generations_and_reruns_from_config(t
     assert _run([*args, "--out", str(tmp_path / "every")]).exit_code == 0
     res = _run([*args, "--metrics-every", "4", "--out", str(tmp_path / "sparse")])
     assert res.exit_code == 0, res.output
+    assert "nan" not in res.output.split("wrote")[0].lower()  # the printed table shows recorded generations only
     every, sparse = _csv(tmp_path / "every"), _csv(tmp_path / "sparse")
     w2 = [r for r in sparse if r["metric"] == "w2sq"]
     assert [int(r["generation"]) for r in w2] == [0, 4, 8, 11]
