@@ -73,9 +73,10 @@ def test_d10_full_mle_matches_trace_drift_and_determinant_theory(shortcut):
 
 
 @pytest.mark.parametrize("d,n", [(8, 5), (8, 8), (20, 6), (8, 30)])
-def test_fit_carries_the_w2_cross_term_and_log_determinant(d, n):
-    """A thin fit (N <= d points, factor Xc^T / sqrt(N)) and a full one give the same cross term and log det
-    as float64 LAPACK on the same covariance, against a non-isotropic truth."""
+def test_fit_gives_the_w2_cross_term_and_log_determinant(d, n):
+    """A thin fit (N <= d points, factor Xc^T / sqrt(N)) and a full one give the same W2 (its cross term from
+    the carried factor, computed in the metric) and log det as float64 LAPACK on the same covariance, against
+    a non-isotropic truth."""
     from collapsim.families.gaussian import make_params
 
     r = np.random.default_rng(d * n)
@@ -89,7 +90,10 @@ def test_fit_carries_the_w2_cross_term_and_log_determinant(d, n):
     w, v = np.linalg.eigh(s0)
     half = v * np.sqrt(w) @ v.T
     cross = np.sqrt(np.clip(np.linalg.eigvalsh(half @ cov @ half), 0, None)).sum()
-    assert float(model["cross"]) == pytest.approx(cross, rel=2e-4)
+    mean = x.astype(np.float64).mean(0)
+    w2sq = mean @ mean + np.trace(cov) + np.trace(s0) - 2 * cross
+    got = float(gaussian(d, "full", 0).metrics(None, model, params)["w2sq"])
+    assert abs(got - w2sq) <= 4e-4 * cross + 1e-5, (got, w2sq)
     np.testing.assert_allclose(np.asarray(model["root"]) @ np.asarray(model["root"]).T, cov, atol=1e-5)
     if n <= d:
         assert float(model["logdet"]) == -np.inf

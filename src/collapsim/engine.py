@@ -84,6 +84,11 @@ class Family(NamedTuple):
         kernel density): the same law, its arrays padded to hold ``rows`` rows. The engine calls it on the
         initial model when the policy trains on more rows than n (``accumulate``: the T n buffer), so the
         carried model keeps one shape through the scan.
+      expensive: names of the (floating) metrics that cost much more than the rest (measured, see each
+        family), which a loop with ``LoopConfig.metrics_every`` k > 1 records only at the generations of
+        :func:`recorded_generations`; elsewhere they are not computed (the step leaves them out of the metric
+        function's output inside a ``lax.cond`` on the generation index, and XLA drops the dead work) and
+        their entries are NaN.
     Data is a pytree whose leaves have a leading axis n: points (n, d), (X, y) pairs, token ids (n, L).
     """
 
@@ -98,6 +103,7 @@ class Family(NamedTuple):
     jittable: bool = True
     lapack: bool = False
     widen: Optional[Callable[[Model, int], Model]] = None
+    expensive: tuple = ()
 
 
 class LoopConfig(NamedTuple):
@@ -107,6 +113,7 @@ class LoopConfig(NamedTuple):
     samples: int
     generations: int
     shortcut: bool = False  # draw each refit model directly with family.refit_mixture
+    metrics_every: int = 1  # record the family's expensive metrics every k-th generation (recorded_generations)
 
     @property
     def method(self) -> str:
@@ -133,6 +140,9 @@ def validate_loop(family: Family, cfg: LoopConfig, alpha) -> None:
     if not family.supports(cfg.policy, cfg.method, cfg.samples):
         raise ConfigError(f"family {family.name!r} does not support the {cfg.method} method with policy {cfg.policy!r} "
                           "in this configuration")
+    every = cfg.metrics_every
+    if isinstance(every, (bool, np.bool_)) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ConfigError(f"metrics-every must be a whole number of at least 1 (1: every generation), got {every!r}")
     alpha = np.asarray(alpha)
     if alpha.shape != (cfg.generations,):
         raise ConfigError(f"alpha schedule must have one value per generation ({cfg.generations}), got shape {alpha.shape}")
@@ -178,9 +188,58 @@ def make_step(family: Family, cfg: LoopConfig, params: Params) -> Callable:
             fresh = family.sample_real(jax.random.fold_in(key, _REAL), params, n) if policy.needs_fresh else None
             data, weight, pool = policy.assemble(jax.random.fold_in(key, _PICK), synthetic, fresh, real0, pool, alpha_t, t)
             new = family.fit(jax.random.fold_in(key, _FIT), model, data, weight, params)
-        return Carry(new, pool, real0), family.metrics(jax.random.fold_in(key, _METRIC), new, params)
+        return Carry(new, pool, real0), metrics_at(family, cfg, jax.random.fold_in(key, _METRIC), new, params, t)
 
     return step
+
+
+def recorded_generations(generations: int, every: int = 1) -> np.ndarray:
+    """bool (T + 1,): the generations at which expensive metrics are recorded when they are recorded every
+    ``every``-th generation: generation 0, every t with t % every == 0, and always the last (T)."""
+    t = np.arange(generations + 1)
+    return (t % every == 0) | (t == generations)
+
+
+def sparse_metrics(family: Family, cfg: LoopConfig) -> dict:
+    """metric -> bool (T + 1,) of the generations that hold a value, for the metrics a loop does not record
+    every generation (empty when ``cfg.metrics_every`` is 1 or the family declares none expensive)."""
+    if cfg.metrics_every <= 1 or not family.expensive:
+        return {}
+    mask = recorded_generations(cfg.generations, cfg.metrics_every)
+    return {name: mask for name in family.expensive}
+
+
+def metrics_at(family: Family, cfg: LoopConfig, key: jax.Array, model: Model, params: Params, t) -> dict:
+    """The family's metrics of generation t's model, its expensive ones only where
+    :func:`recorded_generations` says so (NaN elsewhere).
+
+    The cheap metrics are computed in the step itself, the expensive ones inside a ``lax.cond`` on t; each side
+    calls the same metric function and keeps only its own outputs, so the other outputs are dead code that
+    XLA removes (measured: see the README's "Performance at scale"). t must be unbatched (the drivers scan
+    over an unbatched generation index) so that under vmap the cond stays a branch: with a batched predicate
+    it would become a select that computes both sides. A family with expensive metrics takes this path for
+    every k, 1 included, with the predicate behind an optimization barrier so that XLA cannot fold the cond
+    away: the recorded numbers are then those of one and the same compiled code whatever k is (folded, the
+    k = 1 program fused differently and moved the last bit of other metrics). Eagerly (a concrete t: the host
+    training loop) the choice is a Python if.
+    """
+    expensive = family.expensive
+    if not expensive:
+        return family.metrics(key, model, params)
+    every = family.metrics(key, model, params)
+
+    def full(m):
+        return {name: v for name, v in family.metrics(key, m, params).items() if name in expensive}
+
+    def skip(m):
+        return {name: jnp.full(jnp.shape(v), jnp.nan, jnp.result_type(v)) for name, v in full(m).items()}
+
+    record = (t % cfg.metrics_every == 0) | (t == cfg.generations)
+    if not isinstance(t, jax.core.Tracer):
+        sparse = full(model) if bool(record) else skip(model)
+    else:
+        sparse = jax.lax.cond(jax.lax.optimization_barrier(record), full, skip, model)
+    return {name: sparse[name] if name in expensive else v for name, v in every.items()}
 
 
 # ------------------------------------------------------------------------------------------------ drivers
@@ -476,10 +535,17 @@ def default_chunk(cfg: LoopConfig, chains: int) -> int:
     return -(-chains // calls)
 
 
-def check_finite(per_chain: dict) -> None:
-    """Raise :class:`NumericalError` naming the first metric and generation with a non-finite value."""
+def check_finite(per_chain: dict, recorded: Optional[dict] = None) -> None:
+    """Raise :class:`NumericalError` naming the first metric and generation with a non-finite value.
+
+    ``recorded``: optional metric -> bool (T + 1,) of the generations that hold a value (:func:`sparse_metrics`);
+    the other generations of those metrics are not recorded (NaN by construction) and are not checked.
+    """
+    recorded = recorded or {}
     for name, values in per_chain.items():
         bad = ~np.isfinite(values)
+        if name in recorded:
+            bad = bad & np.asarray(recorded[name], bool)
         if bad.any():
             g = int(np.argmax(bad.any(axis=tuple(range(values.ndim - 1)))))
             chains = int(bad[..., g].sum())

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from collapsim.registry import check_memory, entry, with_defaults
-from collapsim.runfolder import check_out, default_out, finish_summary, simulate_with_progress, timed, versions, write_run
+from collapsim.runfolder import (check_out, default_out, every_kth, finish_summary, simulate_with_progress, timed,
+                                 versions, write_run)
 from collapsim.runspec import RunSpec
 
 
@@ -35,19 +36,46 @@ def resolve(spec: RunSpec):
     return spec.replace(method="shortcut" if loop.shortcut else "explicit"), e, loop
 
 
-def simulate(spec: RunSpec, loop, progress=None, checkpoint: Optional[str] = None) -> dict:
-    """Per-chain metrics, metric -> (seeds, T + 1), by the spec's driver."""
-    from collapsim.engine import LoopConfig, check_finite, run_host, run_loop
+def loop_config(spec: RunSpec, loop):
+    """The engine's static loop settings for a resolved spec and its Loop."""
+    from collapsim.engine import LoopConfig
 
-    cfg = LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut)
+    return LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut, spec.metrics_every)
+
+
+def recorded(spec: RunSpec, loop) -> dict:
+    """metric -> bool (T + 1,) of the generations that hold a value, for the metrics recorded only every
+    ``spec.metrics_every``-th generation (empty when every metric is recorded every generation)."""
+    from collapsim.engine import sparse_metrics
+
+    return sparse_metrics(loop.family, loop_config(spec, loop))
+
+
+def simulate(spec: RunSpec, loop, progress=None, checkpoint: Optional[str] = None) -> dict:
+    """Per-chain metrics, metric -> (seeds, T + 1), by the spec's driver; a metric recorded only every k-th
+    generation (:func:`recorded`) is NaN at the others."""
+    from collapsim.engine import check_finite, run_host, run_loop
+
+    cfg = loop_config(spec, loop)
     alpha = spec.alpha_schedule()
     if spec.driver == "host":
         out = run_host(loop.family, cfg, loop.params, alpha, spec.seeds, spec.seed, checkpoint=checkpoint,
                        fingerprint=spec.to_json(), progress=progress)
     else:
         out = run_loop(loop.family, cfg, loop.params, alpha, spec.seeds, spec.seed, progress=progress)
-    check_finite(out)
+    check_finite(out, recorded(spec, loop))
     return out
+
+
+def sparse_note(sparse: dict, every: int) -> dict:
+    """What config.json says about metrics recorded only every k-th generation ({} when there are none)."""
+    if not sparse:
+        return {}
+    gens = [int(g) for g in next(iter(sparse.values())).nonzero()[0]]
+    return {"sparse_metrics": {
+        "metrics": sorted(sparse), "every": every, "generations": gens,
+        "meaning": f"recorded at generation 0, {every_kth(every)} and the last; metrics.csv has no row "
+                   "for them at the other generations (not computed there)"}}
 
 
 def device_layout() -> dict:
@@ -80,7 +108,8 @@ def execute(spec: RunSpec, out=None) -> Result:
         prediction, fitted = e.predict_runs(spec, loop, per_chain)
     else:
         prediction = e.predict(spec, loop)
-    summary = finish_summary(per_chain, prediction.curves, prediction.approx)
+    sparse = recorded(spec, loop)
+    summary = finish_summary(per_chain, prediction.curves, prediction.approx, sparse, spec.metrics_every)
     title = e.title(spec)
     config = {
         **spec.to_dict(),
@@ -88,6 +117,7 @@ def execute(spec: RunSpec, out=None) -> Result:
         "mix_meaning": "each training point is a fresh real draw with probability alpha_t",
         "theory": prediction.note or "exact (the theory column of metrics.csv)",
         **fitted,
+        **sparse_note(sparse, spec.metrics_every),
         "elapsed_s": round(elapsed, 3),
         "device_layout": device_layout(),
         "versions": versions(),

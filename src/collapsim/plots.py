@@ -8,13 +8,17 @@ matplotlib.use("Agg")  # headless: runs write PNG files, never open windows
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from collapsim.runfolder import every_kth  # noqa: E402
+
 
 def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None:
     """One panel per metric: the Monte Carlo mean, the 95% band over chains, mean +- 2 stderr, theory.
 
     Args:
       summary: metric -> {"mean", "stderr", "lo", "hi": arrays (T + 1,), "theory": array or None,
-        "approx": optional {label: array}} (labelled approximations drawn dotted).
+        "approx": optional {label: array}} (labelled approximations drawn dotted), and for a metric recorded
+        only every k-th generation "recorded": bool (T + 1,) and "every": k (drawn with markers at the
+        recorded generations only, and the panel title says so).
       path: PNG file to write.
     """
     names = list(summary)
@@ -23,17 +27,20 @@ def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
         s = summary[name]
-        g = np.arange(len(s["mean"]))
-        ax.fill_between(g, s["lo"], s["hi"], color="tab:blue", alpha=0.15, lw=0, label="95% of chains")
-        ax.fill_between(g, s["mean"] - 2 * s["stderr"], s["mean"] + 2 * s["stderr"], color="tab:blue", alpha=0.35, lw=0)
-        ax.plot(g, s["mean"], color="tab:blue", lw=1.5, label="Monte Carlo mean (+-2 se)")
+        gens = np.arange(len(s["mean"]))
+        g = gens[s["recorded"]] if "recorded" in s else gens  # where the Monte Carlo values were recorded
+        mc = {k: np.asarray(s[k])[g] for k in ("mean", "stderr", "lo", "hi")}
+        marker = "o" if "recorded" in s else None
+        ax.fill_between(g, mc["lo"], mc["hi"], color="tab:blue", alpha=0.15, lw=0, label="95% of chains")
+        ax.fill_between(g, mc["mean"] - 2 * mc["stderr"], mc["mean"] + 2 * mc["stderr"], color="tab:blue", alpha=0.35, lw=0)
+        ax.plot(g, mc["mean"], color="tab:blue", lw=1.5, marker=marker, ms=2.5, label="Monte Carlo mean (+-2 se)")
         if s.get("theory") is not None:
-            ax.plot(g, s["theory"], "k--", lw=1.2, label="exact theory")
+            ax.plot(gens, s["theory"], "k--", lw=1.2, label="exact theory")
         for label, curve in (s.get("approx") or {}).items():
-            ax.plot(g, curve, ":", lw=1.5, label=label)
+            ax.plot(gens, curve, ":", lw=1.5, label=label)
         if s.get("approx"):  # say which dotted line is an approximation right where it is drawn
             ax.legend(handles=ax.get_lines()[-len(s["approx"]):], fontsize=7, loc="best")
-        ax.set_title(name)
+        ax.set_title(f"{name}, {every_kth(s['every'])}" if "recorded" in s else name)
         ax.set_xlabel("generation")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:

@@ -2,7 +2,8 @@
 
 A run folder holds ``config.json`` (resolved config, versions, seed), ``metrics.csv`` (tidy:
 ``generation,metric,mean,stderr,lo,hi,theory``: an empty theory cell means no exact prediction, a non-finite
-number is written ``nan``/``inf``) and ``figure.png``. Where and how it is written is
+number is written ``nan``/``inf``; a metric recorded only every k-th generation (``--metrics-every``) has no
+row at the generations it skips, and config.json's ``sparse_metrics`` says which) and ``figure.png``. Where and how it is written is
 :mod:`collapsim.outdir`'s rule, shared by every command that writes a folder.
 """
 
@@ -52,12 +53,23 @@ def versions() -> dict:
     }
 
 
+def every_kth(k: int) -> str:
+    """"every 5th generation", "every 2nd generation", ... (k >= 1)."""
+    if k == 1:
+        return "every generation"
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"every {k}{suffix} generation"
+
+
 def tidy_rows(summary: dict) -> list[tuple]:
-    """Rows of metrics.csv from metric -> {"mean","stderr","lo","hi": (T+1,), "theory": (T+1,) or None}."""
+    """Rows of metrics.csv from metric -> {"mean","stderr","lo","hi": (T+1,), "theory": (T+1,) or None,
+    optional "recorded": bool (T+1,)}; a metric has no row at a generation its "recorded" mask leaves out."""
     rows = []
     T1 = len(next(iter(summary.values()))["mean"])
     for g in range(T1):
         for name, s in summary.items():
+            if "recorded" in s and not s["recorded"][g]:
+                continue
             th = s.get("theory")
             rows.append((g, name, s["mean"][g], s["stderr"][g], s["lo"][g], s["hi"][g], "" if th is None else th[g]))
     return rows
@@ -111,7 +123,11 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
     gens = sorted(set(np.linspace(0, T1 - 1, min(max_rows, T1)).round().astype(int).tolist()))
     lines = [f"{'metric':<14}{'gen':>5}{'mean':>13}{'stderr':>11}{'theory':>13}{'z':>7}"]
     for name, s in summary.items():
-        for g in gens:
+        mine = gens
+        if "recorded" in s:  # the recorded generation nearest each row's (the last is always recorded)
+            have = np.flatnonzero(s["recorded"])
+            mine = sorted({int(have[np.argmin(np.abs(have - g))]) for g in gens})
+        for g in mine:
             th = s.get("theory")
             z = ""
             if th is not None and s["stderr"][g] > 0:
@@ -139,11 +155,24 @@ def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, la
         return run(progress=progress)
 
 
-def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None) -> dict:
-    """metric -> summary dict with its theory curve (or None) and labelled approximations."""
+def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None, recorded: Optional[dict] = None,
+                   every: int = 1) -> dict:
+    """metric -> summary dict with its theory curve (or None) and labelled approximations.
+
+    ``recorded``: metric -> bool (T + 1,) for metrics recorded only every ``every``-th generation; their
+    summaries carry the mask as "recorded" and ``every``, and are NaN at the generations they skip.
+    """
     out = {}
+    recorded = recorded or {}
     for name, values in per_chain.items():
-        s = summarize(values)
+        if name in recorded:
+            mask = np.asarray(recorded[name], bool)
+            s = {k: np.full(mask.shape, np.nan) for k in ("mean", "stderr", "lo", "hi")}
+            for k, v in summarize(np.asarray(values)[:, mask]).items():
+                s[k][mask] = v
+            s["recorded"], s["every"] = mask, every
+        else:
+            s = summarize(values)
         s["theory"] = None if theory.get(name) is None else np.asarray(theory[name], np.float64)
         if approx and name in approx:
             s["approx"] = approx[name]

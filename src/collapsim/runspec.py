@@ -38,6 +38,9 @@ class RunSpec:
       samples, generations, seeds, seed: n, T, number of chains, base seed.
       method: "auto", "explicit" or "shortcut" (``execute`` records the resolved one).
       driver: "scan" (lax.scan + vmap) or "host" (Python loop with a checkpoint per generation).
+      metrics_every: k >= 1; the family's expensive metrics (``Family.expensive``) are recorded only at
+        generation 0, every k-th generation and the last (``engine.recorded_generations``), the others every
+        generation; 1 (the default) records everything every generation.
     """
 
     family: str
@@ -51,6 +54,7 @@ class RunSpec:
     seed: int = 0
     method: str = "auto"
     driver: str = "scan"
+    metrics_every: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "family_options", _frozen(self.family_options))
@@ -80,7 +84,7 @@ class RunSpec:
 
     def validate(self) -> None:
         """The checks every family shares; raises :class:`ConfigError` naming the first problem."""
-        for name in ("samples", "generations", "seeds", "seed"):
+        for name in ("samples", "generations", "seeds", "seed", "metrics_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
@@ -92,6 +96,8 @@ class RunSpec:
             raise ConfigError(f"--generations must be at least 1, got {self.generations}")
         if self.seeds < 2:
             raise ConfigError(f"--seeds must be at least 2 (a standard error needs two chains), got {self.seeds}")
+        if self.metrics_every < 1:
+            raise ConfigError(f"--metrics-every must be at least 1 (1: every metric every generation), got {self.metrics_every}")
         lo, hi = SEED_RANGE
         if not lo <= self.seed <= hi:
             raise ConfigError(f"--seed must lie in [{lo}, {hi}] (32-bit), got {self.seed}")

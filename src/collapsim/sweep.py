@@ -58,7 +58,7 @@ from collapsim.runspec import RunSpec
 #: Axes the engine itself understands (the rest are the family's options).
 ENGINE_AXES = {"alpha": float, "samples": int, "policy": str}
 #: Spec fields that a sweep fixes for all points.
-NOT_SWEEPABLE = ("generations", "seeds", "seed", "method", "driver")
+NOT_SWEEPABLE = ("generations", "seeds", "seed", "method", "driver", "metrics_every")
 #: A chunk holds at most this share of a group's points, so even a sweep that fits in memory at once has
 #: a few chunks to resume from and a progress bar that moves.
 MIN_CHUNKS_PER_GROUP = 4
@@ -228,6 +228,9 @@ def validate(sweep: SweepSpec) -> None:
     check_sweepable(sweep.base.family)
     if not sweep.axes:
         raise ConfigError("a sweep needs at least one --grid NAME=VALUES")
+    if sweep.base.metrics_every != 1:  # its table and summaries (halving times) need every generation's value
+        raise ConfigError(f"a sweep records every metric every generation; metrics_every {sweep.base.metrics_every!r} "
+                          "is for collapsim run")
     names = sweep.names
     if len(set(names)) != len(names):
         raise ConfigError(f"--grid {next(n for n in names if names.count(n) > 1)} is given twice")

@@ -35,11 +35,11 @@ def execute_and_report(spec: RunSpec, out) -> None:
 def family_command(e: Entry) -> click.Command:
     """A click command whose options are the engine's plus the entry's own."""
 
-    def callback(generations, samples, seeds, policy, alpha, seed, out, method, driver, **options):
+    def callback(generations, samples, seeds, policy, alpha, seed, out, method, driver, metrics_every, **options):
         fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
         pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
         spec = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
-                       method, driver)
+                       method, driver, metrics_every)
         execute_and_report(spec, out)
 
     cmd = click.Command(e.name, callback=callback, help=e.help)
@@ -51,6 +51,9 @@ def family_command(e: Entry) -> click.Command:
             continue
         cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
                            help=o.help)(cmd)
+    cmd = click.option("--metrics-every", type=int, default=1, show_default=True,
+                       help="Record the family's expensive metrics (e.g. the Gaussian's W2) only every k-th "
+                            "generation (and at 0 and the last); the others every generation.")(cmd)
     cmd = click.option("--driver", type=click.Choice(DRIVERS), default=e.driver, show_default=True,
                        help="scan: lax.scan + vmap; host: a Python loop with a checkpoint per generation.")(cmd)
     cmd = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,

@@ -253,6 +253,13 @@ def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array) -> dict:
     }
 
 
+#: Metrics a loop may record only every k-th generation (``LoopConfig.metrics_every``): the two that take K
+#: logarithms per chain and generation. Measured (K = n = 1,000, 200 generations, 500 chains, exact shortcut,
+#: CPU seconds, load ~5): all eight metrics 18% of the loop (2.02 s against 1.65 s with none); entropy and KL
+#: 0.14-0.17 s of that, the six sums and counts together 0.10-0.23 s.
+EXPENSIVE_METRICS = ("entropy", "kl")
+
+
 @lru_cache(maxsize=None)
 def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: bool = False) -> Family:
     """Build the categorical family over ``vocab`` tokens (cached: one object, one compile, per setting).
@@ -304,7 +311,8 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
     def supports(policy, method, samples):
         return method == "explicit" or policy in ("replace", "mix")
 
-    return Family("categorical", init, sample_real, sample, fit, metrics, supports, refit_mixture)
+    return Family("categorical", init, sample_real, sample, fit, metrics, supports, refit_mixture,
+                  expensive=EXPENSIVE_METRICS)
 
 
 def is_decoded(temperature: float, top_k: int, top_p: float, vocab: int) -> bool:

@@ -1,7 +1,7 @@
 """Gaussian family: N(mu, Sigma) in d dimensions, refit by (weighted) sample mean and covariance.
 
 Model pytree: ``{"mean": (d,), "cov": (d, d)}``, plus for a full covariance in d > 1 a factor ``"root"``
-(d, d) (root root^T = cov), ``"logdet"`` (log det cov) and ``"cross"`` (W2's cross term with the truth),
+(d, d) (root root^T = cov) and ``"logdet"`` (log det cov),
 computed once where the model is made (the fit, or the replace shortcut without any factorisation) and
 used by the sampler, the shortcut and the metrics. Parameters (sweepable, see :func:`make_params`): the truth's ``mean``
 (d,) and ``cov`` (d, d) with its factors computed once on the host in float64. Static settings: ``dim``, ``covariance`` ("full" fits the whole matrix, "isotropic" fits
@@ -101,6 +101,12 @@ def _bartlett(key: jax.Array, dof, dim: int) -> jax.Array:
     off = jnp.tril(jax.random.normal(k_off, (dim, dim)), -1)
     return off + jnp.diag(diag)
 
+
+#: Metrics a loop may record only every k-th generation (``LoopConfig.metrics_every``), full covariance in
+#: d > 1: W2's cross term (a Jacobi SVD, or LAPACK ``eigvalsh`` above PURE_MAX_DIM) costs more than the rest
+#: of the step; sigma2, mean_sq_drift and det_ratio (log det comes with the fit's factor) are traces and dot
+#: products. Measured in the README's "Performance at scale".
+EXPENSIVE_METRICS = ("w2sq",)
 
 #: Largest dimension whose per-generation linear algebra runs in plain jnp (an unrolled Cholesky and a
 #: one-sided Jacobi SVD) rather than LAPACK: no LAPACK custom call in the step lets the chains run on every
@@ -233,13 +239,12 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         if not factored:
             return {"mean": mean, "cov": cov}
         root, logdet = _factor(cov)
-        return {"mean": mean, "cov": cov, "root": root, "logdet": logdet, "cross": _cross(params, root)}
+        return {"mean": mean, "cov": cov, "root": root, "logdet": logdet}
 
     def _truth(params):
         if not factored:
             return {"mean": params["mean"], "cov": params["cov"]}
-        return {"mean": params["mean"], "cov": params["cov"], "root": params["root"], "logdet": params["logdet"],
-                "cross": jnp.trace(params["cov"])}  # W2's cross term of the truth with itself: tr S0
+        return {"mean": params["mean"], "cov": params["cov"], "root": params["root"], "logdet": params["logdet"]}
 
     def _draw(key, model, n):
         z = rng.normal(key, (n, dim))
@@ -264,12 +269,11 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
     def _thin(mean, xc, params):
         """A full-covariance fit of N <= d unweighted points with no factorisation: Xc^T / sqrt(N - ddof) (d, N)
         is already a factor of the covariance (rank <= N - 1 < d, so det = 0), padded to (d, d) with zero
-        columns, and W2's cross term comes from the (d, N) matrix R0^T Xc^T."""
+        columns."""
         rows = xc.shape[0]
         thin = xc.T * jax.lax.rsqrt(jnp.float32(rows - ddof))
         root = jnp.concatenate([thin, jnp.zeros((dim, dim - rows), thin.dtype)], axis=1)
-        return {"mean": mean, "cov": thin @ thin.T, "root": root, "logdet": jnp.float32(-jnp.inf),
-                "cross": _cross(params, thin)}
+        return {"mean": mean, "cov": thin @ thin.T, "root": root, "logdet": jnp.float32(-jnp.inf)}
 
     def fit(key, previous, x, w, params):
         # Plain reductions rather than matmuls: under vmap, tiny per-chain matmuls cost more than the draws.
@@ -294,9 +298,9 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
             cross = jnp.sqrt(jnp.clip(cov[0, 0], 0.0)) * params["tr_sqrt"]
             out["w2sq"] = drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * cross
         else:
-            # The cross term and log det were computed where the model was made (fit or shortcut), from the
-            # factor at hand: a thin fit of N <= d points works on a (d, N) matrix there.
-            out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * model["cross"], 0.0)
+            # log det was computed where the model was made (fit or shortcut); the cross term is computed here,
+            # in the metric, so a loop recording W2 every k-th generation skips it (EXPENSIVE_METRICS).
+            out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * _cross(params, model["root"]), 0.0)
             out["det_ratio"] = jnp.exp(model["logdet"] - params["logdet"])
         return out
 
@@ -324,8 +328,7 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
         b = _bartlett(k_scatter, jnp.float32(n - 1), dim)
         new_root = (root @ b) * jax.lax.rsqrt(jnp.float32(n - ddof))
         logdet = model["logdet"] + 2.0 * jnp.sum(jnp.log(jnp.diagonal(b))) - dim * jnp.log(jnp.float32(n - ddof))
-        return {"mean": mean, "cov": new_root @ new_root.T, "root": new_root, "logdet": logdet,
-                "cross": _cross(params, new_root)}
+        return {"mean": mean, "cov": new_root @ new_root.T, "root": new_root, "logdet": logdet}
 
     def refit_mixture(key, model, alpha, n, params):
         k_syn, k_real, k_count = jax.random.split(key, 3)
@@ -347,7 +350,8 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1) -> Family:
             return True
         return shortcut_supports(dim, covariance, policy, samples)
 
-    return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture, lapack=factored and not pure)
+    return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture, lapack=factored and not pure,
+                  expensive=EXPENSIVE_METRICS if factored else ())
 
 
 def shortcut_supports(dim: int, covariance: str, policy: str, samples: int | None = None) -> bool:

@@ -237,6 +237,13 @@ def em_trace(x, w, start, reg, iters: int, full: bool):
 # ------------------------------------------------------------------------------------------------ family
 
 
+#: Metrics a loop may record only every k-th generation (``LoopConfig.metrics_every``): the two that draw the
+#: held-out-size sample from the model and sort its 16 projections. Measured (d = 2, K = 2, n = 1,000,
+#: k-means++ EM, 10 generations, 100 chains, CPU seconds, load ~5): 2.58 s with every metric, 0.89 s without
+#: these two, 2.56 s without the held-out log-likelihood (one E-step over the held-out points: cheap here).
+EXPENSIVE_METRICS = ("sliced_w2sq", "tail_mass")
+
+
 @lru_cache(maxsize=None)
 def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str = "kmeans++", max_iter: int = 100) -> Family:
     """The GMM family for static sizes and switches (cached: one object each)."""
@@ -302,4 +309,4 @@ def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str =
         out["tail_mass"] = jnp.mean(jnp.sum(z * z, -1) > 4.0)
         return out
 
-    return Family("gmm", init, sample_real, sample, fit, metrics)
+    return Family("gmm", init, sample_real, sample, fit, metrics, expensive=EXPENSIVE_METRICS)
