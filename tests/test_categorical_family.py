@@ -180,9 +180,10 @@ def test_conditional_binomial_counts_are_multinomial(vocab, n):
     assert np.cov(c[:, 0], c[:, 1])[0, 1] == pytest.approx(-n * p[0] * p[1], rel=0.1)
 
 
-def test_sampler_choice_and_binary_search_for_a_large_vocabulary():
+def test_sampler_choice_and_a_deep_search_tree_for_a_large_vocabulary():
     assert fam.use_binomial_counts(10, 10_000) and not fam.use_binomial_counts(1000, 1000)
-    K = fam.TWO_LEVEL_MAX_VOCAB + 500
+    K = 2548
+    assert len(fam.search_widths(K)) == 4
     p = fam.zipf_truth(K)
     p[-1] = 0.0
     p /= p.sum()
@@ -194,3 +195,38 @@ def test_sampler_choice_and_binary_search_for_a_large_vocabulary():
     obs = np.append(counts[:top], counts[top:].sum())
     exp = np.append(n * p[:top], n * p[top:].sum())
     assert stats.chisquare(obs, exp * obs.sum() / exp.sum()).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("vocab", [1, 2, 31, 32, 33, 129, 1000, 1025, 10_000, 100_000])
+def test_search_widths_cover_the_vocabulary_with_narrow_levels(vocab):
+    widths = fam.search_widths(vocab)
+    assert np.prod(widths) >= vocab and max(widths) <= max(32, 1) and min(widths) >= 1
+    # no level is wasted: dropping a child from the first level would no longer cover K
+    assert (widths[0] - 1) * np.prod(widths[1:]) < vocab
+
+
+@pytest.mark.parametrize("vocab", [1, 5, 33, 1000, 4099, 100_000])
+def test_cumulative_probs_is_the_exact_cdf_of_the_quantised_probabilities(vocab):
+    p = fam.zipf_truth(vocab, 1.2)
+    p[3::7] = 0.0
+    p = np.asarray(p / p.sum(), np.float32)
+    c = np.asarray(fam.cumulative_probs(jnp.asarray(p * 3.0)), np.float64)  # unnormalised input
+    q = np.round(p.astype(np.float64) * 2.0**fam.QUANTUM_BITS)  # the quantised probabilities, in float64
+    steps = np.diff(np.concatenate([[0.0], c]))
+    assert np.all(steps[p == 0] == 0.0)  # a dead category gets exactly no mass
+    assert np.all(c == np.floor(c))  # integers, so every order of addition gives the same sums
+    # each step is its probability to the quantum, whatever the rounding of 3 p / sum(3 p) in float32
+    assert np.max(np.abs(steps - q)) <= 1.0
+    assert abs(c[-1] / 2.0**fam.QUANTUM_BITS - 1.0) < vocab * 2.0**-23 + 1e-6
+
+
+def test_sampler_frequencies_at_vocabulary_1000_with_dead_categories():
+    K, n = 1000, 1_000_000
+    p = fam.zipf_truth(K, 0.8)
+    p[5::4] = 0.0
+    p /= p.sum()
+    x = np.asarray(fam.sample_tokens(jax.random.key(11), jnp.asarray(p, jnp.float32), n))
+    counts = np.bincount(x, minlength=K)
+    assert counts.shape == (K,) and np.all(counts[p == 0] == 0)
+    alive = p > 0
+    assert stats.chisquare(counts[alive], n * p[alive] * counts.sum() / (n * p[alive]).sum()).pvalue > 1e-4

@@ -152,6 +152,6 @@ def test_grid_bench_cells_and_one_tiny_row():
     assert cells[0] == {"vocab": 1000, "samples": 1000, "generations": 200, "chains": 500}
     rows = run_grid_bench([{"vocab": 4, "samples": 400, "generations": 2, "chains": 4},
                            {"vocab": 6, "samples": 12, "generations": 2, "chains": 4}], loop_seconds=0.0)
-    assert [r["sampler"] for r in rows] == ["binomials", "tokens, two-level"]
+    assert [r["sampler"] for r in rows] == ["binomials", "tokens, search tree"]
     for key in ("collapsim_s", "numpy_s", "loop_s", "compile_s", "loop_over_collapsim"):
         assert all(r[key] > 0 for r in rows), key

@@ -166,7 +166,7 @@ def loop_choice_reference(chains: int, generations: int, samples: int, truth: np
 def run_grid_bench(cells: list[dict], loop_seconds: float = 1.0, repeats: int = 1, say=lambda s: None) -> list[dict]:
     """One row per cell (Zipf(1) truth, replace, method auto as ``collapsim run`` picks it): collapsim,
     batched NumPy (``Generator.multinomial``) and the per-chain ``np.random.choice`` loop (scaled)."""
-    from collapsim.families.categorical import TWO_LEVEL_MAX_VOCAB, use_binomial_counts, zipf_truth
+    from collapsim.families.categorical import use_binomial_counts, zipf_truth
 
     rows = []
     for cell in cells:
@@ -175,7 +175,7 @@ def run_grid_bench(cells: list[dict], loop_seconds: float = 1.0, repeats: int = 
         truth = zipf_truth(K)
         collapsim_s, compile_s = time_collapsim(C, T, n, truth, repeats)
         row = dict(cell, collapsim_s=collapsim_s, compile_s=compile_s,
-                   sampler="binomials" if use_binomial_counts(K, n) else ("tokens, binary search" if K > TWO_LEVEL_MAX_VOCAB else "tokens, two-level"))
+                   sampler="binomials" if use_binomial_counts(K, n) else "tokens, search tree")
         row["numpy_s"] = seconds(lambda: numpy_reference(C, T, n, truth))
         row["loop_s"], row["loop_chains_timed"] = scaled_loop_seconds(lambda k: loop_choice_reference(k, T, n, truth), C,
                                                                       loop_seconds)

@@ -32,17 +32,17 @@ Metrics (names in ``metrics.csv``; p = model, p* = truth, 0 log 0 = 0):
 Sampling n tokens, chosen by measurement (2-core CPU, K = 50, n = 200, 2,000 chains x 100 generations,
 nanoseconds per token including the count): ``jax.random.categorical`` (Gumbel-max over K) 1,450;
 conditional binomials with ``jax.random.binomial`` 500; sort-based inverse CDF 155; compare against all K
-cumulative sums 31; ``jnp.searchsorted`` (binary search) 8.5 to 9.4; the two-level compare used here 5.7
-to 6.1, of which drawing the uniforms alone is 2.4. Two-level compare: pad the CDF to B x B with
-B = ceil(sqrt(K)), find the block by comparing u with the B block ends, then the index inside the block by
-comparing with that block's row: 2B compares and one row gather, no data-dependent loop (binary search
-gathers at every step, which is what costs under vmap). Exact up to float32: a category's probability is
-resolved to about 2^-23 absolute. The uniforms are Threefry words taken two per hash (:mod:`collapsim.rng`).
+cumulative sums 31; ``jnp.searchsorted`` (binary search) 8.5 to 9.4; a two-level compare 5.7 to 6.1, of
+which drawing the uniforms alone is 2.4. Measured again over K in 50..10,000 (vmapped, us per chain for
+n = 1,000 tokens): the search tree of :func:`sample_tokens` (levels of at most 32 compares, short gathered
+rows below the first) with the exact integer CDF of :func:`cumulative_probs` beat the two-level
+compare (K = 1,000: 9 against 15) and binary search (K = 10,000: 30 to 50 against 105). No data-dependent
+loop: binary search gathers at every step, which is what costs under vmap. Exact up to float32: a
+category's probability is resolved to about 2^-23 absolute. The uniforms are Threefry words taken two per
+hash (:mod:`collapsim.rng`).
 
-At scale (measured again over K, n in 10..10,000; see :func:`sample_counts` and the README's grid): above
-K = TWO_LEVEL_MAX_VOCAB the 2 sqrt(K) compares per token lose to binary search; and where only the counts
-are needed (the exact shortcut, which ``collapsim run`` uses for replace and mix) and n >= BINOMIAL_FROM K,
-the counts are drawn by K - 1 conditional binomials, whose cost does not grow with n.
+Where only the counts are needed (the exact shortcut, which ``collapsim run`` uses for replace and mix) and
+n >= BINOMIAL_FROM K, the counts are drawn by K - 1 conditional binomials, whose cost does not grow with n.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def make_params(truth, temperature: float = 1.0, top_p: float = 1.0, smoothing: 
         raise ConfigError(f"the truth gives category {i} probability {truth[i]:.3g}, zero in float32; every category needs positive mass")
     return {
         "truth": jnp.asarray(p32),
+        "log_truth": jnp.asarray(np.log(p32)),  # once per run: inside the vmapped loop XLA recomputes it per chain
         "bottom": jnp.asarray(bottom_decile_mask(truth)),
         "temperature": jnp.float32(temperature),
         "top_p": jnp.float32(top_p),
@@ -170,21 +171,84 @@ def validate(vocab: int, temperature: float, top_k: int, top_p: float, smoothing
 # ---------------------------------------------------------------- array functions (JAX, one chain)
 
 
+def search_widths(vocab: int) -> tuple[int, ...]:
+    """The fan-out of each level of :func:`sample_tokens`'s search tree over ``vocab`` categories.
+
+    One level for K <= 32; (ceil(K / 8), 8) up to K = 128; above, a last level of 4, levels of 8 above it
+    and a first level of at most 32 (K = 1,000: (32, 8, 4); K = 10,000: (5, 8, 8, 8, 4)). Chosen by
+    measurement inside the generation loop (2-core CPU, CPU seconds): a level wider than 32 compares makes
+    XLA's compare-and-count slow (K = 1,000 as (250, 4): 70x the time of (32, 8, 4)); K = 100: (13, 8) 0.09,
+    (10, 10) 0.13, (25, 4) 0.17; K = 1,000: (32, 8, 4) 0.34, (16, 8, 8) 0.35, (8, 16, 8) 0.39; K = 10,000:
+    (5, 8, 8, 8, 4) 1.01, (20, 8, 8, 8) 1.06.
+    """
+    if vocab <= 32:
+        return (vocab,)
+    if vocab <= 128:
+        return (-(-vocab // 8), 8)
+    widths, rest = [4], -(-vocab // 4)
+    while rest > 32:
+        widths.append(8)
+        rest = -(-rest // 8)
+    return (rest, *reversed(widths))
+
+
+#: The CDF is taken over the probabilities quantised to integer multiples of 2^-QUANTUM_BITS of their total.
+QUANTUM_BITS = 23
+
+
+def _running_sums(x: jax.Array, block: int = 32) -> jax.Array:
+    """Inclusive running sums (K,) of x (K,) by blocks of ``block``: one matmul with a triangle of ones per
+    block, the block totals' running sums recursively. Exact when x holds integers whose total is below 2^24
+    (every partial sum is then a float32 integer, whatever the order of the additions)."""
+    K = x.shape[0]
+    if K <= block:
+        return x @ jnp.triu(jnp.ones((K, K), x.dtype))
+    nb = -(-K // block)
+    blocks = jnp.concatenate([x, jnp.zeros(nb * block - K, x.dtype)]).reshape(nb, block)
+    within = blocks @ jnp.triu(jnp.ones((block, block), x.dtype))
+    ends = _running_sums(within[:, -1], block)
+    offsets = jnp.concatenate([jnp.zeros(1, x.dtype), ends[:-1]])
+    return (within + offsets[:, None]).reshape(-1)[:K]
+
+
+def cumulative_probs(probs: jax.Array) -> jax.Array:
+    """The CDF (K,) of unnormalised probabilities (K,), in units of 2^-QUANTUM_BITS of their total.
+
+    Each probability is rounded to an integer q_k = round(2^23 p_k / sum p) (float32's own resolution at a
+    total of 1; a dead category gets exactly 0) and the running sums of the q_k are exact in float32 in any
+    order of addition (every partial sum is an integer below 2^24). That exactness is what lets the sums run
+    as small matmuls (:func:`_running_sums`): ``jnp.cumsum`` cost about twice as much inside the generation
+    loop (K = n = 1,000), and a dead category's step stays exactly 0, so it can never be drawn.
+    """
+    total = jnp.sum(probs)
+    q = jnp.round(probs * (2.0**QUANTUM_BITS / jnp.where(total > 0, total, 1.0)))
+    return _running_sums(q)
+
+
 def sample_tokens(key: jax.Array, probs: jax.Array, n: int) -> jax.Array:
-    """n i.i.d. token ids (n,) int32 from unnormalised probabilities (K,), by two-level inverse CDF."""
-    K = probs.shape[0]
-    B = max(1, math.ceil(math.sqrt(K)))
-    cdf = jnp.cumsum(probs)  # non-decreasing in floating point too, since every term is >= 0
+    """n i.i.d. token ids (n,) int32 from unnormalised probabilities (K,), by inverse CDF down a search tree.
+
+    The CDF, padded with +inf to the product of :func:`search_widths`, is a tree whose level l splits each
+    cell into w_l children. A token's index is found level by level: at the first level by comparing u with
+    the w_1 - 1 cell ends shared by every token (no gather), below it by comparing with the w_l - 1 ends of
+    the children of the token's cell (one short gathered row). Index = #{j : cdf_j <= u} exactly, with no
+    data-dependent loop: under vmap, a binary search's per-step scalar gathers cost more than these
+    compares, and a wide single level more than short rows (see :func:`search_widths`).
+    """
+    widths = search_widths(probs.shape[0])
+    size = math.prod(widths)
+    cdf = cumulative_probs(probs)  # non-decreasing, since every term is >= 0
     total = cdf[-1]
     # Strictly below the total, so a trailing zero-probability category can never be drawn.
     u = jnp.minimum(rng.uniform(key, n) * total, jnp.nextafter(total, 0.0))
-    if K > TWO_LEVEL_MAX_VOCAB:  # index = #{j : cdf_j <= u} by binary search
-        return jnp.searchsorted(cdf, u, side="right").astype(jnp.int32)
-    blocks = jnp.concatenate([cdf, jnp.full((B * B - K,), jnp.inf, cdf.dtype)]).reshape(B, B)
-    # index = #{j : cdf_j <= u}: whole blocks whose last entry is <= u, then entries of the next block.
-    block = (u[:, None] >= blocks[None, :-1, -1]).sum(axis=1)
-    inside = (u[:, None] >= blocks[block][:, :-1]).sum(axis=1)
-    return (block * B + inside).astype(jnp.int32)
+    padded = jnp.concatenate([cdf, jnp.full((size - cdf.shape[0],), jnp.inf, cdf.dtype)])
+    index, span = jnp.zeros(n, jnp.int32), size
+    for level, width in enumerate(widths):
+        span //= width
+        ends = padded.reshape(-1, width, span)[:, :-1, -1]  # (cells at this level, width - 1) children's ends
+        row = ends[0][None] if level == 0 else ends[index]
+        index = index * width + (u[:, None] >= row).sum(axis=1, dtype=jnp.int32)
+    return index
 
 
 def binomial_counts(key: jax.Array, probs: jax.Array, n: int) -> jax.Array:
@@ -213,12 +277,6 @@ def binomial_counts(key: jax.Array, probs: jax.Array, n: int) -> jax.Array:
 #: n = 10,000: 116 vs 430 us; K = 100, n = 1,000: 164 vs 20 us. About 1.2 us per binomial against 20 to 40
 #: ns per token, so the crossover is near n = 50 K.
 BINOMIAL_FROM = 50
-#: Above this K, tokens are located by binary search (``jnp.searchsorted``) instead of the two-level compare,
-#: whose 2 sqrt(K) compares per token and (n, sqrt(K)) gathered rows cost more than log2(K) gathers there
-#: (K = 10,000, n = 10,000: 1,435 against 54 ns per token; K = n = 1,000: 52 against 66).
-TWO_LEVEL_MAX_VOCAB = 2048
-
-
 def use_binomial_counts(vocab: int, samples: int) -> bool:
     """Whether :func:`sample_counts` draws by conditional binomials (K - 1 draws) rather than n tokens."""
     return vocab > 1 and samples >= BINOMIAL_FROM * vocab
@@ -236,20 +294,30 @@ def count_tokens(x: jax.Array, vocab: int, w=None) -> jax.Array:
     return jnp.zeros(vocab, jnp.float32).at[x].add(1.0 if w is None else w)
 
 
-def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array) -> dict:
-    """The family's metrics for a model p (K,) against the truth (K,); see the module docstring."""
+def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array, log_truth: jax.Array | None = None) -> dict:
+    """The family's metrics for a model p (K,) against the truth (K,) (and its log, when the caller has it);
+    see the module docstring.
+
+    Five sums of terms that need p itself, and the three that need only which categories are dead as dot
+    products with the truth: the single fused pass over all eight terms that XLA otherwise
+    makes ran 4x slower at K = 10,000 (161 against 38 us per chain, vmapped) and 1.5x at K = 1,000. No term
+    is a difference of large sums, so a metric that is 0 (generation 0, nothing dead) is exactly 0.
+    """
     alive = p > 0
-    logp = jnp.log(jnp.where(alive, p, 1.0))
+    dead = 1.0 - alive.astype(p.dtype)
+    logp = jnp.log(jnp.where(alive, p, 1.0))  # 0 where p = 0, so p logp and p (logp - log p*) vanish there
+    log_truth = jnp.log(truth) if log_truth is None else log_truth
     gap = p - truth
+    lost = dead @ jnp.stack([jnp.ones_like(truth), truth], axis=1)  # (#dead, truth's mass of the dead)
     return {
-        "entropy": -jnp.sum(jnp.where(alive, p * logp, 0.0)),
+        "entropy": -jnp.sum(p * logp),
         "gini_simpson": 1.0 - jnp.sum(p * p),
-        "support": alive.sum().astype(jnp.float32),
-        "tail_mass": jnp.sum(jnp.where(alive, 0.0, truth)),
+        "support": truth.shape[0] - lost[0],
+        "tail_mass": lost[1],
         "tv": 0.5 * jnp.sum(jnp.abs(gap)),
-        "kl": jnp.sum(jnp.where(alive, p * (logp - jnp.log(truth)), 0.0)),
+        "kl": jnp.sum(p * (logp - log_truth)),
         "sq_error": jnp.sum(gap * gap),
-        "bottom_decile_mass": jnp.sum(jnp.where(alive & bottom, truth, 0.0)),
+        "bottom_decile_mass": (1.0 - dead) @ jnp.where(bottom, truth, 0.0),
     }
 
 
@@ -298,7 +366,7 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
         return {"probs": (counts + s) / (total + vocab * s)}
 
     def metrics(key, model, params):
-        return category_metrics(model["probs"], params["truth"], params["bottom"])
+        return category_metrics(model["probs"], params["truth"], params["bottom"], params["log_truth"])
 
     def refit_mixture(key, model, alpha, n, params):
         # n i.i.d. draws from alpha * truth + (1 - alpha) * decoded model, counted: one pass of n draws
