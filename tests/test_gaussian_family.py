@@ -72,7 +72,7 @@ def test_d10_full_mle_matches_trace_drift_and_determinant_theory(shortcut):
     assert w2[0] == pytest.approx(0.0, abs=1e-4) and np.all(np.diff(w2) > 0)
 
 
-@pytest.mark.parametrize("d,n", [(8, 5), (8, 8), (20, 6), (8, 30)])
+@pytest.mark.parametrize("d,n", [(8, 5), (8, 8), (20, 6), (20, 19), (30, 40), (8, 30)])
 def test_fit_gives_the_w2_cross_term_and_log_determinant(d, n):
     """A thin fit (N <= d points, factor Xc^T / sqrt(N)) and a full one give the same W2 (its cross term from
     the carried factor, computed in the metric) and log det as float64 LAPACK on the same covariance, against
@@ -84,6 +84,9 @@ def test_fit_gives_the_w2_cross_term_and_log_determinant(d, n):
     params = make_params(np.zeros(d), a @ a.T / d + 0.5 * np.eye(d))
     x = r.standard_normal((n, d)).astype(np.float32)
     model = gaussian(d, "full", 0).fit(None, None, jnp.asarray(x), None, params)
+    carried = gaussian(d, "full", 0, n)  # knows the loop's n: at n <= d its models carry the cross term
+    thin = carried.fit(None, None, jnp.asarray(x), None, params)
+    assert ("cross" in thin) == (n <= d)
     xc = x.astype(np.float64) - x.mean(0)
     cov = xc.T @ xc / n
     s0 = np.asarray(params["cov"], np.float64)
@@ -94,6 +97,9 @@ def test_fit_gives_the_w2_cross_term_and_log_determinant(d, n):
     w2sq = mean @ mean + np.trace(cov) + np.trace(s0) - 2 * cross
     got = float(gaussian(d, "full", 0).metrics(None, model, params)["w2sq"])
     assert abs(got - w2sq) <= 4e-4 * cross + 1e-5, (got, w2sq)
+    got_carried = float(carried.metrics(None, thin, params)["w2sq"])
+    assert abs(got_carried - w2sq) <= 4e-4 * cross + 1e-5, (got_carried, w2sq)
+    assert ("w2sq" in carried.expensive) == (n > d)
     np.testing.assert_allclose(np.asarray(model["root"]) @ np.asarray(model["root"]).T, cov, atol=1e-5)
     if n <= d:
         assert float(model["logdet"]) == -np.inf

@@ -163,7 +163,7 @@ def test_run_folder_has_no_rows_for_skipped_generations_and_reruns_from_config(t
 
 
 @pytest.mark.parametrize("args", [
-    ["gaussian", "--dim", "10", "--samples", "2", "--ddof", "0", "--generations", "40", "--metrics-every", "7"],
+    ["gaussian", "--dim", "3", "--samples", "4", "--ddof", "0", "--generations", "40", "--metrics-every", "7"],
     ["categorical", "--vocab", "20", "--samples", "1", "--generations", "40", "--metrics-every", "6"],
 ])
 def test_a_collapsing_run_passes_the_finite_check(tmp_path, args):
@@ -195,3 +195,15 @@ def test_sweep_refuses_a_sparse_interval():
     with pytest.raises(ConfigError, match="every metric every generation"):
         validate(sweep)
     validate(SweepSpec(sweep.base.replace(metrics_every=1), sweep.axes))  # the same sweep at k = 1 is fine
+
+
+def test_thin_gaussian_fits_carry_w2_so_nothing_is_sparse(tmp_path):
+    """At n <= d every fit is thin and its model carries W2's cross term (cheap from the n-column factor),
+    so W2 is recorded every generation whatever --metrics-every says, and the run folder says nothing is sparse."""
+    res = _run(["run", "gaussian", "--dim", "10", "--samples", "2", "--ddof", "0", "--generations", "12",
+                "--metrics-every", "5", "--seeds", "8", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    rows = _csv(tmp_path / "run")
+    assert {int(r["generation"]) for r in rows if r["metric"] == "w2sq"} == set(range(13))
+    assert all(np.isfinite(float(r["mean"])) for r in rows)
+    assert not json.loads((tmp_path / "run" / "config.json").read_text()).get("sparse_metrics")

@@ -120,7 +120,7 @@ def _gaussian_build(spec) -> Loop:
     supported = fam.shortcut_supports(dim, covariance, spec.policy, spec.samples)
     shortcut = _resolve_method(spec, supported, spec.samples >= SHORTCUT_FROM_SAMPLES)
     params = fam.default_params(dim, variance)
-    return Loop(fam.gaussian(dim, covariance, ddof), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"})
+    return Loop(fam.gaussian(dim, covariance, ddof, spec.samples), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"})
 
 
 def _gaussian_title(spec) -> str:

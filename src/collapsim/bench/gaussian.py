@@ -173,7 +173,7 @@ def _full_setup(dim: int, samples: int):
     from collapsim.registry import SHORTCUT_FROM_SAMPLES
 
     shortcut = shortcut_supports(dim, "full", "replace", samples) and samples >= SHORTCUT_FROM_SAMPLES  # what auto picks
-    return gaussian(dim, "full", 0), default_params(dim), shortcut
+    return gaussian(dim, "full", 0, samples), default_params(dim), shortcut
 
 
 def time_collapsim_cell(dim: int, samples: int, generations: int, chains: int, repeats: int = 1) -> dict:
