@@ -1,5 +1,7 @@
 """Fine-tuning: padding never counts, the loss goes down, perplexity is exp(mean NLL), bf16 runs."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 
 from collapsim.errors import ConfigError
 from collapsim.llm.checkpoint import load_checkpoint
+from collapsim.llm import train as T
 from collapsim.llm.train import adamw, fit, lm_loss, make_train_step, perplexity
 
 
@@ -90,3 +93,41 @@ def test_bfloat16_training_step_runs_on_cpu(ck):
     assert abs(float(res.losses[0, 0]) - f32) < 0.1
     assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(res.params))
     assert not np.array_equal(np.asarray(res.params["wte"]), np.asarray(ck.params["wte"]))
+
+
+def test_partial_last_batch_trains_every_row_at_its_exact_size(ck):
+    """7 rows in batches of 4: a full batch, then the 3 remaining rows, no padded row. Against a reference
+    written out here (loss and gradient of exactly those 3 rows, one AdamW update), the losses and the
+    parameters agree; the 3 rows run as power-of-two chunks 2 + 1, so remainders 1, 2 and 3 add two
+    compilations of the chunk gradient in all."""
+    import optax
+
+    ids, mask = _data(n=7, T=10, seed=3)
+    key, opt = jax.random.PRNGKey(4), adamw(1e-2)
+    res = fit(ck.params, ck.config, ids, mask, key, epochs=1, batch_size=4, optimizer=opt)
+
+    order = np.asarray(jax.random.permutation(jax.random.split(key)[1], 7))
+    p = jax.tree_util.tree_map(jnp.array, ck.params)
+    s = T.start_schedule(opt.init(p), 2)
+    p, s, first = make_train_step(ck.config, opt)(p, s, ids[order[:4]], mask[order[:4]])
+    rest = order[4:]
+    last, g = jax.value_and_grad(lm_loss)(p, ck.config, ids[rest], mask[rest])
+    u, s = opt.update(g, s, p)
+    p = optax.apply_updates(p, u)
+
+    np.testing.assert_allclose(res.losses[0], [float(first), float(last)], rtol=1e-5)
+    # The key bias is skipped: its exact gradient is 0 (softmax ignores a per-query constant), so both
+    # computations step on rounding noise, which Adam scales up to the full rate.
+    D = ck.config.n_embd
+    not_key = np.r_[0:D, 2 * D:3 * D]
+    for path, got in jax.tree_util.tree_leaves_with_path(res.params):
+        got, want = np.asarray(got), np.asarray(functools.reduce(lambda t, k: t[k.key], path, p))
+        if path[-1].key == "attn_b":
+            got, want = got[:, not_key], want[:, not_key]
+        np.testing.assert_allclose(got, want, atol=2e-6, err_msg=jax.tree_util.keystr(path))
+    assert T.chunk_sizes(3) == [2, 1] and T.chunk_sizes(10) == [8, 2] and T.chunk_sizes(16) == [16]
+
+    grad = T._chunk_gradient(ck.config, jnp.dtype(jnp.float32))
+    for n in (5, 6, 7):  # remainders 1, 2, 3
+        fit(ck.params, ck.config, ids[:n], mask[:n], key, epochs=1, batch_size=4, optimizer=opt)
+    assert grad._cache_size() == 2

@@ -99,17 +99,23 @@ def match_threads(threads: int, torch=None) -> dict:
     return info
 
 
-def _timeit(fns, repeats):
+def _timeit(fns, repeats, cpu: list | None = None):
     """Median wall time of ``repeats`` calls of each fn (each must block until its result is ready).
 
-    The calls are interleaved (a, b, a, b, ...) so that both sides see the same machine load.
+    The calls are interleaved (a, b, a, b, ...) so that both sides see the same machine load. When ``cpu``
+    is a list, the median process CPU time of each fn's calls is appended to it: both sides run in this
+    process on the same matched CPUs, so CPU seconds compare the work each side does even when other
+    programs share the cores (wall time then also counts the time the process waited for a core).
     """
-    times = [[] for _ in fns]
+    times, cpus = [[] for _ in fns], [[] for _ in fns]
     for _ in range(repeats):
-        for fn, t in zip(fns, times):
-            t0 = time.perf_counter()
+        for fn, t, c in zip(fns, times, cpus):
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             t.append(time.perf_counter() - t0)
+            c.append(time.process_time() - c0)
+    if cpu is not None:
+        cpu.extend(float(np.median(c)) for c in cpus)
     return [float(np.median(t)) for t in times]
 
 
@@ -327,10 +333,12 @@ def run_bench(preset: str = "2x64", repeats: int = 3, seed: int = 0, with_torch:
         torch_step()
 
     if with_torch:
-        t_ours, t_hf = _timeit([ours, theirs], repeats)
-        t_step, t_torch = _timeit([our_step, torch_step], repeats)
+        cpu_sample, cpu_step = [], []
+        t_ours, t_hf = _timeit([ours, theirs], repeats, cpu_sample)
+        t_step, t_torch = _timeit([our_step, torch_step], repeats, cpu_step)
         out.update(hf_sample_s=t_hf, hf_tok_s=B * N / t_hf, torch_train_step_s=t_torch,
-                   torch_threads=torch.get_num_threads())
+                   torch_threads=torch.get_num_threads(),
+                   sample_speedup_cpu=cpu_sample[1] / cpu_sample[0], train_step_speedup_cpu=cpu_step[1] / cpu_step[0])
     else:
         (t_ours,), (t_step,) = _timeit([ours], repeats), _timeit([our_step], repeats)
     out.update(collapsim_sample_s=t_ours, collapsim_tok_s=B * N / t_ours,
@@ -359,10 +367,11 @@ def run_bench(preset: str = "2x64", repeats: int = 3, seed: int = 0, with_torch:
             their_epoch = torch_epoch_fn(torch, transformers, epoch_model, ep_ids, TB, LR, seed, dev)
             their_epoch()
             fns.append(their_epoch)
-        ts = _timeit(fns, max(1, min(repeats, 3)))
+        cpu_epoch = []
+        ts = _timeit(fns, max(1, min(repeats, 3)), cpu_epoch)
         out.update(collapsim_epoch_s=ts[0], epoch_sequences=E)
         if with_torch:
-            out.update(torch_epoch_s=ts[1], epoch_speedup=ts[1] / ts[0])
+            out.update(torch_epoch_s=ts[1], epoch_speedup=ts[1] / ts[0], epoch_speedup_cpu=cpu_epoch[1] / cpu_epoch[0])
     return out
 
 
@@ -384,6 +393,10 @@ def format_report(r: dict) -> str:
                      f"collapsim {r['collapsim_epoch_s']:.2f} s"
                      + (f", PyTorch loop {r['torch_epoch_s']:.2f} s -> x{r['epoch_speedup']:.2f}"
                         if "torch_epoch_s" in r else ""))
+    if "train_step_speedup_cpu" in r:
+        lines.append(f"  by CPU seconds (robust to other programs on the cores): sampler x{r['sample_speedup_cpu']:.2f}, "
+                     f"train step x{r['train_step_speedup_cpu']:.2f}"
+                     + (f", epoch x{r['epoch_speedup_cpu']:.2f}" if "epoch_speedup_cpu" in r else ""))
     if "torch_skipped" in r:
         lines.append(f"  PyTorch reference skipped: {r['torch_skipped']}")
     return "\n".join(lines)
