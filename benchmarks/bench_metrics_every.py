@@ -1,12 +1,14 @@
 """What recording the expensive metrics every k-th generation saves (``collapsim run ... --metrics-every K``).
 
+(At n <= d a Gaussian fit is thin and carries W2 with the model, so W2 is not expensive there: use n > d.)
+
 Times ``engine.run_loop`` exactly as ``collapsim run`` calls it (the default method for the cell), once with
 every metric every generation (k = 1) and once with k, interleaved over a few rounds so both see the same
 load; reports the best wall and CPU seconds of each (compilation excluded) and their ratio, with the load
 average. One run on a shared machine: only the ratios mean anything. E.g.::
 
     python benchmarks/bench_metrics_every.py gaussian --dim 10 --samples 100 --generations 100 --chains 1000 --every 10
-    python benchmarks/bench_metrics_every.py gaussian --dim 100 --samples 100 --generations 20 --chains 100 --every 10
+    python benchmarks/bench_metrics_every.py gaussian --dim 100 --samples 200 --generations 20 --chains 100 --every 10
     python benchmarks/bench_metrics_every.py categorical --vocab 1000 --samples 1000 --generations 200 --chains 500 --every 10
 """
 

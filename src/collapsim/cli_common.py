@@ -18,18 +18,10 @@ def use_all_cores() -> None:
     left out of library imports because it changes how JAX sees the machine. One vmapped computation runs
     mostly on one core; with a device per core :func:`collapsim.engine.dispatch` runs one call per core.
     Harmless on GPU machines (the GPU stays the default backend); a flag the user set wins.
-
-    Also pins OpenBLAS (whose LAPACK serves JAX's eigh / SVD on CPU, and NumPy's) to one thread unless the user
-    set ``OPENBLAS_NUM_THREADS``: the engine already keeps every core busy with whole chains, and BLAS threads
-    on the small per-chain matrices only fight them. Measured on the 2-core machine with another process
-    running: a d = 100 per-chain NumPy loop took 182 ms per chain with OpenBLAS's default threads and 8 ms with
-    one, and a batched 100 x 100 SVD in JAX varied from 0.4 to 8.7 ms per matrix against a steady 0.3.
     """
     flags = os.environ.get("XLA_FLAGS", "")
     if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
         return
-    if "numpy" not in sys.modules and "scipy" not in sys.modules:  # read when the library loads, so only now
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores > 1:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
