@@ -104,6 +104,8 @@ def test_partial_last_batch_trains_every_row_at_its_exact_size(ck):
 
     ids, mask = _data(n=7, T=10, seed=3)
     key, opt = jax.random.PRNGKey(4), adamw(1e-2)
+    grad = T._chunk_gradient(ck.config, jnp.dtype(jnp.float32))
+    compiled_before = grad._cache_size()  # other tests in the session may share this cached function
     res = fit(ck.params, ck.config, ids, mask, key, epochs=1, batch_size=4, optimizer=opt)
 
     order = np.asarray(jax.random.permutation(jax.random.split(key)[1], 7))
@@ -127,7 +129,6 @@ def test_partial_last_batch_trains_every_row_at_its_exact_size(ck):
         np.testing.assert_allclose(got, want, atol=2e-6, err_msg=jax.tree_util.keystr(path))
     assert T.chunk_sizes(3) == [2, 1] and T.chunk_sizes(10) == [8, 2] and T.chunk_sizes(16) == [16]
 
-    grad = T._chunk_gradient(ck.config, jnp.dtype(jnp.float32))
     for n in (5, 6, 7):  # remainders 1, 2, 3
         fit(ck.params, ck.config, ids[:n], mask[:n], key, epochs=1, batch_size=4, optimizer=opt)
-    assert grad._cache_size() == 2
+    assert grad._cache_size() - compiled_before <= 2  # chunks of 2 and 1 rows, whatever the remainder
