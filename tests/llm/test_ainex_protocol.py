@@ -66,6 +66,7 @@ def corpus(small, tmp_path):
     return path
 
 
+@pytest.mark.slow  # default suite kept under 10 minutes; CI runs the slow set too
 def test_checkpoint_run_writes_the_run_folder_and_the_table(small, tiny_ckpt, corpus, tmp_path, capsys):
     """A Hugging Face GPT-2 folder (--checkpoint) and a text file (--corpus), 3 generations, 2 seeds."""
     out = tmp_path / "run"

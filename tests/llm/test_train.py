@@ -27,6 +27,7 @@ def _data(n=12, T=10, seed=0, vocab=300):
     return np.where(mask, ids, 0), mask
 
 
+@pytest.mark.slow  # default suite kept under 10 minutes; CI runs the slow set too
 def test_padding_never_counts(ck):
     ids, mask = _data()
     base = float(lm_loss(ck.params, ck.config, ids, mask))
@@ -85,6 +86,7 @@ def test_gradient_clipping_happens_before_adamw():
     assert np.abs(clipped - unclipped).max() > 1e-3
 
 
+@pytest.mark.slow  # default suite kept under 10 minutes; CI runs the slow set too
 def test_bfloat16_training_step_runs_on_cpu(ck):
     ids, mask = _data(n=4, T=6)
     f32 = float(lm_loss(ck.params, ck.config, ids, mask))
@@ -95,6 +97,7 @@ def test_bfloat16_training_step_runs_on_cpu(ck):
     assert not np.array_equal(np.asarray(res.params["wte"]), np.asarray(ck.params["wte"]))
 
 
+@pytest.mark.slow  # default suite kept under 10 minutes; CI runs the slow set too
 def test_partial_last_batch_trains_every_row_at_its_exact_size(ck):
     """7 rows in batches of 4: a full batch, then the 3 remaining rows, no padded row. Against a reference
     written out here (loss and gradient of exactly those 3 rows, one AdamW update), the losses and the
