@@ -197,7 +197,11 @@ def make_step(family: Family, cfg: LoopConfig, params: Params) -> Callable:
 def recorded_generations(generations: int, every: int = 1) -> np.ndarray:
     """bool (T + 1,): the generations at which expensive metrics are recorded when they are recorded every
     ``every``-th generation: generation 0, every t with t % every == 0, and always the last (T)."""
-    t = np.arange(generations + 1)
+    return is_recorded(np.arange(generations + 1), generations, every)
+
+
+def is_recorded(t, generations: int, every: int):
+    """Whether generation t (an int, a NumPy array or a traced index) records the expensive metrics."""
     return (t % every == 0) | (t == generations)
 
 
@@ -235,7 +239,7 @@ def metrics_at(family: Family, cfg: LoopConfig, key: jax.Array, model: Model, pa
     def skip(m):
         return {name: jnp.full(jnp.shape(v), jnp.nan, jnp.result_type(v)) for name, v in full(m).items()}
 
-    record = (t % cfg.metrics_every == 0) | (t == cfg.generations)
+    record = is_recorded(t, cfg.generations, cfg.metrics_every)
     if not isinstance(t, jax.core.Tracer):
         sparse = full(model) if bool(record) else skip(model)
     else:
