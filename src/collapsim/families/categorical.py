@@ -294,9 +294,9 @@ def count_tokens(x: jax.Array, vocab: int, w=None) -> jax.Array:
     return jnp.zeros(vocab, jnp.float32).at[x].add(1.0 if w is None else w)
 
 
-def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array, log_truth: jax.Array | None = None) -> dict:
-    """The family's metrics for a model p (K,) against the truth (K,) (and its log, when the caller has it);
-    see the module docstring.
+def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array, log_truth: jax.Array) -> dict:
+    """The family's metrics for a model p (K,) against the truth (K,) and its log (taken once per run, in
+    :func:`make_params`); see the module docstring.
 
     Five sums of terms that need p itself, and the three that need only which categories are dead as dot
     products with the truth: the single fused pass over all eight terms that XLA otherwise
@@ -306,7 +306,6 @@ def category_metrics(p: jax.Array, truth: jax.Array, bottom: jax.Array, log_trut
     alive = p > 0
     dead = 1.0 - alive.astype(p.dtype)
     logp = jnp.log(jnp.where(alive, p, 1.0))  # 0 where p = 0, so p logp and p (logp - log p*) vanish there
-    log_truth = jnp.log(truth) if log_truth is None else log_truth
     gap = p - truth
     lost = dead @ jnp.stack([jnp.ones_like(truth), truth], axis=1)  # (#dead, truth's mass of the dead)
     return {
