@@ -252,3 +252,20 @@ def test_public_stacked_cache_call_matches_a_plain_forward(ck):
     np.testing.assert_allclose(np.asarray(first)[0], full[0, :4], atol=1e-4)
     np.testing.assert_allclose(np.asarray(last)[0, 0], full[0, 4], atol=1e-4)
     assert cache.k.shape == (ck.config.n_layer, 1, ck.config.n_head, 8, ck.config.head_dim)
+
+
+@pytest.mark.parametrize("n_in, n_out", [(24, 8), (8, 24), (16, 16)])
+def test_dense_layer_gradient_equals_autodiff(n_in, n_out):
+    # linear's written-out backward takes the weight gradient as (dy^T x)^T when n_in > n_out: every
+    # gradient must still be the plain formula's.
+    from collapsim.llm.gpt2 import linear
+
+    kx, kw, kb, kg = jax.random.split(jax.random.PRNGKey(3), 4)
+    x = jax.random.normal(kx, (40, n_in))
+    w = jax.random.normal(kw, (n_in, n_out))
+    b = jax.random.normal(kb, (n_out,))
+    g = jax.random.normal(kg, (40, n_out))
+    ours = jax.grad(lambda *a: jnp.sum(linear(*a) * g), argnums=(0, 1, 2))(x, w, b)
+    plain = jax.grad(lambda x, w, b: jnp.sum((x @ w + b) * g), argnums=(0, 1, 2))(x, w, b)
+    for o, p in zip(ours, plain):
+        np.testing.assert_allclose(np.asarray(o), np.asarray(p), rtol=1e-5, atol=1e-5)

@@ -250,6 +250,39 @@ def attend(q, k, v, allowed):
 attend.defvjp(_attend_fwd, _attend_bwd)
 
 
+def weight_gradient(x, dy):
+    """x^T dy for x [N, I], dy [N, O] (a dense layer's weight gradient, [I, O]).
+
+    XLA's CPU backend runs this transposed-operand product at about 100 GFLOP/s when I > O but 140 when
+    I < O (measured for I, O = 1024, 256 and N = 2048: 11.2 against 8.0 ms), so when I > O it forms
+    (dy^T x)^T instead. The barrier keeps XLA from folding the transpose back into the product.
+    """
+    contract = (((0,), (0,)), ((), ()))
+    if x.shape[-1] > dy.shape[-1]:
+        return jax.lax.optimization_barrier(jax.lax.dot_general(dy, x, contract)).T
+    return jax.lax.dot_general(x, dy, contract)
+
+
+@jax.custom_vjp
+def linear(x, w, b):
+    """A dense layer x @ w + b: x [N, I], w [I, O] (Hugging Face's Conv1D layout), b [O] -> [N, O].
+
+    Its gradient is written out so the weight gradient takes :func:`weight_gradient`'s faster form."""
+    return x @ w + b
+
+
+def _linear_fwd(x, w, b):
+    return x @ w + b, (x, w)
+
+
+def _linear_bwd(res, dy):
+    x, w = res
+    return dy @ w.T, weight_gradient(x, dy).astype(w.dtype), dy.sum(0).astype(w.dtype)
+
+
+linear.defvjp(_linear_fwd, _linear_bwd)
+
+
 def _block(p: dict, x, allowed, kv, index, cfg: GPT2Config, dtype):
     """One pre-LayerNorm residual block on x [B, T, D] (Radford et al. 2019, section 2.3).
 
@@ -268,7 +301,7 @@ def _block(p: dict, x, allowed, kv, index, cfg: GPT2Config, dtype):
         return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
 
     h = _layer_norm(x, p["ln_1_g"], p["ln_1_b"], cfg.layer_norm_epsilon)
-    qkv = h @ p["attn_w"].astype(dtype) + p["attn_b"].astype(dtype)
+    qkv = linear(h, p["attn_w"].astype(dtype), p["attn_b"].astype(dtype))
     q, k, v = (split_heads(t) for t in jnp.split(qkv, 3, axis=-1))
     if kv is None:
         keys, values = k, v
@@ -279,10 +312,10 @@ def _block(p: dict, x, allowed, kv, index, cfg: GPT2Config, dtype):
     q = q * jnp.asarray(1.0 / Dh ** 0.5, dtype)
     att = attend(q, keys.astype(dtype), values.astype(dtype), allowed)
     att = att.transpose(0, 2, 1, 3).reshape(B * T, D)
-    x = x + att @ p["proj_w"].astype(dtype) + p["proj_b"].astype(dtype)
+    x = x + linear(att, p["proj_w"].astype(dtype), p["proj_b"].astype(dtype))
     h = _layer_norm(x, p["ln_2_g"], p["ln_2_b"], cfg.layer_norm_epsilon)
-    h = gelu_tanh(h @ p["fc_w"].astype(dtype) + p["fc_b"].astype(dtype))
-    x = (x + h @ p["mlp_proj_w"].astype(dtype) + p["mlp_proj_b"].astype(dtype)).reshape(B, T, D)
+    h = gelu_tanh(linear(h, p["fc_w"].astype(dtype), p["fc_b"].astype(dtype)))
+    x = (x + linear(h, p["mlp_proj_w"].astype(dtype), p["mlp_proj_b"].astype(dtype))).reshape(B, T, D)
     return x, (None if kv is None else (keys, values))
 
 
