@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from collapsim.cli import main  # noqa: E402
+from collapsim.launch import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(["bench", "llm", *sys.argv[1:]])
+    sys.argv[1:1] = ["bench", "llm"]
+    main()

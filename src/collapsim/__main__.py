@@ -1,3 +1,3 @@
-from collapsim.cli import main
+from collapsim.launch import main
 
 main()

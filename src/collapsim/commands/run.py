@@ -9,6 +9,7 @@ import click
 
 from collapsim.cli_common import engine_options, resolve_alpha_spec, use_all_cores
 from collapsim.errors import ConfigError
+from collapsim.heap import retain_freed_memory
 from collapsim.registry import ENTRIES, Entry
 from collapsim.runspec import DRIVERS, METHODS, RunSpec
 
@@ -26,6 +27,8 @@ def report(result) -> None:
 
 
 def execute_and_report(spec: RunSpec, out) -> None:
+    if spec.family in ENTRIES and ENTRIES[spec.family].driver == "host":
+        retain_freed_memory()  # a training loop: keep XLA's per-step scratch in the heap (collapsim.heap)
     use_all_cores()
     from collapsim.execute import execute
 

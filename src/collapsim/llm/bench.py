@@ -25,6 +25,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from collapsim.errors import ConfigError
+from collapsim.heap import jax_backend_started
 from collapsim.llm.sizes import check_sampling, check_training
 
 _CPU = dict(vocab_size=2000, n_positions=256, n_head=4, batch=32, prompt_len=8, new_tokens=64,
@@ -60,15 +61,6 @@ def _need_reference():
     return torch, transformers
 
 
-def _jax_backend_started() -> bool | None:
-    """Whether JAX has started a backend in this process (its thread pool exists); None if unknown."""
-    try:
-        from jax._src import xla_bridge
-        return bool(xla_bridge._backends)
-    except (ImportError, AttributeError):
-        return None
-
-
 def match_threads(threads: int, torch=None) -> dict:
     """Give collapsim and PyTorch the same ``threads`` CPUs and say what was done.
 
@@ -81,7 +73,7 @@ def match_threads(threads: int, torch=None) -> dict:
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    started = _jax_backend_started()
+    started = jax_backend_started()
     info = {"restore": lambda: None}
     if before is not None:
         cpus = sorted(before)[:threads]

@@ -300,11 +300,16 @@ def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads,
     finally:
         threads_info["restore"]()
     threads_info = {k: v for k, v in threads_info.items() if k != "restore"}
+    from collapsim.heap import retained
+
+    threads_info["heap"] = ("freed memory kept for reuse, for both sides (collapsim.heap: one glibc arena, no mmap)"
+                            if retained() else "the C library's default allocator settings")
     if as_json:
         click.echo(json.dumps(dict(threads=threads_info, load=load, results=results, rows=rows, generation=gen)))
         return
     click.echo(f"threads: torch {threads_info.get('torch_threads', '-')} (torch.set_num_threads); "
                f"{threads_info['jax']}; {load} (shared machines make timings noisy)")
+    click.echo(f"memory: {threads_info['heap']}")
     for r in results:
         click.echo(bench.format_report(r))
     for r in rows:
