@@ -269,3 +269,15 @@ def test_dense_layer_gradient_equals_autodiff(n_in, n_out):
     plain = jax.grad(lambda x, w, b: jnp.sum((x @ w + b) * g), argnums=(0, 1, 2))(x, w, b)
     for o, p in zip(ours, plain):
         np.testing.assert_allclose(np.asarray(o), np.asarray(p), rtol=1e-5, atol=1e-5)
+
+
+def test_back_to_back_timing_precedes_each_timed_call_with_an_untimed_one():
+    from collapsim.llm.bench import _timeit
+
+    calls = []
+    fns = [lambda: calls.append("a"), lambda: calls.append("b")]
+    _timeit(fns, 2, back_to_back=True)
+    assert calls == ["a", "a", "b", "b"] * 2
+    calls.clear()
+    _timeit(fns, 2)
+    assert calls == ["a", "b"] * 2
