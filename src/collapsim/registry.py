@@ -227,8 +227,9 @@ GPT2 = Entry(
             "Wright-Fisher theory of its unigram law.",
     {"generations": 5, "samples": 128, "seeds": 2},
     (
-        Option("preset", str, "tiny", "Protocol: tiny (fast CPU loop), ainex (the Ainex study's constants) or "
-               "micro (seconds per generation, for tests).", choices=("tiny", "ainex", "micro")),
+        Option("preset", str, "tiny", "Protocol: tiny (fast CPU loop), ainex (the Ainex study's constants), "
+               "micro (seconds per generation, for tests) or small (tiny's with a GPT-2-small-shaped model, for a "
+               "GPU).", choices=("tiny", "ainex", "micro", "small")),
         Option("continue_training", bool, True, "Fine-tune each generation from the previous one (the published "
                "protocol), or from the base model with a fresh optimizer (--from-base).", flag="from-base"),
         Option("carry_optimizer", bool, True, "With continued training, carry the AdamW state from generation to "

@@ -208,3 +208,21 @@ def test_fresh_optimizer_changes_the_second_generation_only(tmp_path, cache, mon
         assert json.loads((res.path / "config.json").read_text())["protocol"]["carry_optimizer"] is carry
     assert out[True][(1, "perplexity")] == out[False][(1, "perplexity")]
     assert out[True][(2, "perplexity")] != out[False][(2, "perplexity")]
+
+
+def test_small_preset_is_gpt2_small_shaped_on_tinys_source():
+    # The GPU preset: GPT-2 small's layers, width and heads over tiny's known source, its own pretraining
+    # rate (so its own cache key), and tiny's base model untouched.
+    from collapsim.llm import pretrain as P
+    from collapsim.llm.loop import LOOP_PRESETS, _source, pretrain_settings
+
+    tiny, small = LOOP_PRESETS["tiny"], LOOP_PRESETS["small"]
+    cfg, _ = P.model_config(_source(small), P.ModelShape(small.n_layer, small.n_embd, small.n_head))
+    assert (cfg.n_layer, cfg.n_embd, cfg.n_head) == (12, 768, 12)
+    assert _source(small).settings == _source(tiny).settings
+    assert pretrain_settings(tiny) == P.PretrainSettings(steps=1500)  # tiny's cached model keeps its hash
+    assert pretrain_settings(small).lr < pretrain_settings(tiny).lr
+    spec = RunSpec(family="gpt2", family_options={"preset": "small"}, generations=1, samples=16, seeds=1)
+    from collapsim.llm.loop import preset
+
+    assert preset(spec).n_embd == 768

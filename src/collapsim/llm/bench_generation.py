@@ -31,12 +31,12 @@ def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int
     from collapsim.families import gpt2 as fam
     from collapsim.llm import pretrain as P
     from collapsim.llm.checkpoint import load_checkpoint
-    from collapsim.llm.loop import MICRO, LoopPreset, _source
+    from collapsim.llm.loop import LOOP_PRESETS, _source, pretrain_settings
     from collapsim.policies import get
 
-    p = MICRO if preset == "micro" else LoopPreset()
+    p = LOOP_PRESETS[preset]
     src = _source(p)
-    folder = P.pretrain(src, P.ModelShape(p.n_layer, p.n_embd, p.n_head), P.PretrainSettings(steps=p.pretrain_steps))
+    folder = P.pretrain(src, P.ModelShape(p.n_layer, p.n_embd, p.n_head), pretrain_settings(p))
     ck = load_checkpoint(folder)
     lm = fam.LMSettings(ck.config, src.vocab, src.eot, p.length, p.epochs, p.batch_size, p.lr, True,
                         eval_texts=p.eval_texts)

@@ -225,8 +225,9 @@ def perplexity_cmd(checkpoint, download, data, max_length):
 
 
 @llm.command("pretrain")
-@click.option("--preset", type=click.Choice(["tiny", "micro"]), default="tiny", show_default=True,
-              help="Source and model of `collapsim run gpt2 --preset` (ainex uses tiny's).")
+@click.option("--preset", type=click.Choice(["tiny", "micro", "small"]), default="tiny", show_default=True,
+              help="Source and model of `collapsim run gpt2 --preset` (ainex uses tiny's; small is GPT-2 small's "
+                   "shape, for a GPU).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default: the preset's).")
 @click.option("--force", is_flag=True, help="Train again even if the model is cached.")
 def pretrain_cmd(preset, steps, force):
@@ -237,11 +238,11 @@ def pretrain_cmd(preset, steps, force):
     source's true entropy per word).
     """
     from collapsim.llm import pretrain as P
-    from collapsim.llm.loop import MICRO, LoopPreset, _source
+    from collapsim.llm.loop import LOOP_PRESETS, _source, pretrain_settings
 
-    p = MICRO if preset == "micro" else LoopPreset()
+    p = LOOP_PRESETS[preset]
     src = _source(p)
-    settings = P.PretrainSettings(steps=steps or p.pretrain_steps)
+    settings = pretrain_settings(p)._replace(steps=steps or p.pretrain_steps)
 
     def report(i, n, loss):
         if i % 250 == 1 or i == n:
