@@ -226,3 +226,8 @@ def test_small_preset_is_gpt2_small_shaped_on_tinys_source():
     from collapsim.llm.loop import preset
 
     assert preset(spec).n_embd == 768
+    # run gpt2's choices (the light registry writes them out) are ainex plus every loop preset.
+    from collapsim.registry import GPT2
+
+    (choice,) = [o for o in GPT2.options if o.name == "preset"]
+    assert set(choice.choices) == {"ainex", *LOOP_PRESETS}

@@ -277,6 +277,8 @@ def binomial_counts(key: jax.Array, probs: jax.Array, n: int) -> jax.Array:
 #: n = 10,000: 116 vs 430 us; K = 100, n = 1,000: 164 vs 20 us. About 1.2 us per binomial against 20 to 40
 #: ns per token, so the crossover is near n = 50 K.
 BINOMIAL_FROM = 50
+
+
 def use_binomial_counts(vocab: int, samples: int) -> bool:
     """Whether :func:`sample_counts` draws by conditional binomials (K - 1 draws) rather than n tokens."""
     return vocab > 1 and samples >= BINOMIAL_FROM * vocab

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from collapsim.errors import ConfigError
+from collapsim.llm.loop import LOOP_PRESETS
 
 
 def _checkpoint_option(f):
@@ -225,7 +226,7 @@ def perplexity_cmd(checkpoint, download, data, max_length):
 
 
 @llm.command("pretrain")
-@click.option("--preset", type=click.Choice(["tiny", "micro", "small"]), default="tiny", show_default=True,
+@click.option("--preset", type=click.Choice(list(LOOP_PRESETS)), default="tiny", show_default=True,
               help="Source and model of `collapsim run gpt2 --preset` (ainex uses tiny's; small is GPT-2 small's "
                    "shape, for a GPU).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default: the preset's).")
@@ -238,11 +239,13 @@ def pretrain_cmd(preset, steps, force):
     source's true entropy per word).
     """
     from collapsim.llm import pretrain as P
-    from collapsim.llm.loop import LOOP_PRESETS, _source, pretrain_settings
+    from collapsim.llm.loop import _source, pretrain_settings
 
     p = LOOP_PRESETS[preset]
+    if steps:
+        p = p._replace(pretrain_steps=steps)
     src = _source(p)
-    settings = pretrain_settings(p)._replace(steps=steps or p.pretrain_steps)
+    settings = pretrain_settings(p)
 
     def report(i, n, loss):
         if i % 250 == 1 or i == n:

@@ -67,8 +67,8 @@ MICRO = LoopPreset(vocab=64, branching=4, length=12, n_layer=1, n_embd=32, n_hea
 #: for this width, not yet checked by a run at this size.
 SMALL = LoopPreset(n_layer=12, n_embd=768, n_head=12, pretrain_lr=6e-4, lr=1e-4)
 
+#: The presets that name their own source and base model (``ainex`` reuses tiny's; see :func:`preset`).
 LOOP_PRESETS = {"tiny": LoopPreset(), "micro": MICRO, "small": SMALL}
-PRESET_NAMES = ("tiny", "ainex", "micro", "small")
 
 
 def pretrain_settings(p: LoopPreset):
