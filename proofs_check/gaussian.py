@@ -1,4 +1,4 @@
-"""Symbolic checks of every closed form in ``collapsim.theory.gaussian`` (equations G1-G7).
+"""Symbolic checks of every closed form in ``collapsim.theory.gaussian`` (equations G1-G8).
 
 Each ``check_*`` function derives a statement with sympy from first principles (chi-square densities,
 moments of i.i.d. sums, the quantile coupling) and then compares the theory module's numeric function
@@ -114,6 +114,33 @@ def check_wishart_determinant():
     return "E det Sigma_t / det Sigma_0 = (prod (n-i) / (n-ddof)^d)^t"
 
 
+def check_log_wishart_determinant():
+    """(G8) E log det Wishart_d(k, I) = sum_{j=1..d} psi((k - j + 1) / 2) + d ln 2.
+
+    From the moments E det W^p = 2^{d p} Gamma_d(k/2 + p) / Gamma_d(k/2), Gamma_d the multivariate gamma
+    function (Muirhead, Aspects of Multivariate Statistical Theory, theorem 3.2.15): its value at p = 1 must
+    be G6's mean (derived above for d = 2 from Gaussian moments), and its derivative at p = 0 is the mean of
+    the log.
+    """
+    p = sp.Symbol("p")
+
+    def gamma_d(arg, d):
+        return sp.pi ** sp.Rational(d * (d - 1), 4) * sp.prod([sp.gamma(arg - sp.Rational(j - 1, 2)) for j in range(1, d + 1)])
+
+    for d in (2, 3):
+        moment = 2 ** (d * p) * gamma_d(k / 2 + p, d) / gamma_d(k / 2, d)
+        at_one = sp.expand_func(moment.subs(p, 1))
+        assert sp.simplify(at_one - sp.prod([k - j + 1 for j in range(1, d + 1)])) == 0  # G6 at k = n - 1
+        derived = sp.simplify(sp.diff(moment, p).subs(p, 0))
+        claimed = sum(sp.polygamma(0, (k - j + 1) / 2) for j in range(1, d + 1)) + d * sp.log(2)
+        assert sp.simplify(sp.expand_func(derived - claimed)) == 0
+    # The module: k = n - 1 and Sigma_t = W / (n - ddof), so each generation adds the mean above - d ln(n - ddof).
+    for n_, ddof, dim in [(10, 0, 3), (12, 1, 2), (40, 1, 5)]:
+        step = sum(sp.polygamma(0, sp.Rational(n_ - 1 - j + 1, 2)) for j in range(1, dim + 1)) + dim * sp.log(2) - dim * sp.log(n_ - ddof)
+        _close(th.expected_log_det_ratio(7, n_, ddof, dim), float(step.evalf(30)) * np.arange(8))
+    return "E log det Sigma_t - log det Sigma_0 = t (sum_i psi((n-i)/2) + d ln 2 - d ln(n-ddof))"
+
+
 def check_mix_recursion():
     """(G7) one step of ``mix`` from the moments of n i.i.d. draws of the mixture, per coordinate."""
     a, mu, mu0, s2, s02, ddof, Q = sp.symbols("a mu mu0 s2 s02 ddof Q", real=True)
@@ -162,6 +189,7 @@ CHECKS = [
     check_mean_drift_sum,
     check_w2_gaussians,
     check_wishart_determinant,
+    check_log_wishart_determinant,
     check_mix_recursion,
     check_mix_stationary,
 ]

@@ -331,10 +331,12 @@ def dispatch(calls: list, progress=None, sizes=None, parallel: bool = True) -> l
     devices = jax.local_devices() if parallel else jax.local_devices()[:1]
     sizes = sizes or [1] * len(calls)
     results, done = [], 0
+    x64 = bool(jax.config.jax_enable_x64)  # a thread-local setting: the pool's threads must be told
 
     def run(pair):
         call, device = pair
-        return jax.tree.map(np.asarray, call(device))
+        with jax.enable_x64(x64):
+            return jax.tree.map(np.asarray, call(device))
 
     with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
         for r in range(0, len(calls), len(devices)):

@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from collapsim.errors import ConfigError
 from collapsim.registry import check_memory, entry, with_defaults
-from collapsim.runfolder import (check_out, default_out, every_kth, finish_summary, simulate_with_progress, timed,
-                                 versions, write_run)
+from collapsim.runfolder import (check_out, default_out, every_kth, finish_summary, heavy_tail_note,
+                                 simulate_with_progress, timed, versions, write_run)
 from collapsim.runspec import RunSpec
 
 
@@ -30,6 +31,9 @@ def resolve(spec: RunSpec):
     spec = with_defaults(spec)
     spec.validate()
     e = entry(spec.family)
+    if spec.precision != "float32" and e.driver == "host":
+        raise ConfigError(f"--precision {spec.precision} applies to the scan families; {spec.family} trains in "
+                          "float32 (a host training loop)")
     check_memory(spec)
     spec.alpha_schedule()  # a bad schedule is refused before any work
     loop = e.build(spec)
@@ -54,17 +58,35 @@ def recorded(spec: RunSpec, loop) -> dict:
 def simulate(spec: RunSpec, loop, progress=None, checkpoint: Optional[str] = None) -> dict:
     """Per-chain metrics, metric -> (seeds, T + 1), by the spec's driver; a metric recorded only every k-th
     generation (:func:`recorded`) is NaN at the others."""
+    import jax
+
     from collapsim.engine import check_finite, run_host, run_loop
 
     cfg = loop_config(spec, loop)
     alpha = spec.alpha_schedule()
-    if spec.driver == "host":
-        out = run_host(loop.family, cfg, loop.params, alpha, spec.seeds, spec.seed, checkpoint=checkpoint,
-                       fingerprint=spec.to_json(), progress=progress)
-    else:
-        out = run_loop(loop.family, cfg, loop.params, alpha, spec.seeds, spec.seed, progress=progress)
+    with jax.enable_x64(spec.precision == "float64"):  # scoped: a later float32 run in this process is unchanged
+        params = with_precision(loop.params, spec.precision)
+        if spec.driver == "host":
+            out = run_host(loop.family, cfg, params, alpha, spec.seeds, spec.seed, checkpoint=checkpoint,
+                           fingerprint=spec.to_json(), progress=progress)
+        else:
+            out = run_loop(loop.family, cfg, params, alpha, spec.seeds, spec.seed, progress=progress)
     check_finite(out, recorded(spec, loop))
     return out
+
+
+def with_precision(params, precision: str):
+    """The family's parameter pytree with its floating leaves in ``precision`` (integer leaves unchanged).
+
+    The families build their parameters in float32; under float64 every array the loop makes from them
+    (draws, fits, metrics) follows their dtype by JAX's promotion rules."""
+    import jax
+    import numpy as np
+
+    if precision == "float32":
+        return params
+    return jax.tree.map(lambda a: np.asarray(a, np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
+                        params)
 
 
 def sparse_note(sparse: dict, every: int) -> dict:
@@ -118,6 +140,7 @@ def execute(spec: RunSpec, out=None) -> Result:
         "theory": prediction.note or "exact (the theory column of metrics.csv)",
         **fitted,
         **sparse_note(sparse, spec.metrics_every),
+        **heavy_tail_note(summary, spec.seeds),
         "elapsed_s": round(elapsed, 3),
         "device_layout": device_layout(),
         "versions": versions(),

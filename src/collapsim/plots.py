@@ -18,7 +18,8 @@ def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None
       summary: metric -> {"mean", "stderr", "lo", "hi": arrays (T + 1,), "theory": array or None,
         "approx": optional {label: array}} (labelled approximations drawn dotted), and for a metric recorded
         only every k-th generation "recorded": bool (T + 1,) and "every": k (drawn with markers at the
-        recorded generations only, and the panel title says so).
+        recorded generations only, and the panel title says so), and optionally "unestimable": bool (T + 1,)
+        (shaded: generations whose mean cannot estimate its expectation, :mod:`collapsim.tails`).
       path: PNG file to write.
     """
     names = list(summary)
@@ -36,6 +37,11 @@ def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None
         ax.plot(g, mc["mean"], color="tab:blue", lw=1.5, marker=marker, ms=2.5, label="Monte Carlo mean (+-2 se)")
         if s.get("theory") is not None:
             ax.plot(gens, s["theory"], "k--", lw=1.2, label="exact theory")
+        if np.any(s.get("unestimable", False)):  # where the mean cannot estimate the expectation: say so
+            ax.fill_between(gens, 0, 1, where=np.asarray(s["unestimable"]), transform=ax.get_xaxis_transform(),
+                            color="tab:red", alpha=0.12, lw=0, step="mid")
+            ax.text(0.02, 0.02, "shaded: tail too heavy for the mean", transform=ax.transAxes, fontsize=7,
+                    color="tab:red")
         for label, curve in (s.get("approx") or {}).items():
             ax.plot(gens, curve, ":", lw=1.5, label=label)
         if s.get("approx"):  # say which dotted line is an approximation right where it is drawn

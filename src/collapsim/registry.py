@@ -82,7 +82,7 @@ def check_memory(spec) -> None:
 
     Counted: the per-chain results (seeds x (T + 1) x ~16 metrics, float64, a few copies), the keys and the
     alpha schedule, and one compiled call's working set (chains per call x (model + data floats) x ~8
-    temporaries, float32); lower bounds, so a run that fits is never refused.
+    temporaries, in the run's precision); lower bounds, so a run that fits is never refused.
     """
     from collapsim.memory import check_fits
 
@@ -92,7 +92,8 @@ def check_memory(spec) -> None:
     per_call = max(1, min(spec.seeds, 2**18 // max(points, 1)))
     results = float(spec.seeds) * (spec.generations + 1) * 16 * 8 * 3
     keys = float(spec.seeds) * 8 + float(spec.generations) * 8 * 4
-    working = per_call * (model + points * point) * 4 * 8
+    width = 8 if spec.precision == "float64" else 4
+    working = per_call * (model + points * point) * width * 8
     check_fits(results + keys + working + model * 8 * 4,
                f"{spec.family} with {spec.seeds} seeds, {spec.generations} generations, {spec.samples} samples")
 
@@ -103,8 +104,9 @@ def _alpha_title(spec) -> str:
 
 # ------------------------------------------------------------------------------------------------ gaussian
 
-#: Samples per generation from which ``auto`` prefers the Gaussian shortcut: below it, drawing n normals is
-#: cheaper than the gamma draw the shortcut needs (measured: n = 20 explicit 1.5 s vs 2.2 s).
+#: Samples per generation from which ``auto`` prefers the Gaussian shortcut for d = 1 or an isotropic fit:
+#: below it, drawing n normals is cheaper than the gamma draw the shortcut needs (measured: n = 20 explicit
+#: 1.5 s vs 2.2 s).
 SHORTCUT_FROM_SAMPLES = 64
 
 
@@ -118,7 +120,11 @@ def _gaussian_build(spec) -> Loop:
     if not variance > 0 or variance == float("inf"):
         raise ConfigError(f"--variance must be positive and finite, got {variance}")
     supported = fam.shortcut_supports(dim, covariance, spec.policy, spec.samples)
-    shortcut = _resolve_method(spec, supported, spec.samples >= SHORTCUT_FROM_SAMPLES)
+    # A full covariance in d > 1 takes the shortcut at any n: it carries log det exactly (a sum of log
+    # chi-squares), where an explicit float32 fit loses a thin direction to rounding (d = 3, n = 10, ddof 0:
+    # one chain in 2,000 by generation 15) and with it log det.
+    full = dim > 1 and covariance == "full"
+    shortcut = _resolve_method(spec, supported, full or spec.samples >= SHORTCUT_FROM_SAMPLES)
     params = fam.default_params(dim, variance)
     return Loop(fam.gaussian(dim, covariance, ddof, spec.samples), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"})
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from collapsim import outdir
 from collapsim.summary import summarize
+from collapsim.tails import khat_threshold, mean_unestimable
 
 CSV_COLUMNS = ("generation", "metric", "mean", "stderr", "lo", "hi", "theory")
 
@@ -117,11 +118,32 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
+def heavy_tail_note(summary: dict, chains: int) -> dict:
+    """What config.json says about metrics whose Monte Carlo mean cannot estimate its expectation ({} if none)."""
+    flagged = {}
+    for name, s in summary.items():
+        gens = np.flatnonzero(s.get("unestimable", ()))
+        if gens.size:
+            flagged[name] = {"generations": gens.tolist(), "max_khat": round(float(np.nanmax(s["khat"][gens])), 3)}
+    if not flagged:
+        return {}
+    return {"heavy_tails": {
+        "metrics": flagged, "khat_threshold": round(khat_threshold(chains), 3),
+        "meaning": "at these generations the chains' tail is too heavy (Pareto shape k-hat above the threshold, "
+                   "Vehtari et al. 2024) for the Monte Carlo mean over this many chains to estimate the "
+                   "expectation: the mean and stderr in metrics.csv are the sample's, not an estimate to test "
+                   "theory with; compare the log metrics instead"}}
+
+
 def summary_table(summary: dict, max_rows: int = 6) -> str:
-    """A short text table: a few generations per metric, mean +- stderr beside theory and the z-score."""
+    """A short text table: a few generations per metric, mean +- stderr beside theory and the z-score.
+
+    Where the chains' tail is too heavy for the mean to estimate its expectation (``"unestimable"``), the
+    z column says ``tail`` and a line under the table says why."""
     T1 = len(next(iter(summary.values()))["mean"])
     gens = sorted(set(np.linspace(0, T1 - 1, min(max_rows, T1)).round().astype(int).tolist()))
-    lines = [f"{'metric':<14}{'gen':>5}{'mean':>13}{'stderr':>11}{'theory':>13}{'z':>7}"]
+    lines = [f"{'metric':<14}{'gen':>5}{'mean':>13}{'stderr':>11}{'theory':>13}{'z':>9}"]
+    tails = False
     for name, s in summary.items():
         mine = gens
         if "recorded" in s:  # the recorded generation nearest each row's (the last is always recorded)
@@ -130,10 +152,15 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
         for g in mine:
             th = s.get("theory")
             z = ""
-            if th is not None and s["stderr"][g] > 0:
+            if th is not None and "unestimable" in s and s["unestimable"][g]:
+                z, tails = "tail", True
+            elif th is not None and s["stderr"][g] > 0:
                 z = f"{(s['mean'][g] - th[g]) / s['stderr'][g]:+.2f}"
             th_txt = "" if th is None else f"{th[g]:.5g}"
-            lines.append(f"{name:<14}{g:>5}{s['mean'][g]:>13.5g}{s['stderr'][g]:>11.3g}{th_txt:>13}{z:>7}")
+            lines.append(f"{name:<14}{g:>5}{s['mean'][g]:>13.5g}{s['stderr'][g]:>11.3g}{th_txt:>13} {z:>8}")
+    if tails:
+        lines.append("tail: the chains' tail is too heavy for their mean to estimate the expectation (no z-score; "
+                     "config.json heavy_tails)")
     return "\n".join(lines)
 
 
@@ -159,20 +186,24 @@ def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None,
                    every: int = 1) -> dict:
     """metric -> summary dict with its theory curve (or None) and labelled approximations.
 
+    Each summary also carries "khat" (T + 1,), the chains' Pareto tail shape, and "unestimable" (T + 1,)
+    bool, the generations whose Monte Carlo mean cannot estimate the expectation at this number of chains
+    (:mod:`collapsim.tails`); the table and figure show those instead of a z-score.
     ``recorded``: metric -> bool (T + 1,) for metrics recorded only every ``every``-th generation; their
     summaries carry the mask as "recorded" and ``every``, and are NaN at the generations they skip.
     """
     out = {}
     recorded = recorded or {}
     for name, values in per_chain.items():
+        values = np.asarray(values)
+        mask = np.asarray(recorded[name], bool) if name in recorded else np.ones(values.shape[1], bool)
+        s = {k: np.full(mask.shape, np.nan) for k in ("mean", "stderr", "lo", "hi", "khat")}
+        s["unestimable"] = np.zeros(mask.shape, bool)
+        for k, v in summarize(values[:, mask]).items():
+            s[k][mask] = v
+        s["unestimable"][mask], s["khat"][mask] = mean_unestimable(values[:, mask])
         if name in recorded:
-            mask = np.asarray(recorded[name], bool)
-            s = {k: np.full(mask.shape, np.nan) for k in ("mean", "stderr", "lo", "hi")}
-            for k, v in summarize(np.asarray(values)[:, mask]).items():
-                s[k][mask] = v
             s["recorded"], s["every"] = mask, every
-        else:
-            s = summarize(values)
         s["theory"] = None if theory.get(name) is None else np.asarray(theory[name], np.float64)
         if approx and name in approx:
             s["approx"] = approx[name]

@@ -16,6 +16,10 @@ from collapsim.errors import ConfigError
 from collapsim.policies import ALPHA_POLICIES, POLICIES
 
 DRIVERS = ("scan", "host")
+#: Floating-point width of the scan families' state: float32 (the default, the speed of the GPU and of
+#: vectorised CPU code) or float64 (JAX x64: for runs whose state spans more than float32's ~7 digits or
+#: range, e.g. a covariance whose thinnest direction falls below 1e-7 of its widest).
+PRECISIONS = ("float32", "float64")
 METHODS = ("auto", "explicit", "shortcut")
 #: Seeds are 32-bit: jax.random.key(s) keeps only the low 32 bits, so a larger or negative seed would
 #: silently alias another run's numbers.
@@ -38,6 +42,7 @@ class RunSpec:
       samples, generations, seeds, seed: n, T, number of chains, base seed.
       method: "auto", "explicit" or "shortcut" (``execute`` records the resolved one).
       driver: "scan" (lax.scan + vmap) or "host" (Python loop with a checkpoint per generation).
+      precision: "float32" or "float64" (:data:`PRECISIONS`; the model state, fits and metrics).
       metrics_every: k >= 1; the family's expensive metrics (``Family.expensive``) are recorded only at
         generation 0, every k-th generation and the last (``engine.recorded_generations``), the others every
         generation; 1 (the default) records everything every generation.
@@ -55,6 +60,7 @@ class RunSpec:
     method: str = "auto"
     driver: str = "scan"
     metrics_every: int = 1
+    precision: str = "float32"
 
     def __post_init__(self):
         object.__setattr__(self, "family_options", _frozen(self.family_options))
@@ -103,6 +109,8 @@ class RunSpec:
             raise ConfigError(f"--seed must lie in [{lo}, {hi}] (32-bit), got {self.seed}")
         if self.method not in METHODS:
             raise ConfigError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.driver not in DRIVERS:
             raise ConfigError(f"unknown driver {self.driver!r}; choose one of {', '.join(DRIVERS)}")
         if self.policy not in ALPHA_POLICIES and self.alpha not in ("none", None):

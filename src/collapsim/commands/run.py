@@ -11,7 +11,7 @@ from collapsim.cli_common import engine_options, resolve_alpha_spec, use_all_cor
 from collapsim.errors import ConfigError
 from collapsim.heap import retain_freed_memory
 from collapsim.registry import ENTRIES, Entry
-from collapsim.runspec import DRIVERS, METHODS, RunSpec
+from collapsim.runspec import DRIVERS, METHODS, PRECISIONS, RunSpec
 
 
 def report(result) -> None:
@@ -38,11 +38,12 @@ def execute_and_report(spec: RunSpec, out) -> None:
 def family_command(e: Entry) -> click.Command:
     """A click command whose options are the engine's plus the entry's own."""
 
-    def callback(generations, samples, seeds, policy, alpha, seed, out, method, driver, metrics_every, **options):
+    def callback(generations, samples, seeds, policy, alpha, seed, out, method, driver, metrics_every, precision,
+                 **options):
         fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
         pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
         spec = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
-                       method, driver, metrics_every)
+                       method, driver, metrics_every, precision)
         execute_and_report(spec, out)
 
     cmd = click.Command(e.name, callback=callback, help=e.help)
@@ -57,6 +58,9 @@ def family_command(e: Entry) -> click.Command:
     cmd = click.option("--metrics-every", type=int, default=1, show_default=True,
                        help="Record the family's expensive metrics (e.g. the Gaussian's W2) only every k-th "
                             "generation (and at 0 and the last); the others every generation.")(cmd)
+    cmd = click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
+                       help="float64 (JAX x64) for runs whose state needs more than float32's 7 digits or its "
+                            "range; about 2x slower on CPU, much more on most GPUs.")(cmd)
     cmd = click.option("--driver", type=click.Choice(DRIVERS), default=e.driver, show_default=True,
                        help="scan: lax.scan + vmap; host: a Python loop with a checkpoint per generation.")(cmd)
     cmd = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,

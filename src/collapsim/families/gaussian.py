@@ -12,7 +12,9 @@ Metrics (names used in ``metrics.csv``):
   ``mean_sq_drift``  ||mu_t - mu_0||^2,
   ``w2sq``           squared 2-Wasserstein distance to the truth,
                      ||mu_t - mu_0||^2 + tr(S + S0 - 2 (S0^1/2 S S0^1/2)^1/2),
-  ``det_ratio``      det(Sigma_t) / det(Sigma_0) (full covariance, d > 1 only).
+  ``log_sigma2``     log sigma2 (its exact mean, unlike sigma2's, is what a Monte Carlo mean can check),
+  ``det_ratio``      det(Sigma_t) / det(Sigma_0) (full covariance, d > 1 only),
+  ``log_det_ratio``  log det(Sigma_t) - log det(Sigma_0) from the model's factor (full covariance, n > d > 1).
 
 Surviving collapse. Collapsed chains are legal states: a covariance whose float32 scatter is no longer
 positive definite (or has rank < d, as it must when n <= d) gets the factor of its PSD part (pivots or
@@ -308,6 +310,10 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int
         drift = model["mean"] - params["mean"]
         cov, cov0 = model["cov"], params["cov"]
         out = {"sigma2": jnp.trace(cov) / dim, "mean_sq_drift": drift @ drift}
+        # The log of a variance that rounding took to 0 would be -inf: floored at the log of the float type's
+        # smallest normal number (-87.3 in float32, -708.4 in float64), a collapsed chain's legal value.
+        log_tiny = jnp.log(jnp.finfo(cov.dtype).tiny)
+        out["log_sigma2"] = jnp.maximum(jnp.log(out["sigma2"]), log_tiny)
         if dim == 1:
             out["w2sq"] = drift @ drift + (jnp.sqrt(jnp.clip(cov[0, 0], 0.0)) - jnp.sqrt(cov0[0, 0])) ** 2
         elif isotropic:
@@ -320,6 +326,10 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int
             cross = model["cross"] if carry_cross else _cross(params, model["root"])
             out["w2sq"] = jnp.maximum(drift @ drift + jnp.trace(cov) + jnp.trace(cov0) - 2.0 * cross, 0.0)
             out["det_ratio"] = jnp.exp(model["logdet"] - params["logdet"])
+            if samples == 0 or samples > dim:  # at n <= d every fit is singular: log det is -inf, no metric
+                # From the model's log det, which a float32 det (underflowing to 0 within a few dozen
+                # generations) cannot give; floored like log_sigma2 where the fit lost rank to rounding.
+                out["log_det_ratio"] = jnp.maximum(model["logdet"], dim * log_tiny) - params["logdet"]
         return out
 
     def _group_stats(key, model, m):

@@ -218,7 +218,7 @@ def em(x, w, start, reg, tol, max_iter: int, full: bool):
     def cond(state):
         return (state[2] < max_iter) & ~state[3]
 
-    model, _, it, _ = jax.lax.while_loop(cond, body, (start, jnp.float32(-jnp.inf), jnp.int32(0), jnp.bool_(False)))
+    model, _, it, _ = jax.lax.while_loop(cond, body, (start, jnp.full((), -jnp.inf, x.dtype), jnp.int32(0), jnp.bool_(False)))
     return model, it, mean_log_likelihood(x, w, model, full)[0]
 
 

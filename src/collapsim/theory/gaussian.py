@@ -13,6 +13,12 @@ so with q = k / D = (n - 1) / (n - ddof) (REFERENCES.md table, generalised to d)
   E ||mu_t - mu_0||^2     = (d s0^2 / n) sum_{j<t} q^j                                   (eq. G4)
   E W2^2                  = (G4) + d (E s_t^2 - 2 s0 E s_t + s0^2)  (d = 1 or isotropic)  (eq. G5)
   E det Sigma_t / det Sigma_0 = (prod_{i=1..d} (n - i) / (n - ddof)^d)^t   (full covariance) (eq. G6)
+  E log det Sigma_t - log det Sigma_0
+                          = t [sum_{i=1..d} (psi((n - i) / 2) + ln 2) - d ln(n - ddof)]  (n > d)  (eq. G8)
+(G8: by Bartlett's decomposition det Wishart_d(n - 1, I) is a product of independent chi^2_{n-i},
+i = 1..d, so the log det changes by a sum of log-chi-square variables each generation, each with mean
+psi(k / 2) + ln 2 as in G3.) G6 and G8 describe one quantity; G6's mean is carried by chains no
+simulation draws (``collapsim.tails``), G8's is the one a Monte Carlo mean can check.
 
 Mixing (policy ``mix``: each point is a fresh truth draw with probability alpha_t). With
 x_t = (E ||mu_t - mu_0||^2, E tr Sigma_t), conditioning on generation t - 1 gives the exact affine map
@@ -108,6 +114,15 @@ def expected_det_ratio(generations: int, n: int, ddof: int, dim: int) -> np.ndar
     return np.exp(t * log_factor)
 
 
+def expected_log_det_ratio(generations: int, n: int, ddof: int, dim: int) -> np.ndarray:
+    """E log det Sigma_t - log det Sigma_0 for a full-covariance fit with n > d (eq. G8), shape (T + 1,)."""
+    if n <= dim:
+        raise ValueError(f"log det Sigma_t is -inf from generation 1 on at n = {n} <= d = {dim}")
+    i = np.arange(1, dim + 1)
+    step = np.sum(digamma((n - i) / 2.0) + np.log(2.0)) - dim * np.log(n - ddof)
+    return np.arange(generations + 1) * step + 0.0  # + 0.0: generation 0 is 0, not -0
+
+
 def mix_moments(alpha, n: int, ddof: int, sigma2: float = 1.0, dim: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Exact (E ||mu_t - mu_0||^2, E s_t^2) under ``mix`` with schedule alpha (eq. G7).
 
@@ -146,8 +161,11 @@ def predictions(policy: str, generations: int, n: int, ddof: int, dim: int, cova
         }
         if dim == 1 or covariance == "isotropic":
             out["w2sq"] = expected_w2sq(generations, n, ddof, sigma2, dim, covariance)
+            out["log_sigma2"] = np.log(sigma2) + expected_log_sigma2_change(generations, n, ddof, dim, covariance)
         elif covariance == "full":
             out["det_ratio"] = expected_det_ratio(generations, n, ddof, dim)
+            if n > dim:
+                out["log_det_ratio"] = expected_log_det_ratio(generations, n, ddof, dim)
         return out
     if policy == "mix":
         drift, s2 = mix_moments(alpha, n, ddof, sigma2, dim)
