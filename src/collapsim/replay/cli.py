@@ -127,30 +127,40 @@ def check_cmd(class_file, as_json, max_rules, cert_out):
 @click.command("verify")
 @click.argument("class_file")
 @click.argument("cert_file")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys accepted, reason, positions).")
+@click.option("--replay/--no-replay", "replay", default=True, show_default=True,
+              help="The game checked: with replay (the default) or without it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys game, accepted, reason, positions).")
 @click.pass_context
-def verify_cmd(ctx, class_file, cert_file, as_json):
-    """Check CERT_FILE, a certificate for CLASS_FILE from anywhere, with the independent checker.
+def verify_cmd(ctx, class_file, cert_file, replay, as_json):
+    """Check CERT_FILE, a certificate for CLASS_FILE from anywhere, with the independent checker, in the game
+    with replay (or, with --no-replay, the game without it).
 
     Exit 0 if it is accepted, 1 if it is rejected (the reason names the position and move), 2 if a file is
-    not a class or not a certificate at all.
+    not a class or not a certificate at all, or the certificate says it was written for the other game.
     """
     from collapsim.replay import certificate
     from collapsim.replay.checker import check
 
     hc, label = _load(class_file)
+    game = certificate.game_name(replay)
     try:
-        player, replay_flag, strategy = certificate.load(hc, cert_file)
-        v = check(hc, player, strategy, replay_flag)
+        player, _, strategy = certificate.load(hc, cert_file, replay)
+        v = check(hc, player, strategy, replay)
         ok, reason, positions = v.ok, v.reason, v.positions
+    except certificate.OtherGame as e:
+        # The user named one game and the file claims the other: say how to check the file's own game.
+        hint = "drop --no-replay to check it there" if not replay else "add --no-replay to check it there"
+        raise ConfigError(f"{e} ({hint})") from None
     except certificate.Unfit as e:
-        player, replay_flag, ok, reason, positions = None, None, False, str(e), 0
+        player, ok, reason, positions = None, False, str(e), 0
     if as_json:
-        click.echo(json.dumps({"class": label, "certificate": cert_file, "player": player, "replay": replay_flag,
-                               "accepted": ok, "reason": reason, "positions": positions}, indent=2))
+        click.echo(json.dumps({"class": label, "certificate": cert_file, "game": game, "replay": replay,
+                               "player": player, "accepted": ok, "reason": reason, "positions": positions},
+                              indent=2))
     else:
         what = f"{player} certificate" if player else "certificate"
-        click.echo(f"{what} {'accepted' if ok else 'REJECTED'} for {label}: {reason} ({positions} positions visited)")
+        click.echo(f"{what} {'accepted' if ok else 'REJECTED'} for {label} in the game {game}: {reason} "
+                   f"({positions} positions visited)")
     ctx.exit(0 if ok else 1)
 
 
