@@ -81,3 +81,98 @@ def test_verify_checks_the_game_named_and_says_which(certs, cert, flags, code, g
     assert ("accepted" if code == 0 else "REJECTED") in verdict[0]
     out = json.loads(run("verify", "four-language", str(certs[cert]), *flags, "--json").stdout)
     assert out["game"] == game and out["replay"] is (game == "with replay") and out["accepted"] is (code == 0)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# replay check --certificate-out: no existing file is replaced unless asked, the class file never is
+# ------------------------------------------------------------------------------------------------------------
+
+CHAIN = '{"languages": {"small": [[5, null]], "big": [[0, null]]}}'
+
+
+def _snapshot(folder):
+    """Every path under ``folder`` with its bytes (None for folders): what "nothing written" compares."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("target, flags, fragments", [
+    ("notes.txt", [], ["notes.txt exists", "--force"]),
+    ("old-cert.json", [], ["old-cert.json exists", "--force"]),
+    ("chain.json", [], ["is the input"]),
+    ("chain.json", ["--force"], ["is the input"]),
+    ("sub", [], ["is a folder"]),
+    ("sub", ["--force"], ["is a folder"]),
+    ("missing/cert.json", [], ["cannot write", "does not exist"]),
+    ("notes.txt/cert.json", ["--force"], ["which is a file"]),
+], ids=["foreign-file", "earlier-certificate", "class-file", "class-file-forced", "folder", "folder-forced",
+        "missing-folder", "below-a-file"])
+def test_certificate_out_refusals_write_nothing(tmp_path, target, flags, fragments):
+    (tmp_path / "chain.json").write_text(CHAIN)
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    (tmp_path / "sub").mkdir()
+    earlier = run("check", str(tmp_path / "chain.json"), "--certificate-out", str(tmp_path / "old-cert.json"))
+    assert earlier.exit_code == 0, earlier.output
+    before = _snapshot(tmp_path)
+    res = run("check", str(tmp_path / "chain.json"), "--certificate-out", str(tmp_path / target), *flags)
+    one_line_error(res, *fragments)
+    assert not res.stdout  # refused before any work: no verdict printed
+    assert _snapshot(tmp_path) == before
+
+
+def test_force_replaces_an_existing_file_with_a_certificate_that_verifies(tmp_path):
+    (tmp_path / "chain.json").write_text(CHAIN)
+    out = tmp_path / "notes.txt"
+    out.write_text("my notes\n")
+    res = run("check", str(tmp_path / "chain.json"), "--certificate-out", str(out), "--force")
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["player"] == "generator"
+    assert run("verify", str(tmp_path / "chain.json"), str(out)).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.json", "notes.txt"]  # no temporary left
+
+
+def test_shipped_example_is_protected_too(tmp_path):
+    from collapsim.replay.cli import _shipped
+
+    shipped = _shipped("chain")
+    before = open(shipped, "rb").read()
+    one_line_error(run("check", "chain", "--certificate-out", shipped, "--force"), "is the input")
+    assert open(shipped, "rb").read() == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, force):
+    # The disk fills up (or the process is stopped) between writing the temporary and moving it into place.
+    import collapsim.outfile as outfile
+
+    (tmp_path / "chain.json").write_text(CHAIN)
+    out = tmp_path / "cert.json"
+    if force:
+        out.write_text("older\n")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outfile.os, "replace", full_disk)
+    monkeypatch.setattr(outfile.os, "link", full_disk)
+    before = _snapshot(tmp_path)
+    one_line_error(run("check", str(tmp_path / "chain.json"), "--certificate-out", str(out),
+                       *(["--force"] if force else [])), "cannot write", "No space left")
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_file_created_meanwhile_is_not_replaced(tmp_path, monkeypatch):
+    # Another process creates the file after the check and before the write: without --force it stays.
+    import collapsim.replay.solver as solver
+
+    (tmp_path / "chain.json").write_text(CHAIN)
+    out = tmp_path / "cert.json"
+    real = solver.solve
+
+    def solve_then_race(*args, **kwargs):
+        out.write_text("someone else's\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solver, "solve", solve_then_race)
+    one_line_error(run("check", str(tmp_path / "chain.json"), "--certificate-out", str(out)), "meanwhile")
+    assert out.read_text() == "someone else's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.json", "chain.json"]

@@ -25,8 +25,6 @@ language, two different rules for one position) is :class:`Unfit`, which ``verif
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 from collapsim.errors import ConfigError
 from collapsim.replay.classes import HypothesisClass, iter_bits, loads_json, read_text
@@ -79,24 +77,11 @@ def to_json(hc: HypothesisClass, player: str, replay: bool, strategy: dict, verd
     return out
 
 
-def write_json(path: str, obj: dict) -> None:
-    """Write atomically: a temporary file in the same folder, renamed over ``path`` only once complete."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".cert-", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise ConfigError(f"cannot write {path}: {e.strerror}") from None
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def write_json(path: str, obj: dict, force: bool = False) -> None:
+    """Write atomically (:func:`collapsim.outfile.write_file`); an existing file only with ``force``."""
+    from collapsim.outfile import write_file
+
+    write_file(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n", force=force)
 
 
 def _cell_ref(hc: HypothesisClass, names: dict, ref, where: str) -> int:
