@@ -104,7 +104,7 @@ def test_issue_class_is_decided_with_a_certificate_that_verifies(tmp_path):
     assert "independent checker: accepted" in res.stdout
     written = json.loads(cert.read_text())
     assert written["player"] == "generator" and {r["output"] for r in written["rules"]} == {"core"}
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".cert-")] == []  # no temporary left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
     res = run("verify", str(cls), str(cert))
     assert res.exit_code == 0 and "accepted" in res.stdout and "positions visited" in res.stdout
 

@@ -104,7 +104,7 @@ def load_config(folder: str | os.PathLike) -> tuple[GPT2Config, dict]:
         raise ConfigError(f"{path}: missing (a GPT-2 checkpoint folder needs {CONFIG_FILE})")
     try:
         d = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, integers past Python's digit limit, deep nesting
         raise ConfigError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a JSON object")

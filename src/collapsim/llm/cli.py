@@ -76,6 +76,17 @@ def _finite(flag: str, value: float, *, positive: bool) -> float:
     return value
 
 
+def _seed(value: int) -> int:
+    """--seed, refused outside the run commands' 32-bit SEED_RANGE with their message: jax.random keys
+    keep 32 bits (a larger or negative seed would alias another seed's numbers, or overflow)."""
+    from collapsim.runspec import SEED_RANGE
+
+    lo, hi = SEED_RANGE
+    if not lo <= value <= hi:
+        raise ConfigError(f"--seed must lie in [{lo}, {hi}] (32-bit), got {value}")
+    return value
+
+
 def _json_number(x: float):
     """A float for --json output: non-finite values become null, since bare NaN/Infinity is not JSON."""
     import math
@@ -110,6 +121,7 @@ def llm():
 def sample_cmd(checkpoint, download, prompts, num_samples, max_new_tokens, temperature, top_k, top_p,
                repetition_penalty, seed, bf16, as_json):
     """Sample continuations of PROMPTs from a GPT-2 checkpoint."""
+    _seed(seed)
     import jax
     import numpy as np
 
@@ -166,6 +178,7 @@ def finetune_cmd(checkpoint, download, data, out_dir, epochs, batch_size, lr, we
     _finite("--lr", lr, positive=True)
     _finite("--weight-decay", weight_decay, positive=False)
     _finite("--clip-norm", clip_norm, positive=False)
+    _seed(seed)
     try:
         source = resolve_checkpoint(checkpoint, download=False)
     except ConfigError:
@@ -354,16 +367,27 @@ def integrity_cmd(files, lam, n_boot, seed, embedder):
     from collapsim.llm.minilm import embed, load_minilm
     from collapsim.metrics import integrity as im
 
+    _finite("--lam", lam, positive=False)
+    _seed(seed)
     texts = [_read_texts(f) for f in files]
+    # A reference of fewer than 4 different texts is refused rather than scored: its embeddings span at most
+    # a plane, so the 3-D PCA axes beyond it are numerical noise and its hull volume A_0 is 0, which makes
+    # every file's loss 1 - A / A_0 undefined. Later files may collapse to one text (loss 100%, defined).
+    distinct = len(set(texts[0]))
+    if distinct < 4:
+        raise ConfigError(f"{files[0]}: the reference (first file) has {distinct} different text(s); its hull "
+                          f"in 3-D needs at least 4 that differ (else A_0 = 0 and the loss 1 - A/A_0 is undefined)")
     model = load_minilm(embedder)
     E0 = embed(model, texts[0])
     pca = im.fit_pca(E0, 3)
+    r0 = im.integrity(E0, pca, lam)
+    if not r0.volume > 0:  # 4+ different texts whose embeddings still lie in a plane: the same reason
+        raise ConfigError(f"{files[0]}: the reference texts' embeddings have hull volume 0 in 3-D, so the loss "
+                          f"1 - A/A_0 is undefined; add texts that differ more")
     click.echo(f"{'file':<28}{'texts':>6}{'volume':>9}{'boot 95%':>20}{'drift':>8}{'score':>9}{'loss':>8}")
-    a0 = None
     for i, (f, ts) in enumerate(zip(files, texts)):
         E = E0 if i == 0 else embed(model, ts)
-        r = im.integrity(E, pca, lam)
+        r = r0 if i == 0 else im.integrity(E, pca, lam)
         lo, hi = np.quantile(im.bootstrap(E, pca, lam, n_boot, seed + i)[:, 0], [0.025, 0.975])
-        a0 = r.score if a0 is None else a0
         click.echo(f"{Path(f).name[:27]:<28}{len(ts):>6}{r.volume:>9.4f}   [{lo:>7.4f}, {hi:>7.4f}]"
-                   f"{r.drift:>8.4f}{r.score:>9.4f}{1 - r.score / a0:>8.1%}")
+                   f"{r.drift:>8.4f}{r.score:>9.4f}{1 - r.score / r0.score:>8.1%}")

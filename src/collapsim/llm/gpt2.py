@@ -24,6 +24,8 @@ own keys and values. The output head always runs in float32.
 
 from __future__ import annotations
 
+import json
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -64,6 +66,27 @@ _REQUIRED_DEFAULTS = {
 _TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh")
 
 
+def _is_int(v) -> bool:
+    """An integer JSON value (``true`` is a bool in JSON, not 1)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _shown(v) -> str:
+    """A config value as the file spells it (JSON), cut short for a one-line message."""
+    text = json.dumps(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _positive_float(v) -> bool:
+    """A JSON number that is a finite float > 0 (an integer too large for a float is not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v)) and v > 0
+    except OverflowError:
+        return False
+
+
 def config_from_dict(d: dict, source: str = "config.json") -> GPT2Config:
     """Build a :class:`GPT2Config` from a Hugging Face ``config.json`` dict; reject non-GPT-2 configs.
 
@@ -73,7 +96,7 @@ def config_from_dict(d: dict, source: str = "config.json") -> GPT2Config:
     if model_type != "gpt2":
         raise ConfigError(f"{source}: model_type is {model_type!r}, expected 'gpt2' (only GPT-2 checkpoints load)")
     for key in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
-        if not isinstance(d.get(key), int) or d[key] <= 0:
+        if not _is_int(d.get(key)) or d[key] <= 0:
             raise ConfigError(f"{source}: missing or invalid {key!r} (a positive integer is required)")
     act = d.get("activation_function", "gelu_new")
     if act not in _TANH_GELUS:
@@ -85,12 +108,20 @@ def config_from_dict(d: dict, source: str = "config.json") -> GPT2Config:
         raise ConfigError(f"{source}: n_inner={d['n_inner']} is not supported (only 4 * n_embd)")
     if d["n_embd"] % d["n_head"]:
         raise ConfigError(f"{source}: n_embd={d['n_embd']} is not divisible by n_head={d['n_head']}")
+    eps = d.get("layer_norm_epsilon", 1e-5)
+    # A hand-edited or foreign file: a string, null, NaN or a negative epsilon would fail (or poison every
+    # LayerNorm with NaN) deep inside the first forward pass, so it is refused here, naming field and file.
+    if not _positive_float(eps):
+        raise ConfigError(f"{source}: invalid 'layer_norm_epsilon' {_shown(eps)} (a finite number > 0 is required)")
     eos = d.get("eos_token_id", 50256)
     bos = d.get("bos_token_id", 50256)
+    for key, tok in (("bos_token_id", bos), ("eos_token_id", eos)):
+        if tok is not None and not _is_int(tok):
+            raise ConfigError(f"{source}: invalid {key!r} {_shown(tok)} (an integer token id or null is required)")
     return GPT2Config(
         vocab_size=d["vocab_size"], n_positions=d["n_positions"], n_embd=d["n_embd"],
         n_layer=d["n_layer"], n_head=d["n_head"],
-        layer_norm_epsilon=float(d.get("layer_norm_epsilon", 1e-5)),
+        layer_norm_epsilon=float(eps),
         bos_token_id=int(bos if bos is not None else -1), eos_token_id=int(eos if eos is not None else -1),
     )
 

@@ -69,11 +69,32 @@ def model_config(src: S.MarkovSource, shape: ModelShape):
 
 
 def _schedule(settings: PretrainSettings):
-    """Linear warm-up then cosine decay to 10% (the usual small-LM recipe; a traced rate, one compile)."""
+    """Linear warm-up then cosine decay to 10% (the usual small-LM recipe; a traced rate, one compile).
+
+    A single step runs at the peak rate: a warm-up starts at 0, so it would make that step a no-op, and a
+    cosine over the steps left after it would last 0 steps (which optax refuses).
+    """
     import optax
 
+    if settings.steps == 1:
+        return optax.constant_schedule(settings.lr)
     return optax.warmup_cosine_decay_schedule(0.0, settings.lr, min(settings.warmup, settings.steps - 1) or 1,
                                               settings.steps, settings.lr * 0.1)
+
+
+def _check_cache(folder: Path) -> None:
+    """Refuse, before training, a cache entry that could not be written (a minute of training lost to a
+    traceback at the end otherwise). Creates nothing: the nearest existing ancestor must be a folder where
+    files can be created."""
+    from collapsim.outdir import _writable
+
+    anc = folder.parent
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir() or not _writable(anc):
+        why = "a file, not a folder" if anc.exists() and not anc.is_dir() else "not writable"
+        raise ConfigError(f"cannot cache the pretrained model in {folder.parent}: {anc} is {why}; "
+                          f"set $COLLAPSIM_CACHE to a writable folder")
 
 
 def pretrain(src: S.MarkovSource, shape: ModelShape = ModelShape(), settings: PretrainSettings = PretrainSettings(),
@@ -88,6 +109,7 @@ def pretrain(src: S.MarkovSource, shape: ModelShape = ModelShape(), settings: Pr
     folder = cache_root() / "pretrain" / content_hash(src, shape, settings)
     if (folder / INFO_FILE).is_file() and not force:
         return folder
+    _check_cache(folder)
     import jax
     import jax.numpy as jnp
     import optax

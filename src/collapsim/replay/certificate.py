@@ -12,6 +12,11 @@ generator's outputs so far (the start is ``[] / []``).  A *cell* is named as ``r
 by another tool over its own partition of the integers still reads; a language is named by its name.  Other keys
 (``cells``, ``languages``, ``checker``, ``meaning``) are informational and ignored when reading.
 
+A certificate is a strategy in one game: ``"replay": true`` for the game with replay, ``false`` for the game
+without it.  It is only ever checked in the game the caller names; a certificate that says it was written for
+the other game is refused (:class:`OtherGame`), since a strategy can win one game and lose the other.  A file
+without the key makes no claim and is checked in the game named.
+
 Reading separates two kinds of failure: a file that is not a certificate at all (bad JSON, wrong types) is a
 ConfigError (one line, exit 2); a well-formed certificate that does not fit the class (an unknown cell or
 language, two different rules for one position) is :class:`Unfit`, which ``verify`` reports as a rejection.
@@ -20,8 +25,6 @@ language, two different rules for one position) is :class:`Unfit`, which ``verif
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 from collapsim.errors import ConfigError
 from collapsim.replay.classes import HypothesisClass, iter_bits, loads_json, read_text
@@ -32,6 +35,15 @@ MAX_RULES = 1_000_000
 
 class Unfit(Exception):
     """A well-formed certificate that does not fit the class it is checked against."""
+
+
+class OtherGame(ConfigError):
+    """A certificate written for the other game (with / without replay) than the one being checked."""
+
+
+def game_name(replay: bool) -> str:
+    """How messages and verdicts name a game."""
+    return "with replay" if replay else "without replay"
 
 
 def _order(item):
@@ -65,24 +77,11 @@ def to_json(hc: HypothesisClass, player: str, replay: bool, strategy: dict, verd
     return out
 
 
-def write_json(path: str, obj: dict) -> None:
-    """Write atomically: a temporary file in the same folder, renamed over ``path`` only once complete."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".cert-", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise ConfigError(f"cannot write {path}: {e.strerror}") from None
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def write_json(path: str, obj: dict, force: bool = False) -> None:
+    """Write atomically (:func:`collapsim.outfile.write_file`); an existing file only with ``force``."""
+    from collapsim.outfile import write_file
+
+    write_file(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n", force=force)
 
 
 def _cell_ref(hc: HypothesisClass, names: dict, ref, where: str) -> int:
@@ -112,16 +111,23 @@ def _cell_set(hc, names, refs, where) -> int:
     return m
 
 
-def from_json(hc: HypothesisClass, obj, source: str = "certificate") -> tuple[str, bool, dict]:
-    """``(player, replay, strategy)`` with strategy ``{(F, U): move}`` over ``hc``'s cells (see module doc)."""
+def from_json(hc: HypothesisClass, obj, source: str = "certificate", replay: bool = True) -> tuple[str, bool, dict]:
+    """``(player, replay, strategy)`` with strategy ``{(F, U): move}`` over ``hc``'s cells (see module doc).
+
+    ``replay`` is the game the certificate is read for; a certificate claiming the other game raises
+    :class:`OtherGame` before its rules are read (a rule that does not fit would otherwise hide the mismatch).
+    """
     if not isinstance(obj, dict):
         raise ConfigError(f"{source}: expected an object with keys 'player' and 'rules'")
     player = obj.get("player")
     if player not in ("generator", "adversary"):
         raise ConfigError(f"{source}: 'player' must be \"generator\" or \"adversary\"")
-    replay = obj.get("replay", True)
-    if not isinstance(replay, bool):
+    claimed = obj.get("replay", replay)
+    if not isinstance(claimed, bool):
         raise ConfigError(f"{source}: 'replay' must be true or false")
+    if claimed != replay:
+        raise OtherGame(f"{source} is a certificate for the game {game_name(claimed)}, but the game checked is "
+                        f"the game {game_name(replay)}")
     rules = obj.get("rules")
     if not isinstance(rules, list):
         raise ConfigError(f"{source}: 'rules' must be a list")
@@ -162,5 +168,6 @@ def from_json(hc: HypothesisClass, obj, source: str = "certificate") -> tuple[st
     return player, replay, strategy
 
 
-def load(hc: HypothesisClass, path: str) -> tuple[str, bool, dict]:
-    return from_json(hc, loads_json(read_text(path, "certificate file"), path, "certificate"), path)
+def load(hc: HypothesisClass, path: str, replay: bool = True) -> tuple[str, bool, dict]:
+    """Read the certificate file at ``path`` for the game ``replay`` (see :func:`from_json`)."""
+    return from_json(hc, loads_json(read_text(path, "certificate file"), path, "certificate"), path, replay)

@@ -22,6 +22,11 @@ GENERATORS = ("km", "closure", "witness", "mch", "certificate")
 PROPER = ("mch", "certificate")
 
 
+def _shipped(spec: str) -> str:
+    """Where a shipped example class named ``spec`` would lie."""
+    return os.path.join(os.path.dirname(__file__), "examples", spec + ".json")
+
+
 def _load(spec: str, rounds: int = 40):
     from collapsim.replay import classes, games
 
@@ -29,7 +34,7 @@ def _load(spec: str, rounds: int = 40):
         return games.four_language_class(), spec
     if spec == "separation":
         return games.separation_class(min(60, max(2, rounds))), f"separation (truncated at {min(60, max(2, rounds))} languages)"
-    shipped = os.path.join(os.path.dirname(__file__), "examples", spec + ".json")
+    shipped = _shipped(spec)
     if not os.path.exists(spec) and os.path.exists(shipped):
         return classes.load_class(shipped), f"{spec} (shipped example)"
     return classes.load_class(spec), spec
@@ -69,14 +74,20 @@ def _certificate_lines(hc, sol, limit: int) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys properly_generatable_with_replay, closure_dimension, certificate).")
 @click.option("--max-rules", default=40, show_default=True, help="Certificate rules shown in readable form.")
 @click.option("--certificate-out", "cert_out", default=None, metavar="CERT.json",
-              help="Also write the certificate to this file (read back by `replay verify`).")
-def check_cmd(class_file, as_json, max_rules, cert_out):
+              help="Also write the certificate to this file (read back by `replay verify`); a new file "
+                   "unless --force.")
+@click.option("--force", is_flag=True, help="Replace an existing --certificate-out file.")
+def check_cmd(class_file, as_json, max_rules, cert_out, force):
     """Decide proper generation in the limit with replay for CLASS_FILE (a JSON class or a built-in name)."""
+    from collapsim.outfile import check_out_file
     from collapsim.replay.certificate import write_json
     from collapsim.replay.checker import check
     from collapsim.replay.closure import closure_dimension
     from collapsim.replay.solver import solve
 
+    if cert_out is not None:
+        # Before any work; the class file (local or shipped) is never a place for its own certificate.
+        check_out_file(cert_out, force=force, flag="--certificate-out", protect=(class_file, _shipped(class_file)))
     hc, label = _load(class_file)
     if len(hc.masks) > MAX_CHECK_LANGUAGES or hc.n_cells > MAX_CHECK_CELLS:
         raise ConfigError(f"{label}: {len(hc.masks)} languages over {hc.n_cells} cells (elements grouped by the "
@@ -88,7 +99,7 @@ def check_cmd(class_file, as_json, max_rules, cert_out):
     verdict = check(hc, sol.player, sol.strategy, True)
     dim, sub = closure_dimension(hc)
     if cert_out is not None:
-        write_json(cert_out, certificate_json(hc, sol, verdict))
+        write_json(cert_out, certificate_json(hc, sol, verdict), force=force)
     if as_json:
         click.echo(json.dumps({
             "class": label,
@@ -127,30 +138,40 @@ def check_cmd(class_file, as_json, max_rules, cert_out):
 @click.command("verify")
 @click.argument("class_file")
 @click.argument("cert_file")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys accepted, reason, positions).")
+@click.option("--replay/--no-replay", "replay", default=True, show_default=True,
+              help="The game checked: with replay (the default) or without it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys game, accepted, reason, positions).")
 @click.pass_context
-def verify_cmd(ctx, class_file, cert_file, as_json):
-    """Check CERT_FILE, a certificate for CLASS_FILE from anywhere, with the independent checker.
+def verify_cmd(ctx, class_file, cert_file, replay, as_json):
+    """Check CERT_FILE, a certificate for CLASS_FILE from anywhere, with the independent checker, in the game
+    with replay (or, with --no-replay, the game without it).
 
     Exit 0 if it is accepted, 1 if it is rejected (the reason names the position and move), 2 if a file is
-    not a class or not a certificate at all.
+    not a class or not a certificate at all, or the certificate says it was written for the other game.
     """
     from collapsim.replay import certificate
     from collapsim.replay.checker import check
 
     hc, label = _load(class_file)
+    game = certificate.game_name(replay)
     try:
-        player, replay_flag, strategy = certificate.load(hc, cert_file)
-        v = check(hc, player, strategy, replay_flag)
+        player, _, strategy = certificate.load(hc, cert_file, replay)
+        v = check(hc, player, strategy, replay)
         ok, reason, positions = v.ok, v.reason, v.positions
+    except certificate.OtherGame as e:
+        # The user named one game and the file claims the other: say how to check the file's own game.
+        hint = "drop --no-replay to check it there" if not replay else "add --no-replay to check it there"
+        raise ConfigError(f"{e} ({hint})") from None
     except certificate.Unfit as e:
-        player, replay_flag, ok, reason, positions = None, None, False, str(e), 0
+        player, ok, reason, positions = None, False, str(e), 0
     if as_json:
-        click.echo(json.dumps({"class": label, "certificate": cert_file, "player": player, "replay": replay_flag,
-                               "accepted": ok, "reason": reason, "positions": positions}, indent=2))
+        click.echo(json.dumps({"class": label, "certificate": cert_file, "game": game, "replay": replay,
+                               "player": player, "accepted": ok, "reason": reason, "positions": positions},
+                              indent=2))
     else:
         what = f"{player} certificate" if player else "certificate"
-        click.echo(f"{what} {'accepted' if ok else 'REJECTED'} for {label}: {reason} ({positions} positions visited)")
+        click.echo(f"{what} {'accepted' if ok else 'REJECTED'} for {label} in the game {game}: {reason} "
+                   f"({positions} positions visited)")
     ctx.exit(0 if ok else 1)
 
 
