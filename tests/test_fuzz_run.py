@@ -1,0 +1,104 @@
+"""The fuzz findings of issue 26 about ``collapsim run``, config files and ``bench``, kept in the suite: each bad
+input exits 2 with one line on stderr, no traceback, and nothing written where the output would go, before
+any simulation (the sizes are small, so a case that slipped through would still finish quickly and fail)."""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from collapsim.cli import main
+
+#: A small valid run config; each case below spoils one thing in it.
+RUN = {"family": "categorical", "family_options": {"vocab": 5}, "params": {}, "policy": "replace", "alpha": "none",
+       "samples": 10, "generations": 2, "seeds": 4, "seed": 0}
+SWEEP = {**RUN, "policy": "mix", "alpha": "0.1",
+         "sweep": {"axes": [["alpha", [0.1, 0.2]]], "summary": "final:entropy", "until_collapse": False, "cap": 0}}
+SMALL = ["--generations", "2", "--seeds", "4"]
+
+
+def _with(base, section=None, **changes):
+    """``base`` with ``changes`` applied at the top level or inside ``section`` (a dict key of base)."""
+    out = json.loads(json.dumps(base))
+    (out[section] if section else out).update(changes)
+    return out
+
+
+# (id, command before the config path or the arguments, config content (a JSON text or object; None: no file),
+#  words the one-line message must hold)
+CONFIG_CASES = [
+    ("run config null", "run", "null", "not a JSON object"),
+    ("run config 42", "run", "42", "not a JSON object"),
+    ("run config list", "run", "[1, 2]", "not a JSON object"),
+    ("family a list", "run", _with(RUN, family=["categorical"]), "unknown family"),
+    ("family_options a list", "run", _with(RUN, family_options=[5]), "family_options must be a JSON object"),
+    ("family_options a string", "run", _with(RUN, family_options="vocab"), "family_options must be a JSON object"),
+    ("vocab the string 5", "run", _with(RUN, "family_options", vocab="5"), "--vocab must be a whole number >= 1, got '5'"),
+    ("vocab 5.5", "run", _with(RUN, "family_options", vocab=5.5), "--vocab must be a whole number >= 1, got 5.5"),
+    ("top_k null", "run", _with(RUN, "family_options", top_k=None), "--top-k must be a whole number >= 0, got null"),
+    ("params a list", "run", _with(RUN, params=[1]), "params must be a JSON object"),
+    ("temperature hot", "run", _with(RUN, "params", temperature="hot"), "--temperature must be a positive finite number, got 'hot'"),
+    ("temperature null", "run", _with(RUN, "params", temperature=None), "--temperature must be a positive finite number, got null"),
+    ("temperature a list", "run", _with(RUN, "params", temperature=[1]), "--temperature must be a positive finite number, got [1]"),
+    ("5001-digit integer", "run", json.dumps(RUN).replace('"seeds": 4', '"seeds": ' + "9" * 5001), "integer too long"),
+    ("4000-digit integer", "run", json.dumps(RUN).replace('"seeds": 4', '"seeds": ' + "9" * 4000), "--seeds must fit a 64-bit"),
+    ("seed a string", "run", _with(RUN, seed="7"), "--seed must be a whole number in [0, 4294967295] (32-bit), got '7'"),
+    ("alpha null", "run", _with(RUN, policy="mix", alpha=None), "--alpha must be a schedule"),
+    ("option in the wrong section", "run", _with(RUN, "params", vocab=5), "--vocab belongs in family_options"),
+    ("sweep config a list", "sweep", "[1, 2]", "not a collapsim sweep config"),
+    ("sweep alpha axis text", "sweep", _with(SWEEP, "sweep", axes=[["alpha", ["a", "b"]]]),
+     "--grid alpha must be a finite number in [0, 1], got 'a'"),
+    ("sweep alpha axis null", "sweep", _with(SWEEP, "sweep", axes=[["alpha", [None, 0.5]]]),
+     "--grid alpha must be a finite number in [0, 1], got null"),
+    ("sweep vocab axis text", "sweep", _with(SWEEP, "sweep", axes=[["vocab", ["5", "6"]]]),
+     "--grid vocab must be a whole number >= 1, got '5'"),
+    ("sweep temperature nan", "sweep", _with(SWEEP, "params", temperature="nan"),
+     "--temperature must be a positive finite number, got 'nan'"),
+    ("sweep temperature axis NaN", "sweep", json.dumps(_with(SWEEP, "sweep", axes=[["temperature", [float("nan"), 1.0]]])),
+     "--grid temperature must be a positive finite number, got nan"),
+    ("sweep axes not pairs", "sweep", _with(SWEEP, "sweep", axes=[["alpha"]]), "list of [NAME, [VALUE, ...]] pairs"),
+    ("sweep cap text", "sweep", _with(SWEEP, "sweep", cap="3"), "--cap must be a whole number >= 0, got '3'"),
+]
+
+
+def _refused(res, out, words):
+    """Exit 2, one line naming the problem, no traceback, nothing at the output."""
+    assert res.exit_code == 2, (res.exit_code, res.output, res.exception)
+    assert isinstance(res.exception, SystemExit), res.exception  # anything else is a traceback
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("collapsim: error: "), res.stderr
+    assert words in lines[0], lines[0]
+    assert not os.path.lexists(out), f"{out} was written"
+    return lines[0]
+
+
+@pytest.mark.parametrize("command,content,words", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+def test_bad_config_file_is_refused_in_one_line(tmp_path, command, content, words):
+    path = tmp_path / "config.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, [command, "--config", str(path), "--out", str(out)])
+    _refused(res, out, words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_config_and_command_line_give_the_same_message(tmp_path):
+    """One rule per option: `--vocab 0` and a config holding vocab 0 are refused with the same line."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_with(RUN, "family_options", vocab=0)))
+    from_config = _refused(CliRunner().invoke(main, ["run", "--config", str(path), "--out", str(tmp_path / "a")]),
+                           tmp_path / "a", "--vocab")
+    from_cli = _refused(CliRunner().invoke(main, ["run", "categorical", "--vocab", "0", *SMALL, "--out", str(tmp_path / "b")]),
+                        tmp_path / "b", "--vocab")
+    assert from_config == from_cli == "collapsim: error: --vocab must be a whole number >= 1, got 0"
+
+
+def test_a_whole_valued_float_in_a_config_runs_and_is_recorded_as_an_integer(tmp_path):
+    """vocab 5.0 is the integer 5 (JSON writers may spell it so); it used to be recorded as given."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_with(RUN, "family_options", vocab=5.0)))
+    res = CliRunner().invoke(main, ["run", "--config", str(path), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    recorded = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert recorded["family_options"]["vocab"] == 5 and isinstance(recorded["family_options"]["vocab"], int)
