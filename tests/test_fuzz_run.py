@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from collapsim.cli import main
+from collapsim.runspec import RunSpec
 
 #: A small valid run config; each case below spoils one thing in it.
 RUN = {"family": "categorical", "family_options": {"vocab": 5}, "params": {}, "policy": "replace", "alpha": "none",
@@ -94,11 +95,26 @@ def test_config_and_command_line_give_the_same_message(tmp_path):
     assert from_config == from_cli == "collapsim: error: --vocab must be a whole number >= 1, got 0"
 
 
-def test_a_whole_valued_float_in_a_config_runs_and_is_recorded_as_an_integer(tmp_path):
-    """vocab 5.0 is the integer 5 (JSON writers may spell it so); it used to be recorded as given."""
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(_with(RUN, "family_options", vocab=5.0)))
-    res = CliRunner().invoke(main, ["run", "--config", str(path), "--out", str(tmp_path / "r")])
-    assert res.exit_code == 0, res.output
-    recorded = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert recorded["family_options"]["vocab"] == 5 and isinstance(recorded["family_options"]["vocab"], int)
+def test_a_whole_valued_float_in_a_config_is_read_as_an_integer():
+    """vocab 5.0 is the integer 5 (JSON writers may spell it so), and config.json records the spec as read."""
+    spec = RunSpec.from_config(_with(RUN, "family_options", vocab=5.0))
+    assert spec.family_options["vocab"] == 5 and isinstance(spec.family_options["vocab"], int)
+    assert json.loads(spec.to_json())["family_options"]["vocab"] == 5
+
+
+# (id, command-line arguments (--out is added), words the one-line message must hold)
+CLI_CASES = [
+    # Sizes bounded by the memory estimate, which names the size that was changed.
+    ("regression d x d", ["run", "regression", "--dim", "50000"], "--dim 50000 needs ~"),
+    ("gmm components above n", ["run", "gmm", "--components", "1000", "--samples", "20", *SMALL],
+     "--components 1000 is more than the 20 samples"),
+    ("gmm hold-out", ["run", "gmm", "--holdout", "1000000000"], "--holdout 1000000000 needs ~"),
+]
+
+
+@pytest.mark.parametrize("args,words", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_bad_command_line_is_refused_in_one_line(tmp_path, args, words):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, [*args, "--out", str(out)])
+    _refused(res, out, words)
+    assert list(tmp_path.iterdir()) == []

@@ -30,6 +30,8 @@ def resolve(spec: RunSpec):
     spec = with_defaults(spec)
     spec.validate()
     e = entry(spec.family)
+    if e.check is not None:
+        e.check(spec)
     check_memory(spec)
     spec.alpha_schedule()  # a bad schedule is refused before any work
     loop = e.build(spec)

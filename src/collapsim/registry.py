@@ -66,6 +66,9 @@ class Entry(NamedTuple):
     # Optional theory that needs the run's own numbers (a fitted parameter): (spec, loop, per_chain) ->
     # (theory.Prediction, dict recorded in config.json); used instead of ``predict`` when set.
     predict_runs: Optional[Callable[[Any, Loop, dict], tuple]] = None
+    # Optional spec -> None refusing settings that cannot work on any machine (one option against another),
+    # run before the memory estimate so that the message names the real problem.
+    check: Optional[Callable[[Any], None]] = None
 
 
 def _theory(module: str) -> Callable:
@@ -109,7 +112,9 @@ def check_memory(spec) -> None:
     keys = float(spec.seeds) * 8 + float(spec.generations) * 8 * 4
     working = per_call * (model + points * point) * 4 * 8
     check_fits(results + keys + working + model * 8 * 4,
-               f"{spec.family} with {spec.seeds} seeds, {spec.generations} generations, {spec.samples} samples")
+               f"{spec.family} with {spec.seeds} seeds, {spec.generations} generations, {spec.samples} samples"
+               + "".join(f", {o.flag_name} {spec.family_options[o.name]}" for o in e.options  # the sizes changed
+                         if o.type is int and o.target == "family_options" and spec.family_options[o.name] != o.default))
 
 
 def _alpha_title(spec) -> str:
@@ -362,7 +367,10 @@ REGRESSION = Entry(
     ),
     _regression_build, _theory("regression"), _regression_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] ** 2 * _buffer_factor(spec),
-    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1), float(spec.family_options["dim"]) + 1),
+    # The model: w and the fixed design X (n, d); the fit's Gram matrix X^T X and its eigenvectors are d x d
+    # each (eigh's workspace is of that order too): --dim 50,000 is 10 GB a matrix, per chain.
+    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1) + float(spec.family_options["dim"]) ** 2 * 2,
+                  float(spec.family_options["dim"]) + 1),
 )
 
 
@@ -437,6 +445,24 @@ def _gmm_build(spec) -> Loop:
     return Loop(fam.gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"]), params, False, derived)
 
 
+def _gmm_check(spec) -> None:
+    o = spec.family_options
+    if o["components"] > spec.samples:  # more components than points: k-means++ and EM have nothing to split
+        raise ConfigError(f"--components {o['components']} is more than the {spec.samples} samples per generation; "
+                          "a mixture fit needs at least one point per component")
+
+
+def _gmm_holdout_floats(spec) -> float:
+    """Floats per chain for the held-out sample's work (M = --holdout points): each chain draws M points from
+    its model (M, d), projects and sorts them on P directions (M, P, twice), evaluates the held-out sample
+    under its K components (M, K); generation 0 may fit EM on M real points (responsibilities and k-means
+    distances, (M, K, d + 4)). ``--holdout 1,000,000,000`` is 8 GiB on the host and far more per chain."""
+    o = spec.family_options
+    M, K, d = float(o["holdout"]), float(o["components"]), float(o["dim"])
+    P = 16.0 if d > 1 else 1.0  # gmm.make_params's projection directions
+    return M * (K * (d + 4) + 2 * d + 2 * P)
+
+
 def _gmm_predict(spec, loop):
     from collapsim.theory import Prediction
 
@@ -469,8 +495,9 @@ GMM = Entry(
     _gmm_build, _gmm_predict, _gmm_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]
     * spec.family_options["dim"] ** 2 * 20 * _buffer_factor(spec),
-    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3,
+    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3 + _gmm_holdout_floats(spec),
                   float(spec.family_options["dim"] * (spec.family_options["components"] * 4 + 1))),
+    check=_gmm_check,
 )
 
 
