@@ -95,6 +95,13 @@ def test_config_and_command_line_give_the_same_message(tmp_path):
     assert from_config == from_cli == "collapsim: error: --vocab must be a whole number >= 1, got 0"
 
 
+def test_a_config_value_outside_float32_is_refused_like_the_option(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_with(RUN, family="gaussian", family_options={"variance": 1e39})))
+    _refused(CliRunner().invoke(main, ["run", "--config", str(path), "--out", str(tmp_path / "r")]), tmp_path / "r",
+             "--variance 1e+39 is outside float32's range")
+
+
 def test_a_whole_valued_float_in_a_config_is_read_as_an_integer():
     """vocab 5.0 is the integer 5 (JSON writers may spell it so), and config.json records the spec as read."""
     spec = RunSpec.from_config(_with(RUN, "family_options", vocab=5.0))
@@ -109,6 +116,14 @@ CLI_CASES = [
     ("gmm components above n", ["run", "gmm", "--components", "1000", "--samples", "20", *SMALL],
      "--components 1000 is more than the 20 samples"),
     ("gmm hold-out", ["run", "gmm", "--holdout", "1000000000"], "--holdout 1000000000 needs ~"),
+    # Values float32 cannot hold, refused before simulating (they became inf and failed after the run).
+    ("variance 1e39", ["run", "gaussian", "--variance", "1e39", *SMALL], "--variance 1e+39 is outside float32's range"),
+    ("variance 1e308", ["run", "gaussian", "--variance", "1e308", *SMALL], "--variance 1e+308 is outside float32's range"),
+    ("variance 1e-300", ["run", "gaussian", "--variance", "1e-300", *SMALL], "use --precision float64"),
+    ("kde scale 1e39", ["run", "kde", "--scale", "1e39", *SMALL], "--scale 1e+39 is outside float32's range"),
+    ("regression noise 1e39", ["run", "regression", "--noise", "1e39", *SMALL], "--noise 1e+39 is outside float32's range"),
+    ("gmm separation nan", ["run", "gmm", "--separation", "nan", *SMALL], "--separation must be a finite number >= 0, got nan"),
+    ("gmm separation inf", ["run", "gmm", "--separation", "inf", *SMALL], "--separation must be a finite number >= 0, got inf"),
 ]
 
 

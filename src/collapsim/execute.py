@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from collapsim.registry import check_memory, entry, with_defaults
+from collapsim.registry import check_float_ranges, check_memory, entry, with_defaults
 from collapsim.runfolder import (check_out, default_out, every_kth, finish_summary, simulate_with_progress, timed,
                                  versions, write_run)
 from collapsim.runspec import RunSpec
@@ -27,9 +27,12 @@ class Result(NamedTuple):
 
 def resolve(spec: RunSpec):
     """(the spec with defaults filled in and the method resolved, its registry entry, its Loop)."""
+    import numpy as np
+
     spec = with_defaults(spec)
     spec.validate()
     e = entry(spec.family)
+    check_float_ranges(spec, np.float32)  # the families simulate in float32: 1e39 would be inf after the run
     if e.check is not None:
         e.check(spec)
     check_memory(spec)
