@@ -124,6 +124,22 @@ CLI_CASES = [
     ("regression noise 1e39", ["run", "regression", "--noise", "1e39", *SMALL], "--noise 1e+39 is outside float32's range"),
     ("gmm separation nan", ["run", "gmm", "--separation", "nan", *SMALL], "--separation must be a finite number >= 0, got nan"),
     ("gmm separation inf", ["run", "gmm", "--separation", "inf", *SMALL], "--separation must be a finite number >= 0, got inf"),
+    # Accepted silently or inconsistently before.
+    ("alpha empty item", ["run", "gaussian", "--policy", "mix", "--alpha", "0.1,,0.2", *SMALL],
+     "alpha schedule '0.1,,0.2' has an empty item (item 2)"),
+    ("alpha trailing comma", ["run", "gaussian", "--policy", "mix", "--alpha", "0.1,", *SMALL], "has an empty item"),
+    ("gmm threshold 2", ["run", "gmm", "--threshold", "2", *SMALL], "--threshold must be a finite number in [0, 1), got 2.0"),
+    ("gmm threshold 1", ["run", "gmm", "--threshold", "1", *SMALL], "--threshold must be a finite number in [0, 1)"),
+]
+
+# bench commands write no folder; their refusals must come before any progress line.
+BENCH_CASES = [
+    ("loop-seconds nan", ["bench", "categorical", "--grid", "--loop-seconds", "nan"],
+     "--loop-seconds must be a positive finite number, got nan"),
+    ("loop-seconds 0", ["bench", "categorical", "--grid", "--loop-seconds", "0"], "--loop-seconds must be a positive"),
+    ("gaussian loop-seconds inf", ["bench", "gaussian", "--grid", "--loop-seconds", "inf"], "got inf"),
+    ("bench alpha nan", ["bench", "categorical", "--alpha", "nan", "--chains", "4", "--generations", "2", "--no-theory"],
+     "--alpha must be a finite number in [0, 1], got nan"),
 ]
 
 
@@ -133,3 +149,10 @@ def test_bad_command_line_is_refused_in_one_line(tmp_path, args, words):
     res = CliRunner().invoke(main, [*args, "--out", str(out)])
     _refused(res, out, words)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,words", [c[1:] for c in BENCH_CASES], ids=[c[0] for c in BENCH_CASES])
+def test_bad_bench_option_is_refused_before_any_output(tmp_path, args, words):
+    res = CliRunner().invoke(main, args)
+    _refused(res, tmp_path / "nothing", words)
+    assert res.stdout == ""  # _refused checked stderr is the one error line: no "... compiling" first

@@ -490,7 +490,9 @@ GMM = Entry(
         Option("holdout", int, 1000, "Size of the held-out real sample (log-likelihood, W2, tails).", low=2),
         Option("tol", float, 1e-3, "EM stops when the mean log-likelihood gains less.", target="params", low=0),
         Option("reg", float, 1e-6, "Added to every covariance's diagonal (scikit-learn's reg_covar).", target="params", low=0),
-        Option("threshold", float, 0.05, "Weight above which a component counts as active.", target="params"),
+        # A weight is at most 1, so a threshold of 1 or more would count no component active, ever.
+        Option("threshold", float, 0.05, "Weight above which a component counts as active, in [0, 1).", target="params",
+               low=0, high=1, open_high=True),
     ),
     _gmm_build, _gmm_predict, _gmm_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]

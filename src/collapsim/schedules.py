@@ -50,9 +50,13 @@ def _values(spec: str, t: np.ndarray, generations: int) -> np.ndarray:
             raise ConfigError(f"geometric schedule must read geom:A0:RATIO, got {spec!r}")
         values = _number(parts[1], spec) * _number(parts[2], spec) ** (t - 1)
     else:
-        items = [_number(x, spec) for x in spec.split(",") if x.strip()]
-        if not items:
+        if not spec:
             raise ConfigError("alpha schedule is empty")
+        texts = spec.split(",")
+        if not all(x.strip() for x in texts):  # "0.1,,0.2" is a slip, not two values (a sweep's --grid refuses it too)
+            empty = next(i for i, x in enumerate(texts) if not x.strip())
+            raise ConfigError(f"alpha schedule {spec!r} has an empty item (item {empty + 1})")
+        items = [_number(x, spec) for x in texts]
         if len(items) > generations:
             raise ConfigError(f"alpha list has {len(items)} values but there are only {generations} generations")
         values = np.array(items + [items[-1]] * (generations - len(items)))
