@@ -2,12 +2,15 @@
 input exits 2 with one line on stderr, no traceback, and nothing written where the output would go, before
 any simulation (the sizes are small, so a case that slipped through would still finish quickly and fail)."""
 
+import errno
 import json
 import os
+import subprocess
 
 import pytest
 from click.testing import CliRunner
 
+from collapsim import outdir
 from collapsim.cli import main
 from collapsim.runspec import RunSpec
 
@@ -156,3 +159,68 @@ def test_bad_bench_option_is_refused_before_any_output(tmp_path, args, words):
     res = CliRunner().invoke(main, args)
     _refused(res, tmp_path / "nothing", words)
     assert res.stdout == ""  # _refused checked stderr is the one error line: no "... compiling" first
+
+
+# --out problems, found before simulating (they used to fail after it, at the publishing rename).
+def _name_max(folder) -> int:
+    return os.pathconf(folder, "PC_NAME_MAX")
+
+
+@pytest.mark.parametrize("length,words", [
+    (300, "the folder name is 300 characters, too long here"),
+    # legal itself, but .NAME.checkpoint.npz.tmp-PID.npz beside it is not (it failed after simulating)
+    ("siblings", "too long here: collapsim writes hidden files named .NAME plus up to 31 characters"),
+])
+def test_out_name_too_long(tmp_path, length, words):
+    if length == "siblings":
+        length = _name_max(tmp_path) - outdir.SIBLING_EXTRA
+    out = tmp_path / ("r" * length)
+    res = CliRunner().invoke(main, ["run", "gaussian", *SMALL, "--driver", "host", "--out", str(out)])
+    _refused(res, out, words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_name_of_the_longest_legal_length_runs(tmp_path):
+    out = tmp_path / ("r" * (_name_max(tmp_path) - 1 - outdir.SIBLING_EXTRA))
+    res = CliRunner().invoke(main, ["run", "gaussian", *SMALL, "--samples", "4", "--driver", "host", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_out_in_a_place_that_refuses_files(tmp_path, monkeypatch):
+    """A read-only location, as the probe file meets it (root writes through permission bits)."""
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(outdir.tempfile, "mkstemp", read_only)
+    out = tmp_path / "ro" / "run"
+    res = CliRunner().invoke(main, ["run", "gaussian", *SMALL, "--out", str(out)])
+    _refused(res, out, "not writable: Read-only file system")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_at_a_mount_point(tmp_path, monkeypatch):
+    """An empty mount point passed every check, then the publishing rename failed with EBUSY."""
+    out = tmp_path / "mnt"
+    out.mkdir()
+    real = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: os.path.abspath(p) == str(out) or real(p))
+    res = CliRunner().invoke(main, ["run", "gaussian", *SMALL, "--out", str(out)])
+    assert res.exit_code == 2 and "is a mount point" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [out] and list(out.iterdir()) == []
+
+
+def test_out_at_a_real_read_only_mount(tmp_path):
+    """The fuzz's case itself where this machine lets the test mount (root with the right to mount)."""
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "none", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a file system here")
+    try:
+        for out, words in ((mnt, "is a mount point"), (mnt / "run", "not writable: Read-only file system")):
+            res = CliRunner().invoke(main, ["run", "gaussian", *SMALL, "--out", str(out)])
+            assert res.exit_code == 2 and words in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
+        assert list(tmp_path.iterdir()) == [mnt]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
