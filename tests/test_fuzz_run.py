@@ -224,3 +224,23 @@ def test_out_at_a_real_read_only_mount(tmp_path):
         assert list(tmp_path.iterdir()) == [mnt]
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_killed_checkpoint_write_leaves_no_temporary_after_the_rerun(tmp_path):
+    """A kill during a host-driver checkpoint write left .R.checkpoint.npz.tmp-PID.npz for good; the rerun
+    removes a dead writer's temporary and keeps a live one's (another run may be writing it)."""
+    dead = subprocess.Popen(["sleep", "0"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        stale = tmp_path / f".R.checkpoint.npz.tmp-{dead.pid}.npz"
+        busy = tmp_path / f".R.checkpoint.npz.tmp-{live.pid}.npz"
+        stale.write_bytes(b"PK\x03\x04 half a zip")
+        busy.write_bytes(b"PK\x03\x04 being written")
+        res = CliRunner().invoke(main, ["run", "gaussian", *SMALL, "--samples", "4", "--driver", "host",
+                                        "--out", str(tmp_path / "R")])
+        assert res.exit_code == 0, res.output
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["R", busy.name])
+    finally:
+        live.kill()
+        live.wait()
