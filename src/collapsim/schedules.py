@@ -5,7 +5,8 @@ Spellings, for generations t = 1..T:
   ``1/t``, ``0.5/t``  c / t
   ``0.5/t^0.7``      c / t^p
   ``geom:0.5:0.9``   geometric decay a0 * r^(t - 1)
-  ``0.5,0.3,0.1``    explicit values; a shorter list holds its last value for the remaining generations
+  ``0.5,0.3,0.1``    explicit values; a shorter list holds its last value for the remaining generations (an
+                     empty item, ``0.1,,0.2`` or ``0.1,``, is refused: a slip, not a value)
 Every value must lie in [0, 1]; a schedule that leaves that range is an error, never silently clipped.
 """
 
