@@ -23,7 +23,8 @@ def test_schedules(spec, expected):
     np.testing.assert_allclose(parse_alpha(spec, 6), expected)
 
 
-@pytest.mark.parametrize("spec", ["1.5", "-0.1", "2/t", "abc", "geom:0.5", "0.1,0.2,0.3,0.4,0.5,0.6,0.7", ""])
+@pytest.mark.parametrize("spec", ["1.5", "-0.1", "2/t", "abc", "geom:0.5", "0.1,0.2,0.3,0.4,0.5,0.6,0.7", "",
+                                  "0.1,,0.2", "0.1,", ",0.1", " , "])
 def test_bad_schedules(spec):
     with pytest.raises(ConfigError):
         parse_alpha(spec, 6)

@@ -9,6 +9,27 @@ import sys
 import click
 
 from collapsim.policies import POLICIES
+from collapsim.runspec import ENGINE_RULES
+from collapsim.schema import Rule, check, from_text, kind_name
+
+
+class Checked(click.ParamType):
+    """A click type that reads a value by its :class:`collapsim.schema.Rule`: the command line refuses a bad
+    value with the one-line message a config file holding it gets (``--vocab must be a whole number >= 1,
+    got 0``), raised as a ConfigError that the CLI prints as ``collapsim: error: ...`` with exit code 2."""
+
+    def __init__(self, rule: Rule):
+        self.rule = rule
+        self.name = kind_name(rule)
+
+    def convert(self, value, param, ctx):
+        flag = max(param.opts, key=len) if param is not None and param.opts else "value"
+        return from_text(flag, value, self.rule) if isinstance(value, str) else check(flag, value, self.rule)
+
+
+def option_type(rule: Rule):
+    """The click type of an option with this rule: a choice list (shown in --help) or :class:`Checked`."""
+    return click.Choice(rule.choices) if rule.choices else Checked(rule)
 
 
 def use_all_cores() -> None:
@@ -32,15 +53,19 @@ def engine_options(*, generations: int, samples: int, seeds: int):
 
     def wrap(f):
         opts = [
-            click.option("--generations", type=int, default=generations, show_default=True, help="Generations T."),
-            click.option("--samples", type=int, default=samples, show_default=True, help="Samples n per generation."),
-            click.option("--seeds", type=int, default=seeds, show_default=True, help="Independent chains."),
+            click.option("--generations", type=Checked(ENGINE_RULES["generations"]), default=generations, show_default=True,
+                         help="Generations T."),
+            click.option("--samples", type=Checked(ENGINE_RULES["samples"]), default=samples, show_default=True,
+                         help="Samples n per generation."),
+            click.option("--seeds", type=Checked(ENGINE_RULES["seeds"]), default=seeds, show_default=True,
+                         help="Independent chains."),
             click.option("--policy", type=click.Choice(POLICIES), default="replace", show_default=True,
                          help="How each generation's training data is assembled."),
             click.option("--alpha", type=str, default=None,
                          help="Real-data share alpha_t for mix / keep-real: a number, 1/t, 0.5/t^0.7, "
                               "geom:0.5:0.9, or a comma list (default 0.1)."),
-            click.option("--seed", type=int, default=0, show_default=True, help="Base random seed."),
+            click.option("--seed", type=Checked(ENGINE_RULES["seed"]), default=0, show_default=True,
+                         help="Base random seed."),
             click.option("--out", type=click.Path(), default=None, help="Run folder (default runs/FAMILY-TIME)."),
         ]
         for opt in reversed(opts):

@@ -455,6 +455,8 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     batch = jax.tree.map(lambda a: jnp.asarray(a)[None], params)
     batch, alphas = _batch(batch, np.asarray(alpha, np.float32)[None], family, cfg)
     keys = _chain_keys(seeds, seed)
+    if checkpoint:
+        remove_dead_temporaries(checkpoint)
     if not family.jittable:
         return _host_eager(family, cfg, params, alphas[0], keys, checkpoint, fingerprint, progress)
     start, segment = _programs(family, cfg)
@@ -478,8 +480,8 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
         if progress is not None:
             progress(t)
     out = {k: np.concatenate([np.stack([h[k] for h in st[4]], axis=1) for st in states])[:seeds] for k in states[0][4][0]}
-    if checkpoint and os.path.exists(checkpoint):
-        os.remove(checkpoint)
+    if checkpoint:
+        _remove_checkpoint(checkpoint)
     return out
 
 
@@ -503,9 +505,40 @@ def _host_eager(family, cfg, params, alpha, keys, checkpoint, fingerprint, progr
         if progress is not None:
             progress(t)
     out = {k: np.concatenate([np.stack([h[k] for h in st[4]], axis=1) for st in states]) for k in states[0][4][0]}
-    if checkpoint and os.path.exists(checkpoint):
-        os.remove(checkpoint)
+    if checkpoint:
+        _remove_checkpoint(checkpoint)
     return out
+
+
+def _temporary(path: str, pid: int) -> str:
+    """The file :func:`_save_checkpoint` writes before renaming it to ``path``."""
+    return f"{path}.tmp-{pid}.npz"
+
+
+def remove_dead_temporaries(path: str) -> None:
+    """Delete ``PATH.tmp-PID.npz`` files whose writing process is gone: a kill while :func:`_save_checkpoint`
+    wrote one leaves it behind, and the rerun that finishes the run would otherwise leave it there for good.
+    A live process's temporary (another run writing the same checkpoint) is left alone."""
+    from collapsim.outdir import _alive
+
+    folder, name = os.path.split(os.path.abspath(path))
+    prefix, suffix = f"{name}.tmp-", ".npz"
+    try:
+        entries = os.listdir(folder)
+    except OSError:  # no folder yet: nothing left there
+        return
+    for entry in entries:
+        pid = entry[len(prefix):-len(suffix)] if entry.startswith(prefix) and entry.endswith(suffix) else ""
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, entry))
+
+
+def _remove_checkpoint(path: str) -> None:
+    """A finished run's checkpoint goes, with any temporary of it that a killed writer left."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+    remove_dead_temporaries(path)
 
 
 def _save_checkpoint(path: str, states: list, t: int, fingerprint: str) -> None:
@@ -515,7 +548,7 @@ def _save_checkpoint(path: str, states: list, t: int, fingerprint: str) -> None:
             arrays[f"c{i}_carry{j}"] = np.asarray(leaf)
         for name in history[0]:
             arrays[f"c{i}_metric_{name}"] = np.stack([h[name] for h in history], axis=1)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
+    tmp = _temporary(path, os.getpid())
     np.savez(tmp, generation=np.int64(t), fingerprint=np.str_(fingerprint), **arrays)
     os.replace(tmp, path)
 

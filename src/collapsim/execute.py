@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from collapsim.errors import ConfigError
-from collapsim.registry import check_memory, entry, with_defaults
+from collapsim.registry import check_float_ranges, check_memory, entry, with_defaults
 from collapsim.runfolder import (check_out, default_out, every_kth, finish_summary, heavy_tail_note,
                                  simulate_with_progress, timed, versions, write_run)
 from collapsim.runspec import RunSpec
@@ -28,12 +28,18 @@ class Result(NamedTuple):
 
 def resolve(spec: RunSpec):
     """(the spec with defaults filled in and the method resolved, its registry entry, its Loop)."""
+    import numpy as np
+
     spec = with_defaults(spec)
     spec.validate()
     e = entry(spec.family)
     if spec.precision != "float32" and e.driver == "host":
         raise ConfigError(f"--precision {spec.precision} applies to the scan families; {spec.family} trains in "
                           "float32 (a host training loop)")
+    # a value the run's float type cannot hold (1e39 in float32) would be inf after the run
+    check_float_ranges(spec, spec.precision)
+    if e.check is not None:
+        e.check(spec)
     check_memory(spec)
     spec.alpha_schedule()  # a bad schedule is refused before any work
     loop = e.build(spec)

@@ -25,6 +25,7 @@ one into place" lost both. The rule here:
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -76,15 +77,43 @@ def _state(folder: Path) -> tuple[str, dict | None]:
     return ("ours", m) if m is not None else ("foreign", None)
 
 
-def _writable(folder: Path) -> bool:
-    """Whether files can be created in ``folder`` (tried for real: access() is wrong on read-only mounts)."""
+#: The most characters a hidden sibling adds to the destination's NAME: the host driver's checkpoint
+#: temporary ``.NAME.checkpoint.npz.tmp-PID.npz`` (a pid has at most 7 digits); the staging folder
+#: ``.NAME.tmp-PID-XXXXXXXX`` and a sweep's ``.NAME.sweep-partial.new-PID`` are shorter.
+SIBLING_EXTRA = len(".checkpoint.npz.tmp-") + 7 + len(".npz")
+
+
+def _probe(folder: Path, name: str) -> OSError | None:
+    """Create and remove a file in ``folder`` named like the longest hidden sibling of ``NAME`` that collapsim
+    writes (``.NAME`` plus :data:`SIBLING_EXTRA` characters); the error, or None when it worked. Tried for real:
+    access() is wrong on read-only mounts, and only the file system knows its longest name."""
+    prefix = f".{name}.probe-"
+    suffix = "x" * max(0, 1 + len(name) + SIBLING_EXTRA - len(prefix) - 8)  # mkstemp adds 8 characters
     try:
-        fd, name = tempfile.mkstemp(prefix=".collapsim-probe-", dir=folder)
-    except OSError:
-        return False
+        fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    except OSError as err:
+        return err
     os.close(fd)
-    os.unlink(name)
-    return True
+    os.unlink(path)
+    return None
+
+
+def _too_long(out, flag: str) -> ConfigError:
+    """The message for a destination with a name the file system cannot hold, or whose hidden siblings'
+    names (``.NAME`` plus up to :data:`SIBLING_EXTRA` characters) it cannot hold."""
+    path = Path(os.path.abspath(Path(out).expanduser()))
+    existing = next((p for p in path.parents if os.path.isdir(p)), Path("/"))
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = max(path.parts, key=len)
+    if longest == path.name:
+        return ConfigError(f"{flag}: the folder name is {len(longest)} characters, too long here: collapsim writes "
+                           f"hidden files named .NAME plus up to {SIBLING_EXTRA} characters beside the folder, so "
+                           f"the name may have at most {name_max - 1 - SIBLING_EXTRA}")
+    return ConfigError(f"{flag}: the path has a name of {len(longest)} characters ({longest[:24]}...), longer than "
+                       f"the file system allows ({name_max})")
 
 
 def _check_location(out: Path, flag: str) -> Path:
@@ -120,6 +149,15 @@ def check_out(out, *, kind: str, protect=(), flag: str = "--out") -> Path:
     wrote as a ``kind`` folder holding only the files collapsim wrote (it will be replaced). ``protect``
     lists paths the output must neither be, contain, nor lie inside. ``flag`` names the option in messages.
     """
+    try:
+        return _check_out(out, kind, protect, flag)
+    except OSError as err:  # a path the file system refuses to look at (a name too long, a loop of links ...)
+        if err.errno == errno.ENAMETOOLONG:
+            raise _too_long(out, flag) from None
+        raise ConfigError(f"{flag} {out}: {err.strerror or err}") from None
+
+
+def _check_out(out, kind: str, protect, flag: str) -> Path:
     if Path(out).expanduser().is_symlink():
         raise ConfigError(f"{flag} {out} is a symbolic link; give the real folder")
     res = _resolve(out)
@@ -141,9 +179,15 @@ def check_out(out, *, kind: str, protect=(), flag: str = "--out") -> Path:
         if extra:
             raise ConfigError(f"{flag} {out} holds {extra[0]!r}, which collapsim did not write; replacing the "
                               f"folder would delete it, so move it away or choose another folder")
+    if state in ("empty", "ours") and os.path.ismount(res):
+        raise ConfigError(f"{flag} {out} is a mount point, which cannot be renamed: collapsim writes beside it and "
+                          f"renames its folder into place; give a folder inside it, e.g. {Path(out) / 'run'}")
     # Last, so that a refusal for any other reason touches nothing (the probe changes anc's mtime).
-    if not _writable(anc):
-        raise ConfigError(f"{flag} {out}: cannot create files in {anc} (not writable)")
+    err = _probe(anc, res.name)
+    if err is not None and err.errno == errno.ENAMETOOLONG:
+        raise _too_long(out, flag)
+    if err is not None:
+        raise ConfigError(f"{flag} {out}: cannot create files in {anc} (not writable: {err.strerror or err})")
     _SEEN[res] = marker.get("id") if state == "ours" else None
     return res
 

@@ -25,6 +25,21 @@ class Option(NamedTuple):
     target: str = "family_options"
     choices: tuple = ()
     flag: str = ""  # a boolean switch: "--NAME/--FLAG" (FLAG turns it off); "" for a valued option
+    # The option's range (collapsim.schema.Rule): checked the same way on the command line and in config files.
+    low: Any = None
+    high: Any = None
+    open_low: bool = False  # low itself refused (a positive number: low=0, open_low=True)
+    open_high: bool = False
+
+    @property
+    def flag_name(self) -> str:
+        return f"--{self.name.replace('_', '-')}"
+
+    def rule(self):
+        """This option's :class:`collapsim.schema.Rule` (type, range, choices)."""
+        from collapsim.schema import Rule
+
+        return Rule(self.type, self.low, self.high, self.open_low, self.open_high, tuple(self.choices))
 
 
 class Loop(NamedTuple):
@@ -51,6 +66,9 @@ class Entry(NamedTuple):
     # Optional theory that needs the run's own numbers (a fitted parameter): (spec, loop, per_chain) ->
     # (theory.Prediction, dict recorded in config.json); used instead of ``predict`` when set.
     predict_runs: Optional[Callable[[Any, Loop, dict], tuple]] = None
+    # Optional spec -> None refusing settings that cannot work on any machine (one option against another),
+    # run before the memory estimate so that the message names the real problem.
+    check: Optional[Callable[[Any], None]] = None
 
 
 def _theory(module: str) -> Callable:
@@ -95,7 +113,9 @@ def check_memory(spec) -> None:
     width = 8 if spec.precision == "float64" else 4
     working = per_call * (model + points * point) * width * 8
     check_fits(results + keys + working + model * 8 * 4,
-               f"{spec.family} with {spec.seeds} seeds, {spec.generations} generations, {spec.samples} samples")
+               f"{spec.family} with {spec.seeds} seeds, {spec.generations} generations, {spec.samples} samples"
+               + "".join(f", {o.flag_name} {spec.family_options[o.name]}" for o in e.options  # the sizes changed
+                         if o.type is int and o.target == "family_options" and spec.family_options[o.name] != o.default))
 
 
 def _alpha_title(spec) -> str:
@@ -139,10 +159,10 @@ GAUSSIAN = Entry(
     "gaussian", "Refit N(mu, Sigma) on its own samples, generation after generation (Shumailov et al. 2024).",
     {"generations": 100, "samples": 100, "seeds": 2000},
     (
-        Option("dim", int, 1, "Dimension d."),
+        Option("dim", int, 1, "Dimension d.", low=1),
         Option("covariance", str, "full", "Fit the full covariance or s^2 I.", choices=("full", "isotropic")),
-        Option("ddof", int, 1, "0: maximum likelihood, 1: unbiased variance."),
-        Option("variance", float, 1.0, "Truth N(0, variance I)."),
+        Option("ddof", int, 1, "0: maximum likelihood, 1: unbiased variance.", low=0),
+        Option("variance", float, 1.0, "Truth N(0, variance I).", low=0, open_low=True),
     ),
     _gaussian_build, _theory("gaussian"), _gaussian_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * (1 if shortcut else spec.samples) * spec.family_options["dim"]
@@ -190,15 +210,17 @@ CATEGORICAL = Entry(
     "categorical", "Refit a K-category distribution on its own samples (Wright-Fisher drift), with LLM-style decoding.",
     {"generations": 100, "samples": 200, "seeds": 2000},
     (
-        Option("vocab", int, 50, "Number of categories K."),
+        Option("vocab", int, 50, "Number of categories K.", low=1),
         Option("init", str, "zipf", "Initial truth; wordfreq: the K most common English words (needs the wordfreq extra).",
                choices=("zipf", "uniform", "dirichlet", "wordfreq")),
-        Option("zipf_exponent", float, 1.0, "beta in p_i ~ i^-beta (init zipf)."),
-        Option("dirichlet_concentration", float, 1.0, "Symmetric concentration (init dirichlet; the truth is drawn with --seed)."),
-        Option("top_k", int, 0, "Keep the k most probable categories (0: off)."),
-        Option("temperature", float, 1.0, "Decoding temperature when sampling.", target="params"),
-        Option("top_p", float, 1.0, "Nucleus sampling mass in (0, 1] (1: off).", target="params"),
-        Option("smoothing", float, 0.0, "Add-s smoothing of the refit counts.", target="params"),
+        Option("zipf_exponent", float, 1.0, "beta in p_i ~ i^-beta (init zipf).", low=0),
+        Option("dirichlet_concentration", float, 1.0, "Symmetric concentration (init dirichlet; the truth is drawn with --seed).",
+               low=0, open_low=True),
+        Option("top_k", int, 0, "Keep the k most probable categories (0: off).", low=0),
+        Option("temperature", float, 1.0, "Decoding temperature when sampling.", target="params", low=0, open_low=True),
+        Option("top_p", float, 1.0, "Nucleus sampling mass in (0, 1] (1: off).", target="params", low=0, high=1,
+               open_low=True),
+        Option("smoothing", float, 0.0, "Add-s smoothing of the refit counts.", target="params", low=0),
     ),
     _categorical_build, _categorical_predict, _categorical_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * (2 if spec.policy == "mix" and not shortcut else 1)
@@ -241,14 +263,14 @@ GPT2 = Entry(
         Option("carry_optimizer", bool, True, "With continued training, carry the AdamW state from generation to "
                "generation as well as the weights (the published protocol), or start a fresh optimizer on the "
                "carried weights (--fresh-optimizer).", flag="fresh-optimizer"),
-        Option("epochs", int, 0, "Fine-tuning epochs per generation (0: the preset's)."),
-        Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's)."),
-        Option("length", int, 0, "Words per text (0: the preset's)."),
-        Option("eval_texts", int, 0, "Texts generated per generation for the metrics (0: the preset's)."),
+        Option("epochs", int, 0, "Fine-tuning epochs per generation (0: the preset's).", low=0),
+        Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's).", low=0),
+        Option("length", int, 0, "Words per text (0: the preset's).", low=0),
+        Option("eval_texts", int, 0, "Texts generated per generation for the metrics (0: the preset's).", low=0),
         Option("temperature", float, 0.0, "Sampling temperature of the generated texts (0: the preset's; tiny 1, "
-               "ainex 0.8)."),
+               "ainex 0.8).", low=0),
         Option("top_k", int, 0, "Keep only the k most probable next tokens when sampling (0: the preset's; tiny "
-               "none, ainex 50)."),
+               "none, ainex 50).", low=0),
         Option("checkpoint", str, "", "A local Hugging Face GPT-2 folder as the base model (with --corpus)."),
         Option("corpus", str, "", "A text file, one text per line, as the real data (with --checkpoint)."),
     ),
@@ -264,24 +286,52 @@ ENTRIES = {e.name: e for e in (GAUSSIAN, CATEGORICAL, GPT2)}
 
 
 def entry(name: str) -> Entry:
-    if name not in ENTRIES:
-        raise ConfigError(f"unknown family {name!r}; choose one of {', '.join(ENTRIES)}")
+    if not isinstance(name, str) or name not in ENTRIES:
+        from collapsim.schema import shown
+
+        raise ConfigError(f"unknown family {shown(name)}; choose one of {', '.join(ENTRIES)}")
     return ENTRIES[name]
 
 
+def check_options(family: str, family_options: dict, params: dict) -> tuple[dict, dict]:
+    """(family_options, params) with every value checked against its option's rule (``collapsim.schema``) and
+    whole-valued floats made ints; refuses an option the family does not have, or one given in the wrong
+    section. The one check for the command line, ``run --config`` and sweep configs."""
+    from collapsim.schema import check
+
+    e = entry(family)
+    options = {o.name: o for o in e.options}
+    out = {"family_options": {}, "params": {}}
+    for section, given in (("family_options", family_options), ("params", params)):
+        unknown = sorted(set(given) - set(options), key=str)
+        if unknown:
+            raise ConfigError(f"family {family!r} has no option {', '.join(map(str, unknown))}")
+        for name, value in given.items():
+            o = options[name]
+            if o.target != section:
+                raise ConfigError(f"{o.flag_name} belongs in {o.target}, not {section}")
+            out[section][name] = check(o.flag_name, value, o.rule())
+    return out["family_options"], out["params"]
+
+
+def check_float_ranges(spec, dtype) -> None:
+    """Refuse a float option the run's floats (``dtype``) cannot hold (``collapsim.schema.check_float_range``):
+    before simulating, rather than an inf that fails the run after it."""
+    from collapsim.schema import check_float_range
+
+    for o in entry(spec.family).options:
+        if o.type is float:
+            value = (spec.family_options if o.target == "family_options" else spec.params)[o.name]
+            check_float_range(o.flag_name, value, dtype)
+
+
 def with_defaults(spec):
-    """The spec with every option the entry knows filled in (so config.json spells out the whole run)."""
+    """The spec with every option the entry knows filled in (so config.json spells out the whole run), each
+    value checked by :func:`check_options`."""
     e = entry(spec.family)
-    fo, pa = dict(spec.family_options), dict(spec.params)
-    known = {o.name for o in e.options}
-    unknown = (set(fo) | set(pa)) - known
-    if unknown:
-        raise ConfigError(f"family {spec.family!r} has no option {', '.join(sorted(unknown))}")
+    fo, pa = check_options(spec.family, dict(spec.family_options), dict(spec.params))
     for o in e.options:
-        target = fo if o.target == "family_options" else pa
-        target.setdefault(o.name, o.default)
-        if o.choices and target[o.name] not in o.choices:
-            raise ConfigError(f"--{o.name.replace('_', '-')} must be one of {', '.join(o.choices)}, got {target[o.name]!r}")
+        (fo if o.target == "family_options" else pa).setdefault(o.name, o.default)
     return spec.replace(family_options=fo, params=pa)
 
 
@@ -314,16 +364,19 @@ REGRESSION = Entry(
     "regression", "Least squares refit on labels from its previous fit (Gerstgrasser et al. 2024): replace vs accumulate.",
     {"generations": 20, "samples": 100, "seeds": 2000},
     (
-        Option("dim", int, 10, "Number of features d."),
+        Option("dim", int, 10, "Number of features d.", low=1),
         Option("design", str, "fixed", "fixed: one design X per chain, relabelled each generation; fresh: a new X each generation.",
                choices=("fixed", "fresh")),
-        Option("weight_norm", float, 1.0, "||w*|| of the truth (matters only with --ridge)."),
-        Option("noise", float, 1.0, "Label noise sd sigma.", target="params"),
-        Option("ridge", float, 0.0, "Ridge penalty lambda (0: ordinary least squares).", target="params"),
+        Option("weight_norm", float, 1.0, "||w*|| of the truth (matters only with --ridge).", low=0),
+        Option("noise", float, 1.0, "Label noise sd sigma.", target="params", low=0),
+        Option("ridge", float, 0.0, "Ridge penalty lambda (0: ordinary least squares).", target="params", low=0),
     ),
     _regression_build, _theory("regression"), _regression_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] ** 2 * _buffer_factor(spec),
-    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1), float(spec.family_options["dim"]) + 1),
+    # The model: w and the fixed design X (n, d); the fit's Gram matrix X^T X and its eigenvectors are d x d
+    # each (eigh's workspace is of that order too): --dim 50,000 is 10 GB a matrix, per chain.
+    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1) + float(spec.family_options["dim"]) ** 2 * 2,
+                  float(spec.family_options["dim"]) + 1),
 )
 
 
@@ -355,12 +408,12 @@ KDE = Entry(
     "kde", "Refit a Gaussian kernel density estimate (fixed bandwidth) on its own samples: variance diffuses upward.",
     {"generations": 100, "samples": 50, "seeds": 2000},
     (
-        Option("dim", int, 1, "Dimension d (blobs and moons: 2)."),
+        Option("dim", int, 1, "Dimension d (blobs and moons: 2).", low=1),
         Option("truth", str, "gaussian", "The real data: N(0, scale^2 I), three blobs, or two moons.",
                choices=("gaussian", "blobs", "moons")),
-        Option("scale", float, 1.0, "Truth scale: the Gaussian's sd, the blobs' circle radius, the moons' size."),
-        Option("spread", float, 0.1, "Blob sd (blobs) or added noise sd (moons)."),
-        Option("bandwidth", float, 0.2, "Kernel bandwidth h.", target="params"),
+        Option("scale", float, 1.0, "Truth scale: the Gaussian's sd, the blobs' circle radius, the moons' size.", low=0),
+        Option("spread", float, 0.1, "Blob sd (blobs) or added noise sd (moons).", low=0),
+        Option("bandwidth", float, 0.2, "Kernel bandwidth h.", target="params", low=0),
     ),
     _kde_build, _theory("kde"), _kde_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] * _buffer_factor(spec),
@@ -398,6 +451,24 @@ def _gmm_build(spec) -> Loop:
     return Loop(fam.gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"]), params, False, derived)
 
 
+def _gmm_check(spec) -> None:
+    o = spec.family_options
+    if o["components"] > spec.samples:  # more components than points: k-means++ and EM have nothing to split
+        raise ConfigError(f"--components {o['components']} is more than the {spec.samples} samples per generation; "
+                          "a mixture fit needs at least one point per component")
+
+
+def _gmm_holdout_floats(spec) -> float:
+    """Floats per chain for the held-out sample's work (M = --holdout points): each chain draws M points from
+    its model (M, d), projects and sorts them on P directions (M, P, twice), evaluates the held-out sample
+    under its K components (M, K); generation 0 may fit EM on M real points (responsibilities and k-means
+    distances, (M, K, d + 4)). ``--holdout 1,000,000,000`` is 8 GiB on the host and far more per chain."""
+    o = spec.family_options
+    M, K, d = float(o["holdout"]), float(o["components"]), float(o["dim"])
+    P = 16.0 if d > 1 else 1.0  # gmm.make_params's projection directions
+    return M * (K * (d + 4) + 2 * d + 2 * P)
+
+
 def _gmm_predict(spec, loop):
     from collapsim.theory import Prediction
 
@@ -414,24 +485,27 @@ GMM = Entry(
     "gmm", "Refit a Gaussian mixture by EM on its own samples (Shumailov et al. 2024): components collapse.",
     {"generations": 50, "samples": 1000, "seeds": 200},
     (
-        Option("dim", int, 2, "Dimension d."),
-        Option("components", int, 2, "Components K of the fitted mixture."),
+        Option("dim", int, 2, "Dimension d.", low=1),
+        Option("components", int, 2, "Components K of the fitted mixture (at most the samples per generation).", low=1),
         Option("covariance", str, "full", "Full covariance matrices or diagonal variances.", choices=("full", "diag")),
         Option("init", str, "kmeans++", "EM start: k-means++ seeding, random responsibilities, or the previous model (warm).",
                choices=("kmeans++", "random", "warm")),
-        Option("max_iter", int, 100, "Most EM iterations per fit."),
-        Option("separation", float, 4.0, "Truth: distance between the two unit-covariance components."),
-        Option("truth_weight", float, 0.5, "Truth: weight of the left component."),
-        Option("holdout", int, 1000, "Size of the held-out real sample (log-likelihood, W2, tails)."),
-        Option("tol", float, 1e-3, "EM stops when the mean log-likelihood gains less.", target="params"),
-        Option("reg", float, 1e-6, "Added to every covariance's diagonal (scikit-learn's reg_covar).", target="params"),
-        Option("threshold", float, 0.05, "Weight above which a component counts as active.", target="params"),
+        Option("max_iter", int, 100, "Most EM iterations per fit.", low=1),
+        Option("separation", float, 4.0, "Truth: distance between the two unit-covariance components.", low=0),
+        Option("truth_weight", float, 0.5, "Truth: weight of the left component.", low=0, high=1),
+        Option("holdout", int, 1000, "Size of the held-out real sample (log-likelihood, W2, tails).", low=2),
+        Option("tol", float, 1e-3, "EM stops when the mean log-likelihood gains less.", target="params", low=0),
+        Option("reg", float, 1e-6, "Added to every covariance's diagonal (scikit-learn's reg_covar).", target="params", low=0),
+        # A weight is at most 1, so a threshold of 1 or more would count no component active, ever.
+        Option("threshold", float, 0.05, "Weight above which a component counts as active, in [0, 1).", target="params",
+               low=0, high=1, open_high=True),
     ),
     _gmm_build, _gmm_predict, _gmm_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]
     * spec.family_options["dim"] ** 2 * 20 * _buffer_factor(spec),
-    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3,
+    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3 + _gmm_holdout_floats(spec),
                   float(spec.family_options["dim"] * (spec.family_options["components"] * 4 + 1))),
+    check=_gmm_check,
 )
 
 

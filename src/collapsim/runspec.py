@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from collapsim.errors import ConfigError
 from collapsim.policies import ALPHA_POLICIES, POLICIES
+from collapsim.schema import Rule, check, shown
 
 DRIVERS = ("scan", "host")
 #: Floating-point width of the scan families' state: float32 (the default, the speed of the GPU and of
@@ -24,6 +25,26 @@ METHODS = ("auto", "explicit", "shortcut")
 #: Seeds are 32-bit: jax.random.key(s) keeps only the low 32 bits, so a larger or negative seed would
 #: silently alias another run's numbers.
 SEED_RANGE = (0, 2**32 - 1)
+#: The engine's fields and what they take (``collapsim.schema``): the command line's options
+#: (``cli_common.engine_options``), :meth:`RunSpec.validate` and config files are checked by these rules.
+ENGINE_RULES = {
+    "samples": Rule(int, low=1),
+    "generations": Rule(int, low=1),
+    "seeds": Rule(int, low=2, why="a standard error needs two chains"),
+    "seed": Rule(int, *SEED_RANGE, why="32-bit"),
+    "metrics_every": Rule(int, low=1, why="1: every metric every generation"),
+    "policy": Rule(str, choices=POLICIES),
+    "method": Rule(str, choices=METHODS),
+    "driver": Rule(str, choices=DRIVERS),
+    "precision": Rule(str, choices=PRECISIONS),
+}
+#: An alpha_t value where a number is read (a sweep's alpha axis).
+ALPHA_RULE = Rule(float, 0, 1)
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a field: metrics_every -> --metrics-every."""
+    return f"--{name.replace('_', '-')}"
 
 
 def _frozen(d) -> Mapping:
@@ -81,38 +102,35 @@ class RunSpec:
 
     @classmethod
     def from_config(cls, config: Mapping) -> "RunSpec":
-        """The spec inside a ``config.json`` dictionary (other keys are derived and ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        """The spec inside a ``config.json`` dictionary (other keys are derived and ignored), every field and
+        family option checked by the rules the command line uses (``collapsim.schema``), so a hand-edited
+        file is refused in one line naming the field, not deep inside the run."""
+        from collapsim.registry import check_options, entry
+
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"config is {shown(config)}, not a JSON object: not a collapsim run config")
         missing = {"family", "samples", "generations", "seeds"} - set(config)
         if missing:
             raise ConfigError(f"config has no {', '.join(sorted(missing))}: not a collapsim run config")
-        return cls(**{k: v for k, v in config.items() if k in names})
+        names = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in config.items() if k in names}
+        entry(fields["family"])  # an unknown family (or not a name) first: its options are checked by its rules
+        for section in ("family_options", "params"):
+            if not isinstance(fields.get(section, {}), Mapping):
+                raise ConfigError(f"config's {section} must be a JSON object of option: value, got {shown(fields[section])}")
+        for name, rule in ENGINE_RULES.items():
+            if name in fields:
+                fields[name] = check(flag(name), fields[name], rule)
+        if "alpha" in fields:
+            fields["alpha"] = alpha_spelling(fields["alpha"])
+        fields["family_options"], fields["params"] = check_options(fields["family"], dict(fields.get("family_options", {})),
+                                                                   dict(fields.get("params", {})))
+        return cls(**fields)
 
     def validate(self) -> None:
         """The checks every family shares; raises :class:`ConfigError` naming the first problem."""
-        for name in ("samples", "generations", "seeds", "seed", "metrics_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{name} must be a whole number, got {value!r}")
-        if self.policy not in POLICIES:
-            raise ConfigError(f"unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
-        if self.samples < 1:
-            raise ConfigError(f"--samples must be at least 1, got {self.samples}")
-        if self.generations < 1:
-            raise ConfigError(f"--generations must be at least 1, got {self.generations}")
-        if self.seeds < 2:
-            raise ConfigError(f"--seeds must be at least 2 (a standard error needs two chains), got {self.seeds}")
-        if self.metrics_every < 1:
-            raise ConfigError(f"--metrics-every must be at least 1 (1: every metric every generation), got {self.metrics_every}")
-        lo, hi = SEED_RANGE
-        if not lo <= self.seed <= hi:
-            raise ConfigError(f"--seed must lie in [{lo}, {hi}] (32-bit), got {self.seed}")
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if self.driver not in DRIVERS:
-            raise ConfigError(f"unknown driver {self.driver!r}; choose one of {', '.join(DRIVERS)}")
+        for name, rule in ENGINE_RULES.items():
+            check(flag(name), getattr(self, name), rule)
         if self.policy not in ALPHA_POLICIES and self.alpha not in ("none", None):
             raise ConfigError(f"--alpha applies only to the {' and '.join(ALPHA_POLICIES)} policies, not {self.policy!r}")
 
@@ -125,3 +143,14 @@ class RunSpec:
         if self.policy in ALPHA_POLICIES:
             return parse_alpha(self.alpha, self.generations)
         return np.zeros(self.generations)
+
+
+def alpha_spelling(value) -> str:
+    """An alpha schedule's spelling (``collapsim.schedules``) from a config file: text as it is, a plain number
+    as its text; anything else (null, a list, true) refused in one line."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise ConfigError(f"--alpha must be a schedule (a number, 1/t, 0.5/t^0.7, geom:A0:RATIO or a comma list), "
+                      f"got {shown(value)}")

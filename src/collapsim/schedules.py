@@ -5,7 +5,8 @@ Spellings, for generations t = 1..T:
   ``1/t``, ``0.5/t``  c / t
   ``0.5/t^0.7``      c / t^p
   ``geom:0.5:0.9``   geometric decay a0 * r^(t - 1)
-  ``0.5,0.3,0.1``    explicit values; a shorter list holds its last value for the remaining generations
+  ``0.5,0.3,0.1``    explicit values; a shorter list holds its last value for the remaining generations (an
+                     empty item, ``0.1,,0.2`` or ``0.1,``, is refused: a slip, not a value)
 Every value must lie in [0, 1]; a schedule that leaves that range is an error, never silently clipped.
 """
 
@@ -50,9 +51,13 @@ def _values(spec: str, t: np.ndarray, generations: int) -> np.ndarray:
             raise ConfigError(f"geometric schedule must read geom:A0:RATIO, got {spec!r}")
         values = _number(parts[1], spec) * _number(parts[2], spec) ** (t - 1)
     else:
-        items = [_number(x, spec) for x in spec.split(",") if x.strip()]
-        if not items:
+        if not spec:
             raise ConfigError("alpha schedule is empty")
+        texts = spec.split(",")
+        if not all(x.strip() for x in texts):  # "0.1,,0.2" is a slip, not two values (a sweep's --grid refuses it too)
+            empty = next(i for i, x in enumerate(texts) if not x.strip())
+            raise ConfigError(f"alpha schedule {spec!r} has an empty item (item {empty + 1})")
+        items = [_number(x, spec) for x in texts]
         if len(items) > generations:
             raise ConfigError(f"alpha list has {len(items)} values but there are only {generations} generations")
         values = np.array(items + [items[-1]] * (generations - len(items)))

@@ -87,6 +87,19 @@ def _axis_kind(name: str, entry) -> tuple[type, tuple]:
     raise ConfigError(f"--grid {name}: family {entry.name!r} has no parameter {name!r}; choose from {', '.join(known)}")
 
 
+def config_axis_value(name: str, value, family: str):
+    """One value of a sweep config's axis, checked by the rule of the option it sets (alpha: a number in
+    [0, 1]); the message names it ``--grid NAME``."""
+    from collapsim.registry import entry
+    from collapsim.runspec import ALPHA_RULE, ENGINE_RULES
+    from collapsim.schema import check
+
+    e = entry(family)
+    _axis_kind(name, e)  # an axis the family does not have, or one fixed for the whole sweep
+    rules = {"alpha": ALPHA_RULE, **ENGINE_RULES, **{o.name: o.rule() for o in e.options}}
+    return check(f"--grid {name}", value, rules[name])
+
+
 def _cast(kind: type, text: str, name: str):
     try:
         if kind is int:
@@ -168,15 +181,23 @@ class SweepSpec:
 
     @classmethod
     def from_config(cls, config: dict) -> "SweepSpec":
-        if not isinstance(config.get("sweep"), dict):
+        """The sweep in a sweep folder's ``config.json``: the base run, the axes and the sweep settings, each
+        value checked by the rule of its option (``collapsim.schema``, as the command line is), so a
+        hand-edited file is refused in one line before any work."""
+        from collapsim.schema import Rule, check
+
+        if not isinstance(config, dict) or not isinstance(config.get("sweep"), dict):
             raise ConfigError("config has no 'sweep' section: not a collapsim sweep config")
         s = config["sweep"]
-        try:
-            axes = tuple(Axis(str(n), tuple(v)) for n, v in s["axes"])
-            return cls(RunSpec.from_config(config), axes, str(s.get("summary", "final:entropy")),
-                       bool(s.get("until_collapse", False)), int(s.get("cap", 0)))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"config's sweep section is malformed ({err.__class__.__name__})") from None
+        base = RunSpec.from_config(config)
+        pairs = s.get("axes")
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                                                  and isinstance(p[1], list) for p in pairs):
+            raise ConfigError("config's sweep axes must be a list of [NAME, [VALUE, ...]] pairs")
+        axes = tuple(Axis(name, tuple(config_axis_value(name, v, base.family) for v in values)) for name, values in pairs)
+        return cls(base, axes, check("--summary", s.get("summary", "final:entropy"), Rule(str)),
+                   check("--until-collapse", s.get("until_collapse", False), Rule(bool)),
+                   check("--cap", s.get("cap", 0), Rule(int, low=0)))
 
     @property
     def names(self) -> list[str]:

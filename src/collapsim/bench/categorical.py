@@ -27,6 +27,8 @@ import numpy as np
 
 from collapsim.bench.timing import compiled_median_time
 from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
+from collapsim.cli_common import Checked
+from collapsim.schema import Rule
 
 
 def numpy_metrics(p: np.ndarray, truth: np.ndarray, bottom: np.ndarray) -> tuple:
@@ -217,7 +219,7 @@ def format_report(r: dict) -> str:
 @click.option("--loop-chains", type=click.IntRange(1), default=100, show_default=True,
               help="Chains actually run by the per-chain loop (its time is scaled to --chains).")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--alpha", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--alpha", type=Checked(Rule(float, 0, 1)), default=0.0, show_default=True,
               help="0: replace; above 0: mix in this share of fresh truth draws (chains no longer collapse).")
 @click.option("--theory-size", type=(click.IntRange(1), click.IntRange(1), click.IntRange(1)), default=(1000, 1000, 200),
               show_default=True, metavar="K M T", help="Size of the exact-theory timing.")
@@ -225,7 +227,7 @@ def format_report(r: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--grid", is_flag=True, help="Time the grid K, n in 10..10,000 (replace) instead.")
 @click.option("--grid-generations", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--loop-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+@click.option("--loop-seconds", type=Checked(Rule(float, low=0, open_low=True)), default=1.0, show_default=True,
               help="--grid: time the per-chain loop on as many chains as take this long, then scale.")
 @click.option("--markdown", is_flag=True, help="--grid: print the table as Markdown.")
 def bench_categorical_cmd(chains, vocab, samples, generations, loop_chains, repeats, alpha, theory_size, no_theory, as_json,

@@ -30,6 +30,8 @@ import numpy as np
 
 from collapsim.bench.timing import compiled_median_time, median_time
 from collapsim.bench.grid import format_grid, markdown_grid, scaled_loop_seconds, seconds
+from collapsim.cli_common import Checked
+from collapsim.schema import Rule
 
 
 def time_collapsim(chains: int, generations: int, samples: int, repeats: int, shortcut: bool = False) -> tuple[float, float]:
@@ -272,7 +274,7 @@ GRID_COLUMNS = [("d", "dim", "d"), ("n", "samples", "d"), ("T", "generations", "
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--grid", is_flag=True, help="Time the grid d in 1..100 x n in 10..1000 (full covariance, MLE) instead.")
 @click.option("--grid-generations", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--loop-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+@click.option("--loop-seconds", type=Checked(Rule(float, low=0, open_low=True)), default=1.0, show_default=True,
               help="--grid: time the per-chain loop on as many chains as take this long, then scale.")
 @click.option("--markdown", is_flag=True, help="--grid: print the table as Markdown.")
 def bench_gaussian_cmd(chains, generations, samples, loop_chains, repeats, as_json, grid, grid_generations, loop_seconds,

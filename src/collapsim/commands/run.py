@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from collapsim.cli_common import engine_options, resolve_alpha_spec, use_all_cores
+from collapsim.cli_common import Checked, engine_options, option_type, resolve_alpha_spec, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.heap import retain_freed_memory
 from collapsim.registry import ENTRIES, Entry
-from collapsim.runspec import DRIVERS, METHODS, PRECISIONS, RunSpec
+from collapsim.runspec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, RunSpec
 
 
 def report(result) -> None:
@@ -48,14 +48,14 @@ def family_command(e: Entry) -> click.Command:
 
     cmd = click.Command(e.name, callback=callback, help=e.help)
     for o in reversed(e.options):
-        kind = click.Choice(o.choices) if o.choices else o.type
+        kind = option_type(o.rule())
         if o.flag:
             cmd = click.option(f"--{o.name.replace('_', '-')}/--{o.flag}", o.name, default=o.default, show_default=True,
                                help=o.help)(cmd)
             continue
         cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
                            help=o.help)(cmd)
-    cmd = click.option("--metrics-every", type=int, default=1, show_default=True,
+    cmd = click.option("--metrics-every", type=Checked(ENGINE_RULES["metrics_every"]), default=1, show_default=True,
                        help="Record the family's expensive metrics (e.g. the Gaussian's W2) only every k-th "
                             "generation (and at 0 and the last); the others every generation.")(cmd)
     cmd = click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
@@ -96,6 +96,9 @@ def read_config(path) -> dict:
         raise ConfigError(f"--config {path}: not UTF-8 text") from None
     except (json.JSONDecodeError, RecursionError) as err:
         raise ConfigError(f"--config {path}: not valid JSON ({err.__class__.__name__})") from None
+    except ValueError:  # an integer of more digits than Python converts from text (sys.int_info.str_digits_check_threshold)
+        raise ConfigError(f"--config {path}: holds an integer too long to read (thousands of digits); "
+                          "no setting takes such a number") from None
     except OSError as err:
         raise ConfigError(f"--config {path}: cannot read ({err.strerror})") from None
 

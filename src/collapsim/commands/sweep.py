@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import click
 
-from collapsim.cli_common import resolve_alpha_spec, use_all_cores
+from collapsim.cli_common import Checked, option_type, resolve_alpha_spec, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.policies import POLICIES
 from collapsim.registry import ENTRIES, Entry
-from collapsim.runspec import METHODS, RunSpec
+from collapsim.runspec import ENGINE_RULES, METHODS, RunSpec
 
 
 def _distributed(coordinator, processes, process_id) -> None:
@@ -76,12 +76,16 @@ def family_command(e: Entry) -> click.Command:
                                                      "(gaussian), else the family's first metric."),
         click.option("--until-collapse", is_flag=True, help="Run each chain until it collapses (or --cap) and record when."),
         click.option("--cap", type=int, default=0, help="Generations after which a chain counts as censored (0: 20 n + 100)."),
-        click.option("--generations", type=int, default=e.defaults["generations"], show_default=True, help="Generations T."),
-        click.option("--samples", type=int, default=e.defaults["samples"], show_default=True, help="Samples n per generation."),
-        click.option("--seeds", type=int, default=256, show_default=True, help="Chains per grid point."),
+        click.option("--generations", type=Checked(ENGINE_RULES["generations"]), default=e.defaults["generations"], show_default=True,
+                     help="Generations T."),
+        click.option("--samples", type=Checked(ENGINE_RULES["samples"]), default=e.defaults["samples"], show_default=True,
+                     help="Samples n per generation."),
+        click.option("--seeds", type=Checked(ENGINE_RULES["seeds"]), default=256, show_default=True,
+                     help="Chains per grid point."),
         click.option("--policy", type=click.Choice(POLICIES), default=None, help="Data policy (default: mix when alpha is swept, else replace)."),
         click.option("--alpha", type=str, default=None, help="alpha_t when not swept (default 0.1 for mix / keep-real)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Base random seed."),
+        click.option("--seed", type=Checked(ENGINE_RULES["seed"]), default=0, show_default=True,
+                     help="Base random seed."),
         click.option("--out", type=click.Path(), default=None, help="Sweep folder (default runs/sweep-FAMILY-<hash>: the same sweep resumes there)."),
         click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True, help="explicit, shortcut or auto."),
     ]
@@ -89,7 +93,7 @@ def family_command(e: Entry) -> click.Command:
     for opt in opts:
         cmd = opt(cmd)
     for o in e.options:
-        kind = click.Choice(o.choices) if o.choices else o.type
+        kind = option_type(o.rule())
         cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
                            help=o.help)(cmd)
     for opt in _DIST_OPTIONS:
