@@ -122,7 +122,7 @@ CLI_CASES = [
     # Values float32 cannot hold, refused before simulating (they became inf and failed after the run).
     ("variance 1e39", ["run", "gaussian", "--variance", "1e39", *SMALL], "--variance 1e+39 is outside float32's range"),
     ("variance 1e308", ["run", "gaussian", "--variance", "1e308", *SMALL], "--variance 1e+308 is outside float32's range"),
-    ("variance 1e-300", ["run", "gaussian", "--variance", "1e-300", *SMALL], "use --precision float64"),
+    ("variance 1e-300", ["run", "gaussian", "--variance", "1e-300", *SMALL], "at any --precision"),
     ("kde scale 1e39", ["run", "kde", "--scale", "1e39", *SMALL], "--scale 1e+39 is outside float32's range"),
     ("regression noise 1e39", ["run", "regression", "--noise", "1e39", *SMALL], "--noise 1e+39 is outside float32's range"),
     ("gmm separation nan", ["run", "gmm", "--separation", "nan", *SMALL], "--separation must be a finite number >= 0, got nan"),

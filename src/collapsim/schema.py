@@ -163,7 +163,7 @@ def check_float_range(flag: str, value: float, dtype) -> None:
     info = np.finfo(dtype)
     name = np.dtype(dtype).name
     if abs(value) > float(info.max) or (value != 0 and abs(value) < float(info.tiny)):
-        hint = "; use --precision float64" if name == "float32" else ""
+        hint = "; the families keep their parameters in float32 at any --precision" if name == "float32" else ""
         raise ConfigError(f"{flag} {shown(value)} is outside {name}'s range (magnitudes {float(info.tiny):.3g} "
                           f"to {float(info.max):.3g}, or 0){hint}")
 
