@@ -43,6 +43,24 @@ CASES = {
     "grid-over-memory": (["categorical", *SMALL[:-2], "--generations", "100000", "--grid", "alpha=0:1:100000"],
                          "a sweep of 100,000 points x 4 seeds, 100000 generations of 8 metrics "
                          "(80,000,800,000 table rows), needs ~"),
+    # 2. --coordinator: the address is checked before JAX starts (garbage was an IndexError traceback inside
+    # jax; nonexistent.invalid:1234 was retried in silence for minutes).
+    "coordinator-garbage": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", "garbage"],
+                            "--coordinator 'garbage': expected HOST:PORT, e.g. 10.0.0.1:1234"),
+    "coordinator-garbage-full": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", "garbage",
+                                  "--num-processes", "2", "--process-id", "0"],
+                                 "--coordinator 'garbage': expected HOST:PORT"),
+    "coordinator-no-host": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", ":1234",
+                             "--num-processes", "2", "--process-id", "1"], "expected HOST:PORT"),
+    "coordinator-port-range": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", "localhost:70000",
+                                "--num-processes", "2", "--process-id", "1"],
+                               "--coordinator 'localhost:70000': port 70000 is outside 1..65535"),
+    "coordinator-unresolvable": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator",
+                                  "nonexistent.invalid:1234", "--num-processes", "2", "--process-id", "1"],
+                                 "--coordinator nonexistent.invalid:1234: cannot resolve host 'nonexistent.invalid'"),
+    "coordinator-timeout-0": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", "127.0.0.1:1234",
+                               "--num-processes", "2", "--process-id", "1", "--coordinator-timeout", "0"],
+                              "--coordinator-timeout must be at least 1 second, got 0"),
 }
 
 
@@ -94,3 +112,39 @@ def sw_entry():
     from collapsim.registry import CATEGORICAL
 
     return CATEGORICAL
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_coordinator_port_in_use_is_refused_for_process_0(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = _cli("sweep", "categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", f"127.0.0.1:{port}",
+                   "--num-processes", "2", "--process-id", "0", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr[-2000:]
+    assert f"process 0 cannot serve on port {port}" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_processes_that_never_join_end_in_one_line_after_the_timeout(tmp_path):
+    """A coordinator that resolves but never answers (process 1 started alone): JAX's client would abort with
+    a C++ stack trace after its own deadline; the watchdog gives one line after --coordinator-timeout (process
+    0 alone takes the same path: it waits in the same connect call)."""
+    t0 = time.perf_counter()
+    res = _cli("sweep", "categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", f"127.0.0.1:{_free_port()}",
+               "--num-processes", "2", "--process-id", "1", "--coordinator-timeout", "1",
+               "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr[-2000:]
+    assert "not all 2 processes joined within 1 s" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert time.perf_counter() - t0 < 30
