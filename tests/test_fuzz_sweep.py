@@ -61,6 +61,18 @@ CASES = {
     "coordinator-timeout-0": (["categorical", *SMALL, "--grid", "alpha=0,1", "--coordinator", "127.0.0.1:1234",
                                "--num-processes", "2", "--process-id", "1", "--coordinator-timeout", "0"],
                               "--coordinator-timeout must be at least 1 second, got 0"),
+    # 3. a value given twice on an axis would make two rows with the same key (10:11:3 rounds to 10, 10, 11).
+    "grid-duplicate": (["categorical", *SMALL, "--grid", "alpha=0.1,0.1"],
+                       "--grid alpha: the value 0.1 appears twice (two grid points would share a row key)"),
+    "grid-duplicate-spelling": (["categorical", *SMALL, "--grid", "alpha=0,0.10,0.1"], "the value 0.1 appears twice"),
+    "grid-duplicate-int": (["categorical", *SMALL, "--grid", "samples=10,1e1"], "--grid samples: the value 10 appears"),
+    "grid-duplicate-range": (["categorical", *SMALL, "--grid", "samples=10:11:3"], "the value 10 appears twice"),
+    "grid-duplicate-choice": (["categorical", *SMALL, "--grid", "init=zipf,uniform,zipf"],
+                              "--grid init: the value 'zipf' appears twice"),
+    "config-duplicate": (["--config", [["alpha", [0.1, 0.1]]]],
+                         "sweep axis alpha: the value 0.1 appears twice (two grid points would share a row key)"),
+    "config-duplicate-second-axis": (["--config", [["alpha", [0.0, 0.5]], ["vocab", [4, 6, 4]]]],
+                                     "sweep axis vocab: the value 4 appears twice"),
 }
 
 

@@ -140,9 +140,23 @@ def parse_axis(text: str, entry) -> Axis:
         bad = [v for v in values if v not in choices]
         if bad:
             raise ConfigError(f"--grid {name}: {bad[0]!r} is not one of {', '.join(choices)}")
-    if len(set(values)) != len(values):
-        raise ConfigError(f"--grid {name}: a value appears twice")
+    repeat = first_repeat(values)
+    if repeat is not None:
+        raise ConfigError(f"--grid {name}: the value {repeat!r} appears twice (two grid points would share a row key)")
     return Axis(name, values)
+
+
+def first_repeat(values) -> Any:
+    """The first value of an axis that equals an earlier one (0.1 and 0.10, 1 and 1.0 are the same), or None."""
+    seen = set()
+    for v in values:
+        try:
+            if v in seen:
+                return v
+            seen.add(v)
+        except TypeError:  # unhashable (a list in a hand-edited config): its type is refused elsewhere
+            continue
+    return None
 
 
 SUMMARY_KINDS = ("final", "halving", "collapse")
@@ -251,6 +265,10 @@ def validate(sweep: SweepSpec) -> None:
         _axis_kind(a.name, e)
         if not a.values:
             raise ConfigError(f"--grid {a.name} has no values")
+        repeat = first_repeat(a.values)
+        if repeat is not None:  # a config file's axis lists are not parsed by parse_axis
+            raise ConfigError(f"sweep axis {a.name}: the value {repeat!r} appears twice (two grid points would share "
+                              "a row key)")
     kind, _ = parse_summary(sweep.summary)
     if (kind == "collapse") != sweep.until_collapse:
         raise ConfigError("--summary collapse goes with --until-collapse (and --until-collapse with --summary collapse)")
