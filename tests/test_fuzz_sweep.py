@@ -1,14 +1,18 @@
 """The ``collapsim sweep`` fuzz findings of issue 26: each bad input is refused before any work with one
 line on stderr and exit code 2, nothing written, no traceback; a truncated chunk file is recomputed.
 
-Each command line below once gave a traceback, an out-of-memory allocation or a silent hang."""
+Each command line below once gave a traceback, an out-of-memory allocation or a silent hang. The cases run
+in-process (click's runner: a second or so each saved); the fuzz's own command lines also run as real
+processes, and so does the coordinator timeout (its watchdog ends the process)."""
 
 import json
 import subprocess
 import sys
 import time
 
+import jax  # noqa: F401  imported first, so the in-process CLI leaves the test process's device count alone
 import pytest
+from click.testing import CliRunner
 
 from collapsim import sweep as sw
 from collapsim.errors import ConfigError
@@ -76,18 +80,39 @@ CASES = {
 }
 
 
+def _assert_one_line(returncode, stdout, stderr, message):
+    assert returncode == 2, stderr[-2000:]
+    assert stderr.count("\n") == 1 and stderr.startswith("collapsim: error: "), stderr[-2000:]
+    assert message in stderr, stderr
+    assert "Traceback" not in stderr and stdout == ""
+
+
 @pytest.mark.parametrize("args, message", CASES.values(), ids=CASES.keys())
-def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, args, message):
+    from collapsim.cli import main
+
     if "--config" in args:
         args = [*_config(tmp_path, args[args.index("--config") + 1]), *args[args.index("--config") + 2:]]
-    out = tmp_path / "out"
+    else:
+        args = [*args, "--out", str(tmp_path / "out")]
+    monkeypatch.chdir(tmp_path)  # a sweep without --out would go to ./runs
     t0 = time.perf_counter()
-    res = _cli("sweep", *args, *(["--out", str(out)] if "--config" not in args else []), cwd=tmp_path)
-    assert res.returncode == 2, res.stderr[-2000:]
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith("collapsim: error: "), res.stderr[-2000:]
-    assert message in res.stderr, res.stderr
-    assert "Traceback" not in res.stderr and res.stdout == ""
+    res = CliRunner().invoke(main, ["sweep", *args])
+    assert isinstance(res.exception, SystemExit), res.exception  # any other exception is a traceback
+    _assert_one_line(res.exit_code, res.stdout, res.stderr, message)
     assert sorted(p.name for p in tmp_path.iterdir()) in (["in"], []), list(tmp_path.iterdir())  # nothing written
+    assert time.perf_counter() - t0 < 10
+
+
+@pytest.mark.parametrize("case", ["grid-count-huge", "coordinator-garbage-full", "coordinator-unresolvable"])
+def test_the_fuzzed_command_lines_as_processes(tmp_path, case):
+    """The fuzz's own command lines through `python -m collapsim` (the console entry, a fresh process)."""
+    args, message = CASES[case]
+    args = [*args, "--out", str(tmp_path / "out")]
+    t0 = time.perf_counter()
+    res = _cli("sweep", *args, cwd=tmp_path)
+    _assert_one_line(res.returncode, res.stdout, res.stderr, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["in"], []), list(tmp_path.iterdir())
     assert time.perf_counter() - t0 < 30
 
 
@@ -160,3 +185,99 @@ def test_processes_that_never_join_end_in_one_line_after_the_timeout(tmp_path):
     assert "not all 2 processes joined within 1 s" in res.stderr
     assert list(tmp_path.iterdir()) == []
     assert time.perf_counter() - t0 < 30
+
+
+# 4. A chunk file damaged on disk (a full disk, a bad copy) used to raise BadZipFile on every re-run until
+# the hidden partial folder was deleted by hand; now it is computed again, with a note on stderr.
+
+class Stop(Exception):
+    pass
+
+
+def _small_sweep():
+    """test_sweep.py's resume sweep, so that in the suite both files share one compiled program."""
+    base = RunSpec("categorical", {"vocab": 8}, {}, "mix", "0.1", samples=10, generations=5, seeds=16, seed=3)
+    return sw.SweepSpec(base, (sw.Axis("alpha", (0.0, 0.2, 0.4, 0.6)),), "final:entropy")
+
+
+@pytest.fixture(scope="module")
+def clean_table(tmp_path_factory):
+    """metrics.csv of the sweep run in one go (four chunks of one point each)."""
+    res = sw.execute_sweep(_small_sweep(), tmp_path_factory.mktemp("clean") / "s", progress=False)
+    return (res.path / "metrics.csv").read_text()
+
+
+def _interrupted(out):
+    """The sweep's partial folder with every chunk on disk, as a kill just before publishing leaves it."""
+    def stop(i):
+        if i == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        sw.execute_sweep(_small_sweep(), out, progress=False, after_chunk=stop)
+    partial = sw.partial_dir(out)
+    assert sorted(p.name for p in partial.glob("chunk-*.npz")) == [f"chunk-0000{i}.npz" for i in range(4)]
+    return partial
+
+
+def test_a_truncated_chunk_is_computed_again_and_the_table_is_the_clean_one(tmp_path, capsys, clean_table):
+    out = tmp_path / "s"
+    partial = _interrupted(out)
+    cut = partial / "chunk-00001.npz"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    capsys.readouterr()
+    res = sw.execute_sweep(_small_sweep(), out, progress=False)
+    err = capsys.readouterr().err
+    assert f"note: {cut} is unreadable (BadZipFile); computing chunk 1 again" in err, err
+    assert (res.computed, res.skipped) == (1, 3)
+    assert (res.path / "metrics.csv").read_text() == clean_table
+    assert not partial.exists()
+
+
+def _arrays(path):
+    import numpy as np
+
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _save(path, arrays):
+    import numpy as np
+
+    with open(path, "wb") as f:  # np.savez on a name adds .npz; a file object keeps the chunk's own name
+        np.savez(f, **arrays)
+
+
+DAMAGE = {  # chunk index -> (how its file is damaged, the note's reason)
+    0: (lambda p: p.write_bytes(b""), "unreadable (EOFError)"),
+    1: (lambda p: p.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4), "unreadable (BadZipFile)"),
+    2: (lambda p: _save(p, {**_arrays(p), "mean": _arrays(p)["mean"][:, :, :3]}),
+        "holding 'mean' of shape (1, 8, 3), not (1, 8, 6)"),
+    3: (lambda p: _save(p, {k: v for k, v in _arrays(p).items() if k != "hi"}), "missing its 'hi' array"),
+}
+
+
+def test_damaged_or_mismatched_chunks_are_computed_again(tmp_path, capsys, clean_table):
+    """An empty file, garbage after a zip header, a summary of the wrong shape, a missing array, and one
+    chunk's file put in place of another's: each is recomputed and the table is the clean one."""
+    out = tmp_path / "s"
+    partial = _interrupted(out)
+    moved = tmp_path / "chunk-3-copy.npz"
+    moved.write_bytes((partial / "chunk-00003.npz").read_bytes())
+    for i, (damage, _) in DAMAGE.items():
+        damage(partial / f"chunk-0000{i}.npz")
+    capsys.readouterr()
+    res = sw.execute_sweep(_small_sweep(), out, progress=False)
+    err = capsys.readouterr().err
+    for i, (_, why) in DAMAGE.items():
+        assert f"note: {partial / f'chunk-0000{i}.npz'} is {why}; computing chunk {i} again" in err, err
+    assert (res.computed, res.skipped) == (4, 0)
+    assert (res.path / "metrics.csv").read_text() == clean_table
+
+    partial = _interrupted(tmp_path / "t")  # chunk 3's (valid) file in chunk 2's place: other grid points
+    (partial / "chunk-00002.npz").write_bytes(moved.read_bytes())
+    capsys.readouterr()
+    res = sw.execute_sweep(_small_sweep(), tmp_path / "t", progress=False)
+    assert "chunk-00002.npz is not this chunk's grid points; computing chunk 2 again" in capsys.readouterr().err
+    assert (res.computed, res.skipped) == (1, 3)
+    assert (res.path / "metrics.csv").read_text() == clean_table

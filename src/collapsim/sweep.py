@@ -502,18 +502,67 @@ def write_chunk_file(folder: Path, i: int, arrays: dict, fingerprint: str) -> Pa
     return path
 
 
+def _load_npz(path: Path) -> dict:
+    """Every array of an .npz file (raises whatever a damaged file makes numpy or zipfile raise)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def read_chunk_file(folder: Path, i: int, fingerprint: str) -> Optional[dict]:
-    """A finished chunk's arrays, or None when it is absent (or not this sweep's: recomputed)."""
+    """A finished chunk's arrays, or None when it is absent, damaged or not this sweep's (recomputed)."""
     path = _chunk_path(folder, i)
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["fingerprint"]) != fingerprint:
-                return None
-            return {k: z[k] for k in z.files if k != "fingerprint"}
-    except (OSError, ValueError, KeyError):
+        arrays = _load_npz(path)
+    except Exception:  # a cut or damaged zip: BadZipFile, EOFError, zlib.error, ValueError... by where it is cut
         return None
+    if str(arrays.get("fingerprint")) != fingerprint:
+        return None
+    return {k: v for k, v in arrays.items() if k != "fingerprint"}
+
+
+def chunk_problem(arrays: dict, sweep: SweepSpec, group: Group, chunk: Chunk, fingerprint: str) -> str:
+    """Why a chunk file's arrays are not ``chunk``'s results ('' when they are): another sweep's fingerprint,
+    other grid points, a missing array or one of the wrong shape (a file damaged or edited on disk)."""
+    if str(arrays.get("fingerprint")) != fingerprint:
+        return "another sweep's chunk"
+    want = [group.points[i].index for i in chunk.points[:chunk.real]]
+    if "point" not in arrays or np.shape(arrays["point"]) != (chunk.real,) or arrays["point"].tolist() != want:
+        return "not this chunk's grid points"
+    if sweep.until_collapse:
+        shapes = {"collapse": (chunk.real, sweep.base.seeds), "cap": ()}
+    else:
+        metrics = np.shape(arrays.get("metrics", np.zeros((0, 0))))
+        if len(metrics) != 1 or not metrics[0]:
+            return "without its metric names"
+        shapes = {stat: (chunk.real, metrics[0], group.cfg.generations + 1) for stat in SUMMARY_STATS}
+    for name, shape in shapes.items():
+        if name not in arrays:
+            return f"missing its {name!r} array"
+        if np.shape(arrays[name]) != shape:
+            return f"holding {name!r} of shape {np.shape(arrays[name])}, not {shape}"
+    return ""
+
+
+def load_chunk(folder: Path, sweep: SweepSpec, group: Group, chunk: Chunk, fingerprint: str) -> Optional[dict]:
+    """A finished chunk's arrays, or None when its file is absent. A file that cannot be read (cut short by a
+    full disk, damaged) or does not hold this chunk's results is deleted with a note on stderr, so the chunk
+    is computed again instead of failing every re-run until the partial folder is removed by hand."""
+    path = _chunk_path(folder, chunk.index)
+    if not path.exists():
+        return None
+    try:
+        arrays = _load_npz(path)
+        why = chunk_problem(arrays, sweep, group, chunk, fingerprint)
+    except Exception as err:  # a cut or damaged zip: BadZipFile, EOFError, zlib.error, ValueError... by where it is cut
+        why = f"unreadable ({err.__class__.__name__})"
+    if not why:
+        return {k: v for k, v in arrays.items() if k != "fingerprint"}
+    sys.stderr.write(f"note: {path} is {why}; computing chunk {chunk.index} again\n")
+    sys.stderr.flush()
+    path.unlink(missing_ok=True)
+    return None
 
 
 def _remove_dead_temporaries(folder: Path) -> None:
@@ -647,7 +696,7 @@ def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
     folder = open_partial(out, sweep)
     rank, size = _process()
     mine = [c for c in chunks if c.index % size == rank]
-    todo = [c for c in mine if read_chunk_file(folder, c.index, fingerprint) is None]
+    todo = [c for c in mine if load_chunk(folder, sweep, groups[c.group], c, fingerprint) is None]
     bar = Progress(len(mine), len(mine) - len(todo), progress)
     t0 = time.perf_counter()
     for c in todo:
