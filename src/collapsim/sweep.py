@@ -66,6 +66,14 @@ MIN_CHUNKS_PER_GROUP = 4
 MEMORY_SHARE = 0.25
 SUMMARY_STATS = ("mean", "stderr", "lo", "hi")
 PARTIAL_SUFFIX = ".sweep-partial"
+#: The most grid points a sweep takes (beyond it, planning alone takes hours).
+MAX_POINTS = 10**6
+#: Bytes a grid point's resolved plan keeps for the whole sweep (its assignment, RunSpec, Loop and parameter
+#: arrays): measured ~18 KB per categorical point; a lower bound, as in :mod:`collapsim.memory`.
+PLAN_POINT_BYTES = 4096
+#: Bytes one metrics.csv row costs while the table is built and written (the row's Python objects, then the
+#: CSV and Parquet columns): measured ~640 bytes for a one-axis categorical sweep; a lower bound.
+TABLE_ROW_BYTES = 400
 
 
 class Axis(NamedTuple):
@@ -113,7 +121,7 @@ def _cast(kind: type, text: str, name: str):
                 raise ValueError
             return value
         return kind(text.strip())
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: int(1e400)
         raise ConfigError(f"--grid {name}: cannot read {text.strip()!r} as {kind.__name__}") from None
 
 
@@ -132,17 +140,36 @@ def parse_axis(text: str, entry) -> Axis:
         count = _cast(int, parts[2], name)
         if count < 1:
             raise ConfigError(f"--grid {text!r}: COUNT must be at least 1")
+        if count > MAX_POINTS:  # before linspace allocates COUNT floats (1e11 of them: 745 GiB)
+            raise ConfigError(f"--grid {text!r}: {count:,} values; a sweep takes at most {MAX_POINTS:,} points")
         raw = np.round(np.linspace(lo, hi, count), 12)  # 0.1, not 0.09999999999999999
-        values = tuple(_cast(kind, repr(float(v)), name) for v in (np.round(raw) if kind is int else raw))
+        if not np.isfinite(raw).all():  # rounding to 12 decimals overflows beyond ~1e296
+            raise ConfigError(f"--grid {text!r}: values too large")
+        # Python floats and ints straight from the array (a million-value axis in a blink, not seconds).
+        values = tuple(int(v) for v in np.round(raw).tolist()) if kind is int else tuple(raw.tolist())
     else:
         values = tuple(_cast(kind, v, name) for v in body.split(","))
     if choices:
         bad = [v for v in values if v not in choices]
         if bad:
             raise ConfigError(f"--grid {name}: {bad[0]!r} is not one of {', '.join(choices)}")
-    if len(set(values)) != len(values):
-        raise ConfigError(f"--grid {name}: a value appears twice")
+    repeat = first_repeat(values)
+    if repeat is not None:
+        raise ConfigError(f"--grid {name}: the value {repeat!r} appears twice (two grid points would share a row key)")
     return Axis(name, values)
+
+
+def first_repeat(values) -> Any:
+    """The first value of an axis that equals an earlier one (0.1 and 0.10, 1 and 1.0 are the same), or None."""
+    seen = set()
+    for v in values:
+        try:
+            if v in seen:
+                return v
+            seen.add(v)
+        except TypeError:  # unhashable (a list in a hand-edited config): its type is refused elsewhere
+            continue
+    return None
 
 
 SUMMARY_KINDS = ("final", "halving", "collapse")
@@ -259,14 +286,18 @@ def validate(sweep: SweepSpec) -> None:
         _axis_kind(a.name, e)
         if not a.values:
             raise ConfigError(f"--grid {a.name} has no values")
+        repeat = first_repeat(a.values)
+        if repeat is not None:  # a config file's axis lists are not parsed by parse_axis
+            raise ConfigError(f"sweep axis {a.name}: the value {repeat!r} appears twice (two grid points would share "
+                              "a row key)")
     kind, _ = parse_summary(sweep.summary)
     if (kind == "collapse") != sweep.until_collapse:
         raise ConfigError("--summary collapse goes with --until-collapse (and --until-collapse with --summary collapse)")
     if sweep.cap < 0:
         raise ConfigError(f"--cap must be positive, got {sweep.cap}")
     points = math.prod(len(a.values) for a in sweep.axes)
-    if points > 10**6:
-        raise ConfigError(f"the grid has {points:,} points; a sweep takes at most 1,000,000")
+    if points > MAX_POINTS:
+        raise ConfigError(f"the grid has {points:,} points; a sweep takes at most {MAX_POINTS:,}")
 
 
 # ------------------------------------------------------------------------------------------ planning
@@ -303,8 +334,9 @@ def _resolve(spec: RunSpec, until_collapse: bool):
     return resolve(spec)
 
 
-def plan(sweep: SweepSpec) -> list[Group]:
-    """Resolve every grid point and gather them into compiled groups (in first-appearance order)."""
+def plan(sweep: SweepSpec, tick: Optional[Callable[[], None]] = None) -> list[Group]:
+    """Resolve every grid point and gather them into compiled groups (in first-appearance order); ``tick``
+    is called after each point (a progress bar: a large grid takes minutes to plan)."""
     import jax
 
     from collapsim.engine import LoopConfig
@@ -317,19 +349,76 @@ def plan(sweep: SweepSpec) -> list[Group]:
         shapes = jax.tree.map(lambda a: (np.shape(a), str(np.asarray(a).dtype)), loop.params)
         key = (loop.family, cfg, str(jax.tree.structure(loop.params)), str(shapes))
         groups.setdefault(key, Group(loop.family, cfg, [], e)).points.append(Point(i, assignment, spec, loop))
+        if tick is not None:
+            tick()
     return list(groups.values())
+
+
+def _chain_bytes(spec: RunSpec, e, until_collapse: bool) -> tuple[float, float]:
+    """(results, working set) bytes per chain of a resolved spec; see :func:`per_chain_bytes`."""
+    model, point = e.footprint(spec)
+    points = spec.samples * (spec.generations if spec.policy.startswith("accumulate") else 1)
+    working = (model + points * point) * 4 * 8
+    results = (16 * 8 * 3) * (1 if until_collapse else spec.generations + 1)
+    return float(results), float(working)
 
 
 def per_chain_bytes(group: Group, until_collapse: bool = False) -> tuple[float, float]:
     """(bytes kept per chain for the results, bytes of working set per chain in a compiled call), from the
     registry entry's footprint (model floats, floats per data point); rough lower bounds, as in
     :func:`collapsim.registry.check_memory`."""
-    spec = group.points[0].spec
-    model, point = group.entry.footprint(spec)
-    points = spec.samples * (spec.generations if spec.policy.startswith("accumulate") else 1)
-    working = (model + points * point) * 4 * 8
-    results = (16 * 8 * 3) * (1 if until_collapse else spec.generations + 1)
-    return float(results), float(working)
+    return _chain_bytes(group.points[0].spec, group.entry, until_collapse)
+
+
+def metric_names(loop) -> list[str]:
+    """The metrics a resolved point's family records, sorted (traced with ``jax.eval_shape``, not run)."""
+    import jax
+
+    key = jax.random.key(0)
+    return sorted(jax.eval_shape(lambda: loop.family.metrics(key, loop.family.init(key, loop.params), loop.params)))
+
+
+def _largest_point(sweep: SweepSpec) -> dict:
+    """The grid point with each numeric axis at its largest value (other axes at their first): the point
+    whose chains need the most memory (more samples, a larger vocabulary or dimension)."""
+    def numeric(values):
+        return all(isinstance(v, (int, float)) for v in values)
+
+    return {a.name: max(a.values) if numeric(a.values) else a.values[0] for a in sweep.axes}
+
+
+def sweep_bytes(points: int, seeds: int, generations: int, metrics: int, chain: tuple[float, float],
+                until_collapse: bool = False) -> float:
+    """Bytes a whole sweep holds at its peak, a lower bound however it is chunked.
+
+    Kept for every point until the table is written: its plan (PLAN_POINT_BYTES), its summaries ((stats +
+    theory) x metrics x (T + 1) float64; until collapse, each chain's collapse generation in a few copies)
+    and its metrics.csv rows (metrics x (T + 1), or one, at TABLE_ROW_BYTES). Plus the smallest chunk: one
+    point's chains' results and one chain's working set (``chain`` = :func:`per_chain_bytes`).
+    """
+    if until_collapse:
+        rows, kept = 1.0, float(seeds) * 8 * 3
+    else:
+        rows = float(metrics) * (generations + 1)
+        kept = rows * (len(SUMMARY_STATS) + 1) * 8
+    results, working = chain
+    return float(points) * (PLAN_POINT_BYTES + kept + rows * TABLE_ROW_BYTES) + seeds * results + working
+
+
+def check_sweep_memory(sweep: SweepSpec, available: Optional[int] = None) -> None:
+    """Refuse, before the grid is planned or anything allocated, a sweep whose whole plan (points x their
+    summaries and table rows, and one chunk of chains) exceeds the machine's memory; the message gives the
+    estimate (:func:`collapsim.memory.check_fits`)."""
+    from collapsim.memory import check_fits
+
+    spec, e, loop = _resolve(sweep.point_spec(_largest_point(sweep)), sweep.until_collapse)
+    points = math.prod(len(a.values) for a in sweep.axes)
+    metrics = len(metric_names(loop))
+    seeds, T = sweep.base.seeds, spec.generations
+    need = sweep_bytes(points, seeds, T, metrics, _chain_bytes(spec, e, sweep.until_collapse), sweep.until_collapse)
+    shape = ("until collapse" if sweep.until_collapse
+             else f"{T} generations of {metrics} metrics ({points * metrics * (T + 1):,} table rows)")
+    check_fits(need, f"a sweep of {points:,} points x {seeds} seeds, {shape},", available)
 
 
 def chunk_points(group: Group, seeds: int, available: int, until_collapse: bool = False) -> int:
@@ -434,18 +523,67 @@ def write_chunk_file(folder: Path, i: int, arrays: dict, fingerprint: str) -> Pa
     return path
 
 
+def _load_npz(path: Path) -> dict:
+    """Every array of an .npz file (raises whatever a damaged file makes numpy or zipfile raise)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def read_chunk_file(folder: Path, i: int, fingerprint: str) -> Optional[dict]:
-    """A finished chunk's arrays, or None when it is absent (or not this sweep's: recomputed)."""
+    """A finished chunk's arrays, or None when it is absent, damaged or not this sweep's (recomputed)."""
     path = _chunk_path(folder, i)
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["fingerprint"]) != fingerprint:
-                return None
-            return {k: z[k] for k in z.files if k != "fingerprint"}
-    except (OSError, ValueError, KeyError):
+        arrays = _load_npz(path)
+    except Exception:  # a cut or damaged zip: BadZipFile, EOFError, zlib.error, ValueError... by where it is cut
         return None
+    if str(arrays.get("fingerprint")) != fingerprint:
+        return None
+    return {k: v for k, v in arrays.items() if k != "fingerprint"}
+
+
+def chunk_problem(arrays: dict, sweep: SweepSpec, group: Group, chunk: Chunk, fingerprint: str) -> str:
+    """Why a chunk file's arrays are not ``chunk``'s results ('' when they are): another sweep's fingerprint,
+    other grid points, a missing array or one of the wrong shape (a file damaged or edited on disk)."""
+    if str(arrays.get("fingerprint")) != fingerprint:
+        return "another sweep's chunk"
+    want = [group.points[i].index for i in chunk.points[:chunk.real]]
+    if "point" not in arrays or np.shape(arrays["point"]) != (chunk.real,) or arrays["point"].tolist() != want:
+        return "not this chunk's grid points"
+    if sweep.until_collapse:
+        shapes = {"collapse": (chunk.real, sweep.base.seeds), "cap": ()}
+    else:
+        metrics = np.shape(arrays.get("metrics", np.zeros((0, 0))))
+        if len(metrics) != 1 or not metrics[0]:
+            return "without its metric names"
+        shapes = {stat: (chunk.real, metrics[0], group.cfg.generations + 1) for stat in SUMMARY_STATS}
+    for name, shape in shapes.items():
+        if name not in arrays:
+            return f"missing its {name!r} array"
+        if np.shape(arrays[name]) != shape:
+            return f"holding {name!r} of shape {np.shape(arrays[name])}, not {shape}"
+    return ""
+
+
+def load_chunk(folder: Path, sweep: SweepSpec, group: Group, chunk: Chunk, fingerprint: str) -> Optional[dict]:
+    """A finished chunk's arrays, or None when its file is absent. A file that cannot be read (cut short by a
+    full disk, damaged) or does not hold this chunk's results is deleted with a note on stderr, so the chunk
+    is computed again instead of failing every re-run until the partial folder is removed by hand."""
+    path = _chunk_path(folder, chunk.index)
+    if not path.exists():
+        return None
+    try:
+        arrays = _load_npz(path)
+        why = chunk_problem(arrays, sweep, group, chunk, fingerprint)
+    except Exception as err:  # a cut or damaged zip: BadZipFile, EOFError, zlib.error, ValueError... by where it is cut
+        why = f"unreadable ({err.__class__.__name__})"
+    if not why:
+        return {k: v for k, v in arrays.items() if k != "fingerprint"}
+    sys.stderr.write(f"note: {path} is {why}; computing chunk {chunk.index} again\n")
+    sys.stderr.flush()
+    path.unlink(missing_ok=True)
+    return None
 
 
 def _remove_dead_temporaries(folder: Path) -> None:
@@ -487,12 +625,21 @@ def open_partial(out: Path, sweep: SweepSpec) -> Path:
 
 
 class Progress:
-    """A progress bar over chunks on stderr, with the time left estimated from the work done so far
-    (``partial`` moves it inside a long chunk: calls of the engine finished in it)."""
+    """A progress bar over chunks (or ``unit``) on stderr, with the time left estimated from the work done
+    so far (``partial`` moves it inside a long chunk: calls of the engine finished in it).
 
-    def __init__(self, total: int, done: int, enabled: bool):
+    ``delay``: seconds before the bar first shows, so a phase that is quick (planning a small grid) prints
+    nothing; redraws are at most every ``REDRAW_S`` except the last.
+    """
+
+    REDRAW_S = 0.25
+
+    def __init__(self, total: int, done: int, enabled: bool, unit: str = "chunks", label: str = "sweeping",
+                 delay: float = 0.0):
         self.total, self.done, self.enabled = total, done, enabled
+        self.unit, self.label, self.delay = unit, label, delay
         self.start, self.ran = time.perf_counter(), 0
+        self.drawn = -math.inf  # when the bar was last drawn
 
     def update(self) -> None:
         self.done += 1
@@ -505,14 +652,19 @@ class Progress:
     def _draw(self, fraction: float) -> None:
         if not self.enabled:
             return
-        elapsed = time.perf_counter() - self.start
+        now = time.perf_counter()
+        elapsed = now - self.start
+        last = self.done == self.total
+        if elapsed < self.delay and self.drawn < 0 or not last and now - self.drawn < self.REDRAW_S:
+            return
+        self.drawn = now
         worked = self.ran + fraction
         left = f"~{elapsed / worked * (self.total - self.done - fraction):.0f}s left" if worked > 0 else "time left: ?"
         width = 30
         fill = int(width * (self.done + fraction) / max(self.total, 1))
-        sys.stderr.write(f"\rsweeping [{'#' * fill}{'-' * (width - fill)}] {self.done}/{self.total} chunks, "
+        sys.stderr.write(f"\r{self.label} [{'#' * fill}{'-' * (width - fill)}] {self.done}/{self.total} {self.unit}, "
                          f"{elapsed:.0f}s, {left} ")
-        if self.done == self.total:
+        if last:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
@@ -565,7 +717,7 @@ def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
     folder = open_partial(out, sweep)
     rank, size = _process()
     mine = [c for c in chunks if c.index % size == rank]
-    todo = [c for c in mine if read_chunk_file(folder, c.index, fingerprint) is None]
+    todo = [c for c in mine if load_chunk(folder, sweep, groups[c.group], c, fingerprint) is None]
     bar = Progress(len(mine), len(mine) - len(todo), progress)
     t0 = time.perf_counter()
     for c in todo:
@@ -656,14 +808,16 @@ def execute_sweep(sweep: SweepSpec, out=None, progress: bool = True, after_chunk
     if not sweep.summary:
         sweep = dataclasses.replace(sweep, summary=default_summary(sweep))
     validate(sweep)
+    check_sweep_memory(sweep)
     requested = outdir.check_out(out, kind="sweep") if out else None
     place = requested or outdir.check_out(default_out(sweep), kind="sweep")
-    groups = plan(sweep)
+    points = math.prod(len(a.values) for a in sweep.axes)
+    groups = plan(sweep, Progress(points, 0, progress, "points", "planning", delay=2.0).update)
     check_metric(sweep, groups)
     run = run_sweep(sweep, place, progress, after_chunk, groups)
     if run is None:
         return SweepResult(None, [], 0.0, 0, 0, requested)
-    rows, header, table, notes = finish(sweep, run)
+    rows, header, table, notes = finish(sweep, run, Progress(points, 0, progress, "points", "theory", delay=2.0).update)
     lines = summary_lines(sweep, rows)
     title = (f"{sweep.base.family} sweep over {' x '.join(f'{a.name} ({len(a.values)})' for a in sweep.axes)}, "
              f"{sweep.base.seeds} chains per point, "

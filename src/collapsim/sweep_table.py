@@ -95,8 +95,9 @@ def collapse_theory(point: Point) -> tuple[Optional[float], Optional[float], str
     return exact, ct.diffusion_mean_collapse_time(truth, spec.samples), ""
 
 
-def finish(sweep: SweepSpec, run: dict) -> tuple[list[dict], list[str], list[list], dict]:
-    """Rows with theory attached, the metrics.csv header and body, and notes for config.json."""
+def finish(sweep: SweepSpec, run: dict, tick=None) -> tuple[list[dict], list[str], list[list], dict]:
+    """Rows with theory attached, the metrics.csv header and body, and notes for config.json; ``tick`` is
+    called after each point's theory (a progress bar: the exact theory of a large grid takes minutes)."""
     rows = collect(sweep, run)
     notes = {}
     if sweep.until_collapse:
@@ -107,12 +108,16 @@ def finish(sweep: SweepSpec, run: dict) -> tuple[list[dict], list[str], list[lis
             row["exact"], row["approx"], note = collapse_theory(row["point"])
             if note:
                 notes[note] = True
+            if tick is not None:
+                tick()
         header, table = collapse_table(sweep, rows)
     else:
         for row in rows:
             row["theory"], note = point_theory(row["point"])
             if note:
                 notes[note] = True
+            if tick is not None:
+                tick()
         header, table = metric_table(sweep, rows)
     return rows, header, table, {"theory_notes": sorted(notes)}
 

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
+import threading
+
 import click
 
 from collapsim.cli_common import Checked, option_type, resolve_alpha_spec, use_all_cores
@@ -12,20 +17,111 @@ from collapsim.registry import ENTRIES, Entry
 from collapsim.runspec import ENGINE_RULES, METHODS, RunSpec
 
 
-def _distributed(coordinator, processes, process_id) -> None:
-    """Join JAX's multi-process runtime when asked (each process then takes its share of the chunks)."""
+#: Seconds a process waits for the others to join (jax.distributed.initialize's own default).
+COORDINATOR_TIMEOUT_S = 300
+#: Seconds the coordinator's host name may take to resolve.
+RESOLVE_TIMEOUT_S = 10
+
+
+def parse_coordinator(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 host in brackets, ``[::1]:1234``) -> (host, port), or a one-line refusal."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"--coordinator {text!r}: expected HOST:PORT, e.g. 10.0.0.1:1234")
+    if not 1 <= int(port) <= 65535:
+        raise ConfigError(f"--coordinator {text!r}: port {port} is outside 1..65535")
+    return host, int(port)
+
+
+def resolve_host(host: str, port: int, text: str) -> None:
+    """Refuse a coordinator host name that does not resolve (or takes over RESOLVE_TIMEOUT_S to), instead of
+    letting the distributed runtime retry it in silence for minutes."""
+    found: dict = {}
+
+    def lookup():
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as err:  # socket.gaierror is an OSError
+            found["error"] = err
+
+    worker = threading.Thread(target=lookup, daemon=True)  # getaddrinfo has no timeout of its own
+    worker.start()
+    worker.join(RESOLVE_TIMEOUT_S)
+    if "infos" in found:
+        return
+    why = found["error"].strerror or str(found["error"]) if "error" in found else f"no answer in {RESOLVE_TIMEOUT_S} s"
+    raise ConfigError(f"--coordinator {text}: cannot resolve host {host!r} ({why})")
+
+
+def check_port_free(port: int, text: str) -> None:
+    """Process 0 serves the coordinator on every address at PORT: refuse a port already taken (the runtime
+    would log a C++ error and fail)."""
+    for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "")):
+        try:
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 on this machine: try IPv4
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT leftover is no obstacle
+            try:
+                probe.bind((address, port))
+            except OSError as err:
+                raise ConfigError(f"--coordinator {text}: process 0 cannot serve on port {port} "
+                                  f"({err.strerror or err}); choose a free port") from None
+        return
+
+
+def _initialize(coordinator: str, processes: int, process_id: int, timeout: int) -> None:
+    """``jax.distributed.initialize``, ended by a one-line error after ``timeout`` seconds.
+
+    Why a watchdog: when the processes do not all join in time, the runtime's C++ client terminates the
+    process with a stack trace that Python cannot catch; so a thread gives up first (the runtime is given a
+    minute more), writes the one-line error and exits with code 2 (nothing is written before this point).
+    """
+    import jax
+
+    joined = threading.Event()
+
+    def watchdog():
+        if not joined.wait(timeout):
+            sys.stderr.write(f"collapsim: error: --coordinator {coordinator}: not all {processes} processes joined "
+                             f"within {timeout} s (--coordinator-timeout); start every process with the same "
+                             "--coordinator and --num-processes\n")
+            sys.stderr.flush()
+            os._exit(2)  # the main thread is blocked inside the runtime's C++ connect: no exception reaches it
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process_id,
+                                   initialization_timeout=timeout + 60)
+    except Exception as err:  # the runtime's own errors (JaxRuntimeError...): one line, not a traceback
+        raise ConfigError(f"--coordinator {coordinator}: the distributed runtime failed to start "
+                          f"({' '.join(str(err).split())})") from None
+    finally:
+        joined.set()
+
+
+def _distributed(coordinator, processes, process_id, timeout=COORDINATOR_TIMEOUT_S) -> None:
+    """Join JAX's multi-process runtime when asked (each process then takes its share of the chunks); the
+    address is checked (syntax, port range, the host resolves; process 0: the port is free) before JAX starts."""
     if coordinator is None:
         if processes or process_id is not None:
             raise ConfigError("--num-processes and --process-id go with --coordinator HOST:PORT")
         return
+    host, port = parse_coordinator(coordinator)
     if not processes or process_id is None or not 0 <= process_id < processes:
         raise ConfigError("--coordinator needs --num-processes N and --process-id I with 0 <= I < N")
-    import jax
+    if not timeout or timeout < 1:
+        raise ConfigError(f"--coordinator-timeout must be at least 1 second, got {timeout}")
+    resolve_host(host, port, coordinator)
+    if process_id == 0:
+        check_port_free(port, coordinator)
+    _initialize(coordinator, processes, process_id, timeout)
 
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process_id)
 
-
-def execute_and_report(sweep, out, distributed=(None, None, None)) -> None:
+def execute_and_report(sweep, out, distributed=(None, None, None, COORDINATOR_TIMEOUT_S)) -> None:
     use_all_cores()
     _distributed(*distributed)
     from collapsim.sweep import execute_sweep
@@ -46,12 +142,14 @@ _DIST_OPTIONS = [
                                                      "processes or machines (jax.distributed.initialize)."),
     click.option("--num-processes", type=int, default=None, help="Processes in a multi-process sweep."),
     click.option("--process-id", type=int, default=None, help="This process's index, 0 .. N-1."),
+    click.option("--coordinator-timeout", type=int, default=COORDINATOR_TIMEOUT_S, show_default=True,
+                 help="Seconds to wait for every process to join before giving up."),
 ]
 
 
 def family_command(e: Entry) -> click.Command:
     def callback(grid, summary, until_collapse, cap, generations, samples, seeds, policy, alpha, seed, out, method,
-                 coordinator, num_processes, process_id, **options):
+                 coordinator, num_processes, process_id, coordinator_timeout, **options):
         from collapsim.sweep import SweepSpec, parse_axis
 
         axes = tuple(parse_axis(g, e) for g in grid)
@@ -65,7 +163,7 @@ def family_command(e: Entry) -> click.Command:
         if summary is None and until_collapse:
             summary = "collapse"
         execute_and_report(SweepSpec(base, axes, summary or "", until_collapse, cap), out,
-                           (coordinator, num_processes, process_id))
+                           (coordinator, num_processes, process_id, coordinator_timeout))
 
     cmd = click.Command(e.name, callback=callback, help=f"Sweep {e.name}: a grid of settings x seeds in one run.")
     opts = [
