@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
-# A Figure of its own, not pyplot's: no backend and no global figure state, so drawing works headless and in
+# Figures of their own, not pyplot's: no backend and no global figure state, so drawing works headless and in
 # a notebook whose pyplot backend is the user's (the Python API returns these figures; collapsim.api).
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as _Figure
 
 from collapsim.runfolder import every_kth
+
+
+class Figure(_Figure):
+    """A matplotlib Figure that a notebook shows as a cell's value whatever the backend: IPython shows a plain
+    Figure as an image only once pyplot or ``%matplotlib inline`` has set up the inline backend, which a
+    notebook that only calls collapsim.run(...).plot() never does."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png")
+        return buf.getvalue()
 
 
 def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None:

@@ -7,8 +7,9 @@ import itertools
 
 import matplotlib
 import numpy as np
-from matplotlib.figure import Figure  # not pyplot: see collapsim.plots
 from matplotlib.lines import Line2D
+
+from collapsim.plots import Figure  # not pyplot's: see collapsim.plots
 
 
 def _varying(sweep) -> list:
