@@ -71,7 +71,7 @@ def run(family: str, *, out=None, **options) -> "Result":
     return load(execute(spec_from_options(e, **params), out).path)
 
 
-def sweep(family: str, grid, *, out=None, **options) -> "Result":
+def sweep(family: str, grid, *, out=None, **options) -> "Result | None":
     """Run ``collapsim sweep FAMILY --grid ...`` with ``options`` and return its sweep folder as a
     :class:`Result`.
 
@@ -84,6 +84,10 @@ def sweep(family: str, grid, *, out=None, **options) -> "Result":
       **options: the command's options (``collapsim sweep FAMILY --help``), dashes as underscores: summary,
         until_collapse, cap, generations, samples, seeds, policy, alpha, seed, method and the family's own.
         Not the multi-process options (coordinator, num_processes, process_id): use the command for those.
+
+    Returns:
+      The sweep folder; None in a process other than 0 when the caller runs JAX over several processes
+      (``jax.distributed``): process 0 writes the folder.
 
     Raises:
       ConfigError: a bad family, axis, option or value, with the command's message.
@@ -102,7 +106,10 @@ def sweep(family: str, grid, *, out=None, **options) -> "Result":
     out = params.pop("out")
     for name in _MULTI_PROCESS:
         params.pop(name)
-    return load(execute_sweep(sweep_from_options(e, **params), out).path)
+    result = execute_sweep(sweep_from_options(e, **params), out)
+    if result.path is None:  # a process other than 0 of a jax.distributed run the caller started
+        return None
+    return load(result.path)
 
 
 def load(path) -> "Result":
@@ -253,7 +260,7 @@ def _run_figure(config: dict, rows: list[dict]):
     no row (the figure draws the curve at every generation)."""
     import numpy as np
 
-    from collapsim.execute import EXACT_THEORY, resolve
+    from collapsim.execute import EXACT_THEORY
     from collapsim.plots import summary_figure
     from collapsim.registry import entry
     from collapsim.runspec import RunSpec
@@ -271,8 +278,9 @@ def _run_figure(config: dict, rows: list[dict]):
             s["has_theory"] = True
     prediction = None
     if e.predict_runs is None:  # a theory fitted on the chains (gpt2) cannot be computed again from the spec
-        resolved, _, loop = resolve(spec)
-        prediction = e.predict(resolved, loop)
+        # The loop's settings only (the spec is as run: defaults filled in, method resolved); not
+        # execute.resolve, whose memory check would refuse to draw a large run on a smaller machine.
+        prediction = e.predict(spec, e.build(spec))
     sparse = config.get("sparse_metrics") or {}
     for name, s in summary.items():
         if not s.pop("has_theory", False):
