@@ -95,6 +95,15 @@ def test_a_sweep_is_the_command_s_sweep(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_plot_shades_the_heavy_tailed_generations_again(tmp_path):
+    """The issue's Gaussian (d = 3, ddof 0, n = 10): det_ratio's mean cannot estimate its expectation, which
+    config.json's heavy_tails records and the figure shades; drawn again, the figure is figure.png."""
+    res = collapsim.run("gaussian", dim=3, ddof=0, samples=10, generations=30, seeds=300, seed=0, out=tmp_path / "g")
+    assert "det_ratio" in res.config["heavy_tails"]["metrics"]
+    assert _png(res.plot()) == (res.path / "figure.png").read_bytes()
+
+
+@pytest.mark.slow
 def test_an_until_collapse_sweep_draws_its_figure_again(tmp_path):
     res = collapsim.sweep("categorical", grid="vocab=3,4", samples=6, seeds=8, seed=1, until_collapse=True,
                           out=tmp_path / "c")

@@ -254,8 +254,9 @@ def _cell(text: str, column: str):
 
 
 def _run_figure(config: dict, rows: list[dict]):
-    """A run folder's figure from its tidy rows: the summary that :func:`collapsim.plots.summary_figure` draws.
-    What metrics.csv does not hold comes from the run's theory computed again from its spec: the labelled
+    """A run folder's figure from its tidy rows: the summary that :func:`collapsim.plots.summary_figure` draws,
+    with config.json's heavy-tailed generations. What metrics.csv does not hold comes from the run's theory
+    computed again from its spec: the labelled
     approximations, and the exact curve of a metric recorded every k-th generation at the generations it has
     no row (the figure draws the curve at every generation)."""
     import numpy as np
@@ -282,7 +283,10 @@ def _run_figure(config: dict, rows: list[dict]):
         # execute.resolve, whose memory check would refuse to draw a large run on a smaller machine.
         prediction = e.predict(spec, e.build(spec))
     sparse = config.get("sparse_metrics") or {}
+    heavy = (config.get("heavy_tails") or {}).get("metrics", {})
     for name, s in summary.items():
+        if name in heavy:  # shaded: generations whose mean cannot estimate its expectation
+            s["unestimable"] = np.isin(np.arange(T1), heavy[name]["generations"])
         if not s.pop("has_theory", False):
             s["theory"] = None
         if name in sparse.get("metrics", ()):
