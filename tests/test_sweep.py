@@ -2,6 +2,7 @@
 foreign partial sweep, the phase diagram's theory, and the command line's one-line errors."""
 
 import csv
+import importlib
 import os
 import subprocess
 import sys
@@ -9,10 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from collapsim import sweep as sw
 from collapsim.errors import ConfigError
 from collapsim.registry import CATEGORICAL
 from collapsim.runspec import RunSpec
+
+# The sweep runner module; the package's attribute collapsim.sweep is the API's function (collapsim/__init__).
+sw = importlib.import_module("collapsim.sweep")
 
 
 def _spec(**axes):

@@ -17,6 +17,10 @@ from collapsim.runfolder import (check_out, default_out, every_kth, finish_summa
 from collapsim.runspec import RunSpec
 
 
+#: config.json's "theory" when the prediction is exact (otherwise the prediction's note, why it is not).
+EXACT_THEORY = "exact (the theory column of metrics.csv)"
+
+
 class Result(NamedTuple):
     path: Path
     spec: RunSpec  # as run: defaults filled in, method resolved
@@ -142,7 +146,7 @@ def execute(spec: RunSpec, out=None) -> Result:
         **spec.to_dict(),
         **loop.derived,
         "mix_meaning": "each training point is a fresh real draw with probability alpha_t",
-        "theory": prediction.note or "exact (the theory column of metrics.csv)",
+        "theory": prediction.note or EXACT_THEORY,
         **fitted,
         **sparse_note(sparse, spec.metrics_every),
         **heavy_tail_note(summary, spec.seeds),

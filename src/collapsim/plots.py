@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-import matplotlib
+import io
 
-matplotlib.use("Agg")  # headless: runs write PNG files, never open windows
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+# Figures of their own, not pyplot's: no backend and no global figure state, so drawing works headless and in
+# a notebook whose pyplot backend is the user's (the Python API returns these figures; collapsim.api).
+from matplotlib.figure import Figure as _Figure
 
-from collapsim.runfolder import every_kth  # noqa: E402
+from collapsim.runfolder import every_kth
+
+
+class Figure(_Figure):
+    """A matplotlib Figure that a notebook shows as a cell's value whatever the backend: IPython shows a plain
+    Figure as an image only once pyplot or ``%matplotlib inline`` has set up the inline backend, which a
+    notebook that only calls collapsim.run(...).plot() never does."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png")
+        return buf.getvalue()
 
 
 def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None:
+    """:func:`summary_figure` written to the PNG file ``path``."""
+    summary_figure(summary, title, theory_note).savefig(path, dpi=110)
+
+
+def summary_figure(summary: dict, title: str, theory_note: str = "") -> Figure:
     """One panel per metric: the Monte Carlo mean, the 95% band over chains, mean +- 2 stderr, theory.
 
     Args:
@@ -20,12 +37,12 @@ def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None
         only every k-th generation "recorded": bool (T + 1,) and "every": k (drawn with markers at the
         recorded generations only, and the panel title says so), and optionally "unestimable": bool (T + 1,)
         (shaded: generations whose mean cannot estimate its expectation, :mod:`collapsim.tails`).
-      path: PNG file to write.
     """
     names = list(summary)
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    fig = Figure(figsize=(4.6 * cols, 3.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names):
         s = summary[name]
         gens = np.arange(len(s["mean"]))
@@ -54,5 +71,4 @@ def plot_summary(summary: dict, path, title: str, theory_note: str = "") -> None
     axes.flat[0].legend(fontsize=7, loc="best")
     fig.suptitle(title + (f"\n{theory_note}" if theory_note else ""), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -796,6 +796,13 @@ def check_metric(sweep: SweepSpec, groups: list) -> None:
                           f"choose one of {', '.join(sorted(names))}")
 
 
+def sweep_title(sweep: SweepSpec) -> str:
+    """The title of a sweep's figure."""
+    return (f"{sweep.base.family} sweep over {' x '.join(f'{a.name} ({len(a.values)})' for a in sweep.axes)}, "
+            f"{sweep.base.seeds} chains per point, "
+            + ("until collapse" if sweep.until_collapse else f"{sweep.base.generations} generations"))
+
+
 def execute_sweep(sweep: SweepSpec, out=None, progress: bool = True, after_chunk=None) -> SweepResult:
     """Run (or resume) ``sweep`` and write its folder (``out``, default :func:`default_out`): metrics.csv,
     summary lines, config.json (re-runs it with ``collapsim sweep --config``), figure.png."""
@@ -819,9 +826,7 @@ def execute_sweep(sweep: SweepSpec, out=None, progress: bool = True, after_chunk
         return SweepResult(None, [], 0.0, 0, 0, requested)
     rows, header, table, notes = finish(sweep, run, Progress(points, 0, progress, "points", "theory", delay=2.0).update)
     lines = summary_lines(sweep, rows)
-    title = (f"{sweep.base.family} sweep over {' x '.join(f'{a.name} ({len(a.values)})' for a in sweep.axes)}, "
-             f"{sweep.base.seeds} chains per point, "
-             + ("until collapse" if sweep.until_collapse else f"{sweep.base.generations} generations"))
+    title = sweep_title(sweep)
     config = {**sweep.to_dict(), **notes, "points": len(rows), "groups": len(run["groups"]),
               "chunks": len(run["chunks"]), "elapsed_s": round(run["elapsed"], 3),
               "device_layout": device_layout(), "versions": versions()}

@@ -6,11 +6,10 @@ from __future__ import annotations
 import itertools
 
 import matplotlib
+import numpy as np
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from collapsim.plots import Figure  # not pyplot's: see collapsim.plots
 
 
 def _varying(sweep) -> list:
@@ -68,9 +67,17 @@ def _grid(rows, x, y, fixed, get):
 
 
 def plot_sweep(sweep, rows: list, path, title: str) -> None:
-    """figure.png of a fixed-length sweep: phase diagram(s) of the summary over the first two varying axes
+    """:func:`sweep_figure` written to the PNG file ``path`` (figure.png)."""
+    sweep_figure(sweep, rows, title).savefig(path, dpi=110)
+
+
+def sweep_figure(sweep, rows: list, title: str) -> Figure:
+    """The figure of a fixed-length sweep: phase diagram(s) of the summary over the first two varying axes
     (theory contour dashed), or for a one-dimensional grid the metric's mean curve per grid point beside
-    the summary against the axis."""
+    the summary against the axis.
+
+    ``rows``: per grid point {"point": an object whose ``assignment`` is {axis: value}, "metrics": [names],
+    "mean", "stderr": (metrics, T + 1), "theory": {metric: (T + 1,)}}."""
     from collapsim.sweep import parse_summary
     from collapsim.sweep_table import summary_value
 
@@ -87,15 +94,17 @@ def plot_sweep(sweep, rows: list, path, title: str) -> None:
     if len(varying) >= 2:
         x, y = varying[0], varying[1]
         panels = _panels(sweep, x, y)
-        fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
+        fig = Figure(figsize=(6.2 * len(panels), 4.6))
+        axes = fig.subplots(1, len(panels), squeeze=False)
         for ax, fixed in zip(axes.flat, panels):
             _heatmap(ax, fig, x, y, _grid(rows, x, y, fixed, mc), _grid(rows, x, y, fixed, th),
                      f"Monte Carlo {sweep.summary}", f"theory {sweep.summary}")
             ax.set_title(", ".join(f"{k}={v}" for k, v in fixed.items()) or sweep.summary, fontsize=9)
     else:
         x = varying[0]
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-        colors = plt.cm.viridis(np.linspace(0, 0.9, len(rows)))
+        fig = Figure(figsize=(11, 4.2))
+        left, right = fig.subplots(1, 2)
+        colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(rows)))
         for r, c in zip(rows, colors):
             k = r["metrics"].index(metric)
             g = np.arange(r["mean"].shape[1])
@@ -116,17 +125,24 @@ def plot_sweep(sweep, rows: list, path, title: str) -> None:
             ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def plot_collapse(sweep, rows: list, path, title: str) -> None:
-    """figure.png of an until-collapse sweep: mean collapse generation over the first two varying axes with
+    """:func:`collapse_figure` written to the PNG file ``path`` (figure.png)."""
+    collapse_figure(sweep, rows, title).savefig(path, dpi=110)
+
+
+def collapse_figure(sweep, rows: list, title: str) -> Figure:
+    """The figure of an until-collapse sweep: mean collapse generation over the first two varying axes with
     the theory's contour (exact where computed, else the diffusion approximation, marked per cell), and the
-    distribution of collapse generations per grid point beside both theories."""
+    distribution of collapse generations per grid point beside both theories.
+
+    ``rows``: per grid point {"point": with ``assignment``, "tau": collapse generations (chains,) with the
+    censored ones at the cap, "censored": count, "exact", "approx": mean collapse generation or None}."""
     varying = _varying(sweep) or list(sweep.axes[:1])
-    fig, axes = plt.subplots(1, 2 if len(varying) >= 2 else 1, figsize=(13 if len(varying) >= 2 else 8, 4.8),
-                             squeeze=False)
+    fig = Figure(figsize=(13 if len(varying) >= 2 else 8, 4.8))
+    axes = fig.subplots(1, 2 if len(varying) >= 2 else 1, squeeze=False)
     axes = list(axes.flat)
     if len(varying) >= 2:
         x, y = varying[0], varying[1]
@@ -165,5 +181,4 @@ def plot_collapse(sweep, rows: list, path, title: str) -> None:
     ax.grid(alpha=0.3, axis="y")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -149,10 +149,25 @@ def write_parquet(path: Path, header: list, table: list) -> bool:
         import pyarrow.parquet as pq
     except ImportError:
         return False
-    columns = {h: [row[i] for row in table] for i, h in enumerate(header)}
-    columns = {h: [None if v == "" else v for v in col] for h, col in columns.items()}
-    pq.write_table(pa.table(columns), path)
+    columns = {h: [None if isinstance(v, str) and v == "" else v for v in (row[i] for row in table)]
+               for i, h in enumerate(header)}
+    pq.write_table(pa.table({h: pa.array(col, type=_arrow_type(pa, col)) for h, col in columns.items()}), path)
     return True
+
+
+def _arrow_type(pa, column: list):
+    """The Arrow type of a metrics.csv column, the type a CSV reader infers from its cells: string, bool, int64,
+    else float64. A column whose cells are all empty (None here) is float64 too: the empty cells are the
+    numeric columns' "no value" (no exact theory, no diffusion approximation); left to inference, Arrow would
+    type it null, and the Parquet table's column would not be the CSV's."""
+    present = [v for v in column if v is not None]
+    if present and all(isinstance(v, str) for v in present):
+        return pa.string()
+    if present and all(isinstance(v, (bool, np.bool_)) for v in present):
+        return pa.bool_()
+    if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in present):
+        return pa.int64()
+    return pa.float64()
 
 
 def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:

@@ -35,16 +35,20 @@ def execute_and_report(spec: RunSpec, out) -> None:
     report(execute(spec, out))
 
 
+def spec_from_options(e: Entry, generations, samples, seeds, policy, alpha, seed, method, driver, metrics_every,
+                      precision, **options) -> RunSpec:
+    """The run spec of ``collapsim run FAMILY``'s parsed options (also :func:`collapsim.api.run`'s)."""
+    fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
+    pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
+    return RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+                   method, driver, metrics_every, precision)
+
+
 def family_command(e: Entry) -> click.Command:
     """A click command whose options are the engine's plus the entry's own."""
 
-    def callback(generations, samples, seeds, policy, alpha, seed, out, method, driver, metrics_every, precision,
-                 **options):
-        fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
-        pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
-        spec = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
-                       method, driver, metrics_every, precision)
-        execute_and_report(spec, out)
+    def callback(out, **options):
+        execute_and_report(spec_from_options(e, **options), out)
 
     cmd = click.Command(e.name, callback=callback, help=e.help)
     for o in reversed(e.options):

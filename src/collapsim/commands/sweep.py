@@ -147,22 +147,28 @@ _DIST_OPTIONS = [
 ]
 
 
-def family_command(e: Entry) -> click.Command:
-    def callback(grid, summary, until_collapse, cap, generations, samples, seeds, policy, alpha, seed, out, method,
-                 coordinator, num_processes, process_id, coordinator_timeout, **options):
-        from collapsim.sweep import SweepSpec, parse_axis
+def sweep_from_options(e: Entry, grid, summary, until_collapse, cap, generations, samples, seeds, policy, alpha, seed,
+                       method, **options):
+    """The :class:`~collapsim.sweep.SweepSpec` of ``collapsim sweep FAMILY``'s parsed options (also
+    :func:`collapsim.api.sweep`'s)."""
+    from collapsim.sweep import SweepSpec, parse_axis
 
-        axes = tuple(parse_axis(g, e) for g in grid)
-        names = [a.name for a in axes]
-        if policy is None:  # sweeping alpha means mixing in real data; otherwise the family's replacement loop
-            policy = "mix" if "alpha" in names else "replace"
-        fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
-        pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
-        base = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
-                       method, "scan")
-        if summary is None and until_collapse:
-            summary = "collapse"
-        execute_and_report(SweepSpec(base, axes, summary or "", until_collapse, cap), out,
+    axes = tuple(parse_axis(g, e) for g in grid)
+    names = [a.name for a in axes]
+    if policy is None:  # sweeping alpha means mixing in real data; otherwise the family's replacement loop
+        policy = "mix" if "alpha" in names else "replace"
+    fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
+    pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
+    base = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+                   method, "scan")
+    if summary is None and until_collapse:
+        summary = "collapse"
+    return SweepSpec(base, axes, summary or "", until_collapse, cap)
+
+
+def family_command(e: Entry) -> click.Command:
+    def callback(out, coordinator, num_processes, process_id, coordinator_timeout, **options):
+        execute_and_report(sweep_from_options(e, **options), out,
                            (coordinator, num_processes, process_id, coordinator_timeout))
 
     cmd = click.Command(e.name, callback=callback, help=f"Sweep {e.name}: a grid of settings x seeds in one run.")
