@@ -64,7 +64,7 @@ def family_command(e: Entry) -> click.Command:
                             "generation (and at 0 and the last); the others every generation.")(cmd)
     cmd = click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
                        help="float64 (JAX x64) for runs whose state needs more than float32's 7 digits or its "
-                            "range; about 2x slower on CPU, much more on most GPUs.")(cmd)
+                            "range (slower, most of all on GPUs).")(cmd)
     cmd = click.option("--driver", type=click.Choice(DRIVERS), default=e.driver, show_default=True,
                        help="scan: lax.scan + vmap; host: a Python loop with a checkpoint per generation.")(cmd)
     cmd = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
