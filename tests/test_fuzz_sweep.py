@@ -5,6 +5,7 @@ Each command line below once gave a traceback, an out-of-memory allocation or a 
 in-process (click's runner: a second or so each saved); the fuzz's own command lines also run as real
 processes, and so does the coordinator timeout (its watchdog ends the process)."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -14,10 +15,11 @@ import jax  # noqa: F401  imported first, so the in-process CLI leaves the test 
 import pytest
 from click.testing import CliRunner
 
-from collapsim import sweep as sw
 from collapsim.errors import ConfigError
 from collapsim.memory import GiB
 from collapsim.runspec import RunSpec
+
+sw = importlib.import_module("collapsim.sweep")  # the module (the package attribute is the API function)
 
 SMALL = ["--vocab", "8", "--samples", "10", "--seeds", "4", "--generations", "3"]
 

@@ -98,6 +98,11 @@ def _probe(folder: Path, name: str) -> OSError | None:
     return None
 
 
+def writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (:func:`_probe` with a short name)."""
+    return _probe(folder, "file") is None
+
+
 def _too_long(out, flag: str) -> ConfigError:
     """The message for a destination with a name the file system cannot hold, or whose hidden siblings'
     names (``.NAME`` plus up to :data:`SIBLING_EXTRA` characters) it cannot hold."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from collapsim.errors import ConfigError
-from collapsim.outdir import _check_location, _resolve, _writable
+from collapsim.outdir import _check_location, _resolve, writable
 
 
 def check_out_file(path, *, force: bool, flag: str, protect: Iterable = ()) -> Path:
@@ -39,7 +39,7 @@ def check_out_file(path, *, force: bool, flag: str, protect: Iterable = ()) -> P
         raise ConfigError(f"cannot write {path}: the folder {out.parent} does not exist")
     if (out.exists() or out.is_symlink()) and not force:
         raise ConfigError(f"{flag} {path} exists; add --force to replace it")
-    if not _writable(anc):
+    if not writable(anc):
         raise ConfigError(f"cannot write {path}: cannot create files in {anc} (not writable)")
     return out
 

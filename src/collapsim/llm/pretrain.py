@@ -86,12 +86,12 @@ def _check_cache(folder: Path) -> None:
     """Refuse, before training, a cache entry that could not be written (a minute of training lost to a
     traceback at the end otherwise). Creates nothing: the nearest existing ancestor must be a folder where
     files can be created."""
-    from collapsim.outdir import _writable
+    from collapsim.outdir import writable
 
     anc = folder.parent
     while not anc.exists() and anc != anc.parent:
         anc = anc.parent
-    if not anc.is_dir() or not _writable(anc):
+    if not anc.is_dir() or not writable(anc):
         why = "a file, not a folder" if anc.exists() and not anc.is_dir() else "not writable"
         raise ConfigError(f"cannot cache the pretrained model in {folder.parent}: {anc} is {why}; "
                           f"set $COLLAPSIM_CACHE to a writable folder")
