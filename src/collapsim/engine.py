@@ -331,11 +331,13 @@ def dispatch(calls: list, progress=None, sizes=None, parallel: bool = True) -> l
     devices = jax.local_devices() if parallel else jax.local_devices()[:1]
     sizes = sizes or [1] * len(calls)
     results, done = [], 0
-    x64 = bool(jax.config.jax_enable_x64)  # a thread-local setting: the pool's threads must be told
+    # x64 is a thread-local setting (``execute`` turns it on for --precision float64): the pool's threads
+    # must be told; a float32 run's threads run exactly as before.
+    x64 = bool(jax.config.jax_enable_x64)
 
     def run(pair):
         call, device = pair
-        with jax.enable_x64(x64):
+        with jax.enable_x64(True) if x64 else contextlib.nullcontext():
             return jax.tree.map(np.asarray, call(device))
 
     with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
