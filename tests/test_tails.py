@@ -77,3 +77,16 @@ def test_log_sigma2_follows_its_exact_mean_in_one_dimension(tmp_path):
     log_s2 = [(float(r[2]), float(r[3]), float(r[6])) for r in rows if r[1] == "log_sigma2"]
     assert len(log_s2) == 31 and log_s2[-1][2] < -5  # a strong drift: 30 (psi(3.5) + ln 2 - ln 8)
     assert all(abs(m - th) <= 4 * se + 1e-12 for m, se, th in log_s2)
+
+
+def test_a_log_metric_at_its_float_floor_is_marked_not_z_scored(tmp_path):
+    """n = 2, MLE: log sigma^2 falls by 1.96 a generation, past float32's smallest number (-87.3) by
+    generation ~45; chains there read the floor, so those generations get no z-score."""
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "gaussian", "--samples", "2", "--ddof", "0", "--generations", "80",
+                                    "--seeds", "200", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    floored = json.loads((out / "config.json").read_text())["heavy_tails"]["metrics"]["log_sigma2"]["floored_generations"]
+    assert floored and floored[-1] == 80 and 0 < floored[0] < 80
+    table = [line for line in res.output.splitlines() if line.startswith("log_sigma2")]
+    assert table[-1].rstrip().endswith("floor") and not table[0].rstrip().endswith("floor")

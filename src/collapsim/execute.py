@@ -140,7 +140,7 @@ def execute(spec: RunSpec, out=None) -> Result:
     else:
         prediction = e.predict(spec, loop)
     sparse = recorded(spec, loop)
-    summary = finish_summary(per_chain, prediction.curves, prediction.approx, sparse, spec.metrics_every)
+    summary = finish_summary(per_chain, prediction.curves, prediction.approx, sparse, spec.metrics_every, loop.floors)
     title = e.title(spec)
     config = {
         **spec.to_dict(),

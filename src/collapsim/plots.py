@@ -57,8 +57,8 @@ def summary_figure(summary: dict, title: str, theory_note: str = "") -> Figure:
         if np.any(s.get("unestimable", False)):  # where the mean cannot estimate the expectation: say so
             ax.fill_between(gens, 0, 1, where=np.asarray(s["unestimable"]), transform=ax.get_xaxis_transform(),
                             color="tab:red", alpha=0.12, lw=0, step="mid")
-            ax.text(0.02, 0.02, "shaded: tail too heavy for the mean", transform=ax.transAxes, fontsize=7,
-                    color="tab:red")
+            ax.text(0.02, 0.02, "shaded: mean not estimable (heavy tail or float floor)", transform=ax.transAxes,
+                    fontsize=7, color="tab:red")
         for label, curve in (s.get("approx") or {}).items():
             ax.plot(gens, curve, ":", lw=1.5, label=label)
         if s.get("approx"):  # say which dotted line is an approximation right where it is drawn

@@ -50,6 +50,7 @@ class Loop(NamedTuple):
     params: Any
     shortcut: bool
     derived: dict
+    floors: dict = {}  # metric -> the value a chain reads once rounding took its quantity to 0 (a log's floor)
 
 
 class Entry(NamedTuple):
@@ -146,7 +147,8 @@ def _gaussian_build(spec) -> Loop:
     full = dim > 1 and covariance == "full"
     shortcut = _resolve_method(spec, supported, full or spec.samples >= SHORTCUT_FROM_SAMPLES)
     params = fam.default_params(dim, variance)
-    return Loop(fam.gaussian(dim, covariance, ddof, spec.samples), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"})
+    return Loop(fam.gaussian(dim, covariance, ddof, spec.samples), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"},
+                fam.log_floors(dim, params, spec.precision))
 
 
 def _gaussian_title(spec) -> str:

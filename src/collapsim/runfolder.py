@@ -125,6 +125,8 @@ def heavy_tail_note(summary: dict, chains: int) -> dict:
         gens = np.flatnonzero(s.get("unestimable", ()))
         if gens.size:
             flagged[name] = {"generations": gens.tolist(), "max_khat": round(float(np.nanmax(s["khat"][gens])), 3)}
+            if np.any(s.get("floored", False)):
+                flagged[name]["floored_generations"] = np.flatnonzero(s["floored"]).tolist()
     if not flagged:
         return {}
     return {"heavy_tails": {
@@ -132,7 +134,9 @@ def heavy_tail_note(summary: dict, chains: int) -> dict:
         "meaning": "at these generations the chains' tail is too heavy (Pareto shape k-hat above the threshold, "
                    "Vehtari et al. 2024) for the Monte Carlo mean over this many chains to estimate the "
                    "expectation: the mean and stderr in metrics.csv are the sample's, not an estimate to test "
-                   "theory with; compare the log metrics instead"}}
+                   "theory with; compare the log metrics instead. floored_generations: some chain's log metric "
+                   "sits at its floor (rounding took the variance or a direction to 0; --precision float64 "
+                   "lowers the floor)"}}
 
 
 def summary_table(summary: dict, max_rows: int = 6) -> str:
@@ -152,15 +156,17 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
         for g in mine:
             th = s.get("theory")
             z = ""
-            if th is not None and "unestimable" in s and s["unestimable"][g]:
+            if th is not None and "floored" in s and s["floored"][g]:
+                z, tails = "floor", True
+            elif th is not None and "unestimable" in s and s["unestimable"][g]:
                 z, tails = "tail", True
             elif th is not None and s["stderr"][g] > 0:
                 z = f"{(s['mean'][g] - th[g]) / s['stderr'][g]:+.2f}"
             th_txt = "" if th is None else f"{th[g]:.5g}"
             lines.append(f"{name:<14}{g:>5}{s['mean'][g]:>13.5g}{s['stderr'][g]:>11.3g}{th_txt:>13} {z:>8}")
     if tails:
-        lines.append("tail: the chains' tail is too heavy for their mean to estimate the expectation (no z-score; "
-                     "config.json heavy_tails)")
+        lines.append("tail / floor: the chains' tail is too heavy, or some chain's log sits at the float floor, for "
+                     "their mean to estimate the expectation (no z-score; config.json heavy_tails)")
     return "\n".join(lines)
 
 
@@ -183,12 +189,14 @@ def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, la
 
 
 def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None, recorded: Optional[dict] = None,
-                   every: int = 1) -> dict:
+                   every: int = 1, floors: Optional[dict] = None) -> dict:
     """metric -> summary dict with its theory curve (or None) and labelled approximations.
 
     Each summary also carries "khat" (T + 1,), the chains' Pareto tail shape, and "unestimable" (T + 1,)
     bool, the generations whose Monte Carlo mean cannot estimate the expectation at this number of chains
-    (:mod:`collapsim.tails`); the table and figure show those instead of a z-score.
+    (:mod:`collapsim.tails`); the table and figure show those instead of a z-score. ``floors``: metric -> the
+    value a chain reads once rounding took its quantity to 0 (the log metrics' floor); a generation where
+    any chain sits there is "floored", its mean no estimate of the exact one either.
     ``recorded``: metric -> bool (T + 1,) for metrics recorded only every ``every``-th generation; their
     summaries carry the mask as "recorded" and ``every``, and are NaN at the generations they skip.
     """
@@ -202,6 +210,11 @@ def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None,
         for k, v in summarize(values[:, mask]).items():
             s[k][mask] = v
         s["unestimable"][mask], s["khat"][mask] = mean_unestimable(values[:, mask])
+        floor = (floors or {}).get(name)
+        if floor is not None:
+            s["floored"] = np.zeros(mask.shape, bool)
+            s["floored"][mask] = (values[:, mask] <= floor + 1e-6 * abs(floor)).any(axis=0)
+            s["unestimable"] |= s["floored"]
         if name in recorded:
             s["recorded"], s["every"] = mask, every
         s["theory"] = None if theory.get(name) is None else np.asarray(theory[name], np.float64)

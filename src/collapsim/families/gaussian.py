@@ -394,6 +394,14 @@ def shortcut_supports(dim: int, covariance: str, policy: str, samples: int | Non
     return policy == "replace" and (samples is None or samples > dim)
 
 
+def log_floors(dim: int, params, precision: str) -> dict:
+    """The values of ``log_sigma2`` and ``log_det_ratio`` at their floor (see ``metrics``): a chain there has
+    lost its variance (or a direction) to rounding, and its log no longer follows the exact mean."""
+    log_tiny = float(np.log(np.finfo(precision).tiny))
+    return {"log_sigma2": log_tiny, "log_det_ratio": dim * log_tiny - float(np.asarray(params["logdet"]))
+            if "logdet" in params else None}
+
+
 def truth_variance(params) -> float:
     """Mean diagonal variance tr(Sigma_0) / d of the truth (the theory's sigma^2)."""
     cov = np.asarray(params["cov"])
