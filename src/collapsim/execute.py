@@ -6,6 +6,7 @@ differences live in their :mod:`collapsim.registry` entries.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -73,7 +74,9 @@ def simulate(spec: RunSpec, loop, progress=None, checkpoint: Optional[str] = Non
 
     cfg = loop_config(spec, loop)
     alpha = spec.alpha_schedule()
-    with jax.enable_x64(spec.precision == "float64"):  # scoped: a later float32 run in this process is unchanged
+    # x64 scoped to this run (a later float32 run in the process is unchanged); a float32 run enters no
+    # context at all, so it runs exactly as before the option existed.
+    with jax.enable_x64(True) if spec.precision == "float64" else contextlib.nullcontext():
         params = with_precision(loop.params, spec.precision)
         if spec.driver == "host":
             out = run_host(loop.family, cfg, params, alpha, spec.seeds, spec.seed, checkpoint=checkpoint,
