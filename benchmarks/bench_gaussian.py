@@ -5,7 +5,7 @@ Same as ``collapsim bench gaussian`` (all options pass through), e.g.::
     python benchmarks/bench_gaussian.py --chains 20000 --generations 100 --samples 100 --json
 """
 
-from collapsim.bench.gaussian import bench_gaussian_cmd
+from collapsim.commands.bench.gaussian import bench_gaussian_cmd
 
 if __name__ == "__main__":
     bench_gaussian_cmd()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from collapsim.launch import main  # noqa: E402
+from collapsim.commands.launch import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.argv[1:1] = ["bench", "llm"]

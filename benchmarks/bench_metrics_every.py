@@ -23,8 +23,8 @@ import numpy as np
 
 def build(args):
     """(family, params, shortcut) for the cell, with ``collapsim run``'s default method."""
-    from collapsim.execute import resolve
-    from collapsim.runspec import RunSpec
+    from collapsim.runs.execute import resolve
+    from collapsim.runs.spec import RunSpec
 
     if args.family == "gaussian":
         options = {"dim": args.dim, "covariance": "full", "ddof": 0}
@@ -47,7 +47,7 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
 
-    from collapsim.cli_common import use_all_cores
+    from collapsim.commands.options import use_all_cores
 
     use_all_cores()
     from collapsim.engine import LoopConfig, run_loop

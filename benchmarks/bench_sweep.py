@@ -26,7 +26,7 @@ import numpy as np
 def cli_comparison(points: int, seeds: int, generations: int) -> dict:
     """Wall time of the grid as one ``collapsim sweep`` command and as one ``collapsim run`` command per point
     (each a fresh process: start-up, compilation, theory and writing included on both sides)."""
-    from collapsim.bench.sweep import grid_sweep
+    from collapsim.commands.bench.sweep import grid_sweep
 
     sweep = grid_sweep(points, seeds, generations)
     common = ["--vocab", "50", "--samples", "100", "--seeds", str(seeds), "--generations", str(generations)]
@@ -50,10 +50,10 @@ def cli_comparison(points: int, seeds: int, generations: int) -> dict:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--no-devices", is_flag=True, help="Skip the 1-vs-all-devices comparison (subprocesses).")
 def main(quick, as_json, no_devices):
-    from collapsim.cli_common import use_all_cores
+    from collapsim.commands.options import use_all_cores
 
     use_all_cores()
-    from collapsim.bench import sweep as bs
+    from collapsim.commands.bench import sweep as bs
 
     base = {"points": 4, "seeds": 250, "generations": 25} if quick else {"points": 8, "seeds": 500, "generations": 50}
     report = {"base": base, "scaling": {}}

@@ -1,10 +1,10 @@
 """The "Ainex" GPT-2 semantic-collapse protocol, reproduced with several seeds, beside the published numbers.
 
-Protocol (collapsim.llm.presets.AINEX, REFERENCES.md section 6): generation 0 is 250 real texts (lines longer
+Protocol (collapsim.families.llm.presets.AINEX, REFERENCES.md section 6): generation 0 is 250 real texts (lines longer
 than 100 characters); each generation continues training the same model (2 epochs, batch 16, AdamW lr 5e-5,
 length 128), samples 250 texts from 10 fixed prompts (up to 100 new tokens, top-k 50, temperature 0.8,
 repetition penalty 1.05), and the next generation trains only on those samples. Every generation's texts are
-embedded with all-MiniLM-L6-v2 (collapsim.llm.minilm) and measured by collapsim.metrics.integrity: hull
+embedded with all-MiniLM-L6-v2 (collapsim.metrics.minilm) and measured by collapsim.metrics.integrity: hull
 volume in the 3-D PCA of the real embeddings, centroid drift, score V / (1 + lambda d^2), volumes in the top
 k = 3..8 components, a bootstrap over texts, and the change point of the score curve over seeds.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from collapsim.errors import ConfigError
-from collapsim.llm.presets import AINEX, PRESETS, CollapsePreset
+from collapsim.families.llm.presets import AINEX, PRESETS, CollapsePreset
 from collapsim.metrics import integrity as im
 
 # What the study published (REFERENCES.md section 6): claims from the paper, volumes and drifts from its
@@ -146,9 +146,9 @@ def tiny_base(lines: list[str], seed: int = 0):
     import jax
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from collapsim.llm.gpt2 import GPT2Config, init_params
-    from collapsim.llm.tokenizer import encode, right_pad
-    from collapsim.llm.train import adamw, fit
+    from collapsim.gpt2.model import GPT2Config, init_params
+    from collapsim.gpt2.tokenizer import encode, right_pad
+    from collapsim.gpt2.train import adamw, fit
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -169,8 +169,8 @@ def tiny_base(lines: list[str], seed: int = 0):
 
 
 def real_base(checkpoint: str):
-    from collapsim.llm.checkpoint import load_checkpoint
-    from collapsim.llm.tokenizer import load_tokenizer
+    from collapsim.gpt2.checkpoint import load_checkpoint
+    from collapsim.gpt2.tokenizer import load_tokenizer
 
     ck = load_checkpoint(checkpoint)
     if ck.tokenizer_path is None:
@@ -187,9 +187,9 @@ def collapse_loop(cfg, params, tok, real: list[str], preset: CollapsePreset, gen
     continued training on generation g - 1's texts. Deterministic in ``seed``."""
     import jax
 
-    from collapsim.llm.sampling import sample_texts, sampling_params
-    from collapsim.llm.tokenizer import encode, right_pad
-    from collapsim.llm.train import adamw, fit
+    from collapsim.gpt2.sampling import sample_texts, sampling_params
+    from collapsim.gpt2.tokenizer import encode, right_pad
+    from collapsim.gpt2.train import adamw, fit
 
     sp = sampling_params(preset.temperature, preset.top_k, 1.0, preset.repetition_penalty)
     opt = adamw(preset.lr)
@@ -220,7 +220,7 @@ def measure(texts: list[list[list[str]]], embedder, lam: float, n_boot: int, ks=
     Returns {"values": {metric: [S, T+1]}, "boot": {metric: [n_boot, T+1]} (bootstrap of the seed mean),
     "pca": PCA}. Generation 0 is the same real texts for every seed, so it is embedded once.
     """
-    from collapsim.llm.minilm import embed
+    from collapsim.metrics.minilm import embed
 
     S, T1 = len(texts), len(texts[0])
     ks = tuple(ks)
@@ -385,8 +385,8 @@ def main(argv=None) -> dict:
 
 def run(args) -> dict:
     """The whole experiment for parsed arguments; returns the run folder, summary, analysis and texts."""
-    from collapsim.llm.minilm import load_minilm
-    from collapsim.runfolder import check_out, default_out, versions, write_run
+    from collapsim.metrics.minilm import load_minilm
+    from collapsim.output.runfolder import check_out, default_out, versions, write_run
 
     preset = PRESETS[args.preset]
     if args.lr is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 if __name__ == "__main__":
     # Only as a script: one XLA host device per core (before JAX is imported), as the CLI does; importing
     # this module from a test must not change how JAX sees the machine for the rest of the session.
-    from collapsim.cli_common import use_all_cores
+    from collapsim.commands.options import use_all_cores
 
     use_all_cores()
 
@@ -31,9 +31,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from collapsim.engine import LoopConfig, run_loop, summarize  # noqa: E402
+from collapsim.engine import LoopConfig, run_loop  # noqa: E402
+from collapsim.runs.summary import summarize  # noqa: E402
 from collapsim.families.categorical import categorical, make_params, simulated_truth, zipf_truth  # noqa: E402
-from collapsim.schedules import parse_alpha  # noqa: E402
+from collapsim.engine.schedules import parse_alpha  # noqa: E402
 from collapsim.theory import categorical as th  # noqa: E402
 
 K, M = 50, 200

@@ -19,7 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from collapsim.engine import LoopConfig, run_loop, summarize  # noqa: E402
+from collapsim.engine import LoopConfig, run_loop  # noqa: E402
+from collapsim.runs.summary import summarize  # noqa: E402
 from collapsim.families import gaussian as gauss  # noqa: E402
 from collapsim.families import kde  # noqa: E402
 from collapsim.theory import gaussian as gth  # noqa: E402

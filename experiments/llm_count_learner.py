@@ -20,7 +20,7 @@ import argparse
 
 import numpy as np
 
-from collapsim.llm import source as S
+from collapsim.families.llm import source as S
 from collapsim.theory import decoded_chain as D
 
 KAPPAS = (float("inf"), 64.0, 16.0, 4.0)

@@ -1,10 +1,10 @@
 """GPT-2 on its own decoded texts: pure replacement against a 20% share of fresh real texts, beside the theory.
 
-The known source of collapsim.llm.source (a sparse Markov chain over the wordfreq English top-256 words),
+The known source of collapsim.families.llm.source (a sparse Markov chain over the wordfreq English top-256 words),
 the tiny preset (GPT-2 2 x 64 pretrained on the source, 2 epochs of continued fine-tuning per generation,
 n texts of 32 words) with texts sampled at temperature 0.95 by default, the same seeds under two policies:
 ``replace`` (each generation trains only on the previous model's texts) and ``mix`` with alpha = 0.2 (each
-training text is a fresh real text with probability 0.2). Each run goes through ``collapsim.execute`` (the
+training text is a fresh real text with probability 0.2). Each run goes through ``collapsim.runs.execute`` (the
 same path as ``collapsim run gpt2 --temperature 0.95``) and fits its own effective sample size n_eff on the
 first half of its generations (collapsim.theory.llm; with decoding, the ideal learner's exact map of
 collapsim.theory.decoded_chain composed with Wright-Fisher noise, eq. L5). Prints, per policy, unigram
@@ -37,8 +37,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from collapsim.execute import execute  # noqa: E402
-from collapsim.runspec import RunSpec  # noqa: E402
+from collapsim.runs.execute import execute  # noqa: E402
+from collapsim.runs.spec import RunSpec  # noqa: E402
 
 POLICIES = (("replace", "none", "tab:red"), ("mix", "0.2", "tab:blue"))
 PANELS = ("unigram_entropy", "gini_simpson", "support")
@@ -57,7 +57,7 @@ def run(policy: str, alpha: str, args, runs: Path):
 
 def ideal_learner_entropy(config: dict, T: int, policy: str) -> np.ndarray:
     """The unigram entropy (T + 1,) of the ideal learner's decoded texts on the run's source (no noise)."""
-    from collapsim.llm import source as S
+    from collapsim.families.llm import source as S
     from collapsim.theory import decoded_chain as D
 
     src, proto = S.build_source(**config["source"]), config["protocol"]

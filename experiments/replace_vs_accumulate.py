@@ -20,7 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from collapsim.engine import LoopConfig, run_loop, summarize  # noqa: E402
+from collapsim.engine import LoopConfig, run_loop  # noqa: E402
+from collapsim.runs.summary import summarize  # noqa: E402
 from collapsim.families.regression import default_params, regression  # noqa: E402
 from collapsim.theory import regression as th  # noqa: E402
 

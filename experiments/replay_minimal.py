@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from collapsim.replay.checker import check  # noqa: E402
 from collapsim.replay.classes import HypothesisClass  # noqa: E402
-from collapsim.replay.cli import search_lines  # noqa: E402
+from collapsim.commands.replay import search_lines  # noqa: E402
 from collapsim.replay.games import four_language_class  # noqa: E402
 from collapsim.replay.search import inclusion_minimal, run_search, shape_of  # noqa: E402
 from collapsim.replay.solver import solve  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 
 import collapsim
 from collapsim.errors import ConfigError
-from collapsim.runspec import RunSpec
+from collapsim.runs.spec import RunSpec
 
 # Categorical replacement, entropy and KL recorded every 2nd generation, entropy with a drawn approximation.
 RUN = dict(vocab=6, generations=6, samples=10, seeds=8, seed=3, metrics_every=2)
@@ -29,7 +29,7 @@ def _cli(args: list, capsys) -> tuple[int, str]:
     """(exit code, stderr) of `collapsim ARGS`, through the command's own entry point in this process (JAX is
     imported already, so the command's device setting is left as the test process has it)."""
     import jax  # noqa: F401
-    from collapsim.cli import main
+    from collapsim.commands.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main.main(args)
@@ -47,7 +47,7 @@ def run_pair(tmp_path_factory):
     """The same run by the API and by the command."""
     tmp = tmp_path_factory.mktemp("run")
     import jax  # noqa: F401
-    from collapsim.cli import main
+    from collapsim.commands.cli import main
 
     with pytest.raises(SystemExit) as exit_:  # (a module's fixture has no capsys: the table goes to the log)
         main.main(["run", "categorical", *RUN_ARGS, "--out", str(tmp / "cli")])
@@ -91,7 +91,7 @@ def test_a_sweep_is_the_command_s_sweep(tmp_path, capsys):
     assert _png(res.plot()) == (res.path / "figure.png").read_bytes()
     # Whatever imported the sweep module meanwhile, the package's attribute is still the function.
     assert collapsim.sweep is collapsim.api.sweep
-    assert importlib.import_module("collapsim.sweep").SweepSpec.__module__ == "collapsim.sweep"
+    assert importlib.import_module("collapsim.sweeps.spec").SweepSpec.__module__ == "collapsim.sweeps.spec"
 
 
 @pytest.mark.slow
@@ -200,10 +200,10 @@ def test_sweep_attribute_survives_the_submodule_s_first_import():
     import system bind it on the package) leaves collapsim.sweep the API's function."""
     code = ("import sys, collapsim; "
             "assert not {'jax', 'numpy', 'click', 'matplotlib'} & set(sys.modules), sorted(sys.modules); "
-            "import collapsim.sweep; from collapsim.sweep import SweepSpec; import collapsim.sweep_table; "
+            "import collapsim.sweeps.run; from collapsim.sweeps.spec import SweepSpec; import collapsim.output.sweep_table; "
             "from collapsim import api; "
             "assert collapsim.sweep is api.sweep and collapsim.run is api.run and collapsim.load is api.load; "
-            "assert sys.modules['collapsim.sweep'].SweepSpec is SweepSpec")
+            "assert sys.modules['collapsim.sweeps.spec'].SweepSpec is SweepSpec")
     # the child imports this checkout's collapsim, as this process does
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
                                                         os.environ.get("PYTHONPATH", "")])}

@@ -5,8 +5,8 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from collapsim.bench.gaussian import loop_reference, numpy_reference
-from collapsim.cli import main
+from collapsim.commands.bench.gaussian import loop_reference, numpy_reference
+from collapsim.commands.cli import main
 from collapsim.theory import gaussian as th
 
 
@@ -32,7 +32,7 @@ def test_bench_json_has_the_tracked_keys():
 
 
 def test_grid_references_simulate_the_full_mle_refit_and_the_grid_spans_the_promised_cells():
-    from collapsim.bench.gaussian import grid_cells, loop_full_reference, numpy_full_reference, run_grid_bench
+    from collapsim.commands.bench.gaussian import grid_cells, loop_full_reference, numpy_full_reference, run_grid_bench
 
     T, n, d = 4, 8, 3
     theory = th.expected_sigma2(T, n, 0)[-1]  # E tr(Sigma_T) / d = ((n - 1) / n)^T for the MLE

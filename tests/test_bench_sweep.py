@@ -1,7 +1,7 @@
 """collapsim bench sweep: the measurement runs the sweep and the per-point runs on the same work and reports
 chain-generations per second (no timing is asserted: the machine is shared)."""
 
-from collapsim.bench import sweep as bs
+from collapsim.commands.bench import sweep as bs
 
 
 def test_measure_times_the_same_work_both_ways():

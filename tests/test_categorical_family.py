@@ -8,8 +8,9 @@ from scipy import stats
 import jax
 import jax.numpy as jnp
 
-from collapsim.decoding import decode_probs
-from collapsim.engine import LoopConfig, run_loop, summarize
+from collapsim.engine.decoding import decode_probs
+from collapsim.engine import LoopConfig, run_loop
+from collapsim.runs.summary import summarize
 from collapsim.errors import ConfigError
 from collapsim.families import categorical as fam
 from collapsim.theory import categorical as th

@@ -308,13 +308,14 @@ def test_cost_is_estimated_before_allocating_and_a_theory_past_memory_is_refused
 
 @pytest.mark.parametrize("policy", ["replace", "mix"])
 def test_a_theory_that_would_not_fit_keeps_the_closed_forms_and_says_why(policy):
-    from collapsim.runspec import RunSpec
+    from collapsim.families.categorical import predict_spec
+    from collapsim.runs.spec import RunSpec
 
     K = M = T = 40
     spec = RunSpec("categorical", {"vocab": K, "init": "zipf"}, {}, policy, "0.2" if policy == "mix" else "none", M, T, 4)
-    fits = th.predict(spec, available=None)
+    fits = predict_spec(spec, available=None)
     assert fits.note == "" and "entropy" in fits.curves
-    small = th.predict(spec, available=2**20)  # 1 MiB: the forward method's first chunk alone is more
+    small = predict_spec(spec, available=2**20)  # 1 MiB: the forward method's first chunk alone is more
     assert "exact theory skipped" in small.note and "GiB" in small.note
     assert set(small.curves) == {"gini_simpson", "sq_error"}
     q = zipf(K).astype(np.float32).astype(np.float64)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 
 def _run(args):
@@ -114,7 +114,7 @@ def test_wordfreq_run(tmp_path):
 
 
 def test_bench_json_has_the_tracked_keys_and_references_simulate_wright_fisher():
-    from collapsim.bench.categorical import loop_reference, numpy_reference
+    from collapsim.commands.bench.categorical import loop_reference, numpy_reference
     from collapsim.families.categorical import zipf_truth
     from collapsim.theory.categorical import expected_gini_simpson
 
@@ -145,7 +145,7 @@ def test_a_mix_theory_that_would_take_minutes_is_skipped_with_a_note(tmp_path):
 
 
 def test_grid_bench_cells_and_one_tiny_row():
-    from collapsim.bench.categorical import grid_cells, run_grid_bench
+    from collapsim.commands.bench.categorical import grid_cells, run_grid_bench
 
     cells = grid_cells()
     assert {c["vocab"] for c in cells} >= {10, 10000} and {c["samples"] for c in cells} >= {10, 10000}

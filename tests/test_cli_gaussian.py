@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 
 def _run(args):

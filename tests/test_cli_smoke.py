@@ -1,6 +1,6 @@
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 
 def test_help_lists_command_groups():

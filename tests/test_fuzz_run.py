@@ -10,9 +10,9 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from collapsim import outdir
-from collapsim.cli import main
-from collapsim.runspec import RunSpec
+from collapsim.files import outdir
+from collapsim.commands.cli import main
+from collapsim.runs.spec import RunSpec
 
 #: A small valid run config; each case below spoils one thing in it.
 RUN = {"family": "categorical", "family_options": {"vocab": 5}, "params": {}, "policy": "replace", "alpha": "none",

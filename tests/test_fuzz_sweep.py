@@ -5,7 +5,6 @@ Each command line below once gave a traceback, an out-of-memory allocation or a 
 in-process (click's runner: a second or so each saved); the fuzz's own command lines also run as real
 processes, and so does the coordinator timeout (its watchdog ends the process)."""
 
-import importlib
 import json
 import subprocess
 import sys
@@ -17,9 +16,12 @@ from click.testing import CliRunner
 
 from collapsim.errors import ConfigError
 from collapsim.memory import GiB
-from collapsim.runspec import RunSpec
+from collapsim.runs.spec import RunSpec
 
-sw = importlib.import_module("collapsim.sweep")  # the module (the package attribute is the API function)
+from collapsim.output import sweep_folder as sweep_folder
+from collapsim.sweeps import chunks as sweep_chunks
+from collapsim.sweeps import plan as sweep_plan
+from collapsim.sweeps import spec as sweep_spec
 
 SMALL = ["--vocab", "8", "--samples", "10", "--seeds", "4", "--generations", "3"]
 
@@ -32,7 +34,7 @@ def _cli(*args, cwd, timeout=60):
 def _config(tmp_path, axes):
     """A sweep config file as `collapsim sweep` writes it, with the given axes list."""
     base = RunSpec("categorical", {"vocab": 8}, {}, "mix", "0.1", samples=10, generations=3, seeds=4, seed=0)
-    config = sw.SweepSpec(base, (sw.Axis("alpha", (0.0,)),), "final:entropy").to_dict()
+    config = sweep_spec.SweepSpec(base, (sweep_spec.Axis("alpha", (0.0,)),), "final:entropy").to_dict()
     config["sweep"]["axes"] = axes
     path = tmp_path / "in" / "config.json"
     path.parent.mkdir()
@@ -91,7 +93,7 @@ def _assert_one_line(returncode, stdout, stderr, message):
 
 @pytest.mark.parametrize("args, message", CASES.values(), ids=CASES.keys())
 def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, args, message):
-    from collapsim.cli import main
+    from collapsim.commands.cli import main
 
     if "--config" in args:
         args = [*_config(tmp_path, args[args.index("--config") + 1]), *args[args.index("--config") + 2:]]
@@ -127,11 +129,11 @@ def test_memory_estimate_refuses_the_fuzzed_grid_and_passes_a_small_one():
     """alpha=0:1:100000 at the defaults silently grew to 4.6 GB and more: 80.8 million table rows are at
     least 400 bytes each, so it needs more than 30 GiB; a 16 GiB machine refuses it, and a 21-point grid
     passes on it."""
-    big = sw.SweepSpec(_base(), (sw.parse_axis("alpha=0:1:100000", sw_entry()),), "final:entropy")
+    big = sweep_spec.SweepSpec(_base(), (sweep_spec.parse_axis("alpha=0:1:100000", sw_entry()),), "final:entropy")
     with pytest.raises(ConfigError, match=r"100,000 points x 256 seeds.*80,800,000 table rows.*needs ~3\d\.\d GiB, "
                                           r"this machine has 16 GiB"):
-        sw.check_sweep_memory(big, available=16 * GiB)
-    sw.check_sweep_memory(sw.SweepSpec(_base(), (sw.parse_axis("alpha=0:1:21", sw_entry()),), "final:entropy"),
+        sweep_plan.check_sweep_memory(big, available=16 * GiB)
+    sweep_plan.check_sweep_memory(sweep_spec.SweepSpec(_base(), (sweep_spec.parse_axis("alpha=0:1:21", sw_entry()),), "final:entropy"),
                           available=16 * GiB)
 
 
@@ -139,16 +141,16 @@ def test_memory_estimate_takes_the_largest_point_of_a_size_axis():
     """A samples axis: a chunk holds at least one point's chains, so the largest samples value counts (2e6
     samples: a chain's working set is 32 bytes x 2e6 = 64 MB, beyond 40 MiB; 20 samples need ~11 MB)."""
     e = sw_entry()
-    small = sw.SweepSpec(_base(), (sw.parse_axis("samples=10,20", e),), "final:entropy")
-    large = sw.SweepSpec(_base(), (sw.parse_axis("samples=10,2000000", e),), "final:entropy")
-    assert sw._largest_point(large) == {"samples": 2000000}
+    small = sweep_spec.SweepSpec(_base(), (sweep_spec.parse_axis("samples=10,20", e),), "final:entropy")
+    large = sweep_spec.SweepSpec(_base(), (sweep_spec.parse_axis("samples=10,2000000", e),), "final:entropy")
+    assert sweep_plan._largest_point(large) == {"samples": 2000000}
     with pytest.raises(ConfigError, match="2 points"):
-        sw.check_sweep_memory(large, available=40 * 2**20)
-    sw.check_sweep_memory(small, available=40 * 2**20)
+        sweep_plan.check_sweep_memory(large, available=40 * 2**20)
+    sweep_plan.check_sweep_memory(small, available=40 * 2**20)
 
 
 def sw_entry():
-    from collapsim.registry import CATEGORICAL
+    from collapsim.families.categorical import ENTRY as CATEGORICAL
 
     return CATEGORICAL
 
@@ -199,13 +201,13 @@ class Stop(Exception):
 def _small_sweep():
     """test_sweep.py's resume sweep, so that in the suite both files share one compiled program."""
     base = RunSpec("categorical", {"vocab": 8}, {}, "mix", "0.1", samples=10, generations=5, seeds=16, seed=3)
-    return sw.SweepSpec(base, (sw.Axis("alpha", (0.0, 0.2, 0.4, 0.6)),), "final:entropy")
+    return sweep_spec.SweepSpec(base, (sweep_spec.Axis("alpha", (0.0, 0.2, 0.4, 0.6)),), "final:entropy")
 
 
 @pytest.fixture(scope="module")
 def clean_table(tmp_path_factory):
     """metrics.csv of the sweep run in one go (four chunks of one point each)."""
-    res = sw.execute_sweep(_small_sweep(), tmp_path_factory.mktemp("clean") / "s", progress=False)
+    res = sweep_folder.execute_sweep(_small_sweep(), tmp_path_factory.mktemp("clean") / "s", progress=False)
     return (res.path / "metrics.csv").read_text()
 
 
@@ -216,8 +218,8 @@ def _interrupted(out):
             raise Stop
 
     with pytest.raises(Stop):
-        sw.execute_sweep(_small_sweep(), out, progress=False, after_chunk=stop)
-    partial = sw.partial_dir(out)
+        sweep_folder.execute_sweep(_small_sweep(), out, progress=False, after_chunk=stop)
+    partial = sweep_chunks.partial_dir(out)
     assert sorted(p.name for p in partial.glob("chunk-*.npz")) == [f"chunk-0000{i}.npz" for i in range(4)]
     return partial
 
@@ -228,7 +230,7 @@ def test_a_truncated_chunk_is_computed_again_and_the_table_is_the_clean_one(tmp_
     cut = partial / "chunk-00001.npz"
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
     capsys.readouterr()
-    res = sw.execute_sweep(_small_sweep(), out, progress=False)
+    res = sweep_folder.execute_sweep(_small_sweep(), out, progress=False)
     err = capsys.readouterr().err
     assert f"note: {cut} is unreadable (BadZipFile); computing chunk 1 again" in err, err
     assert (res.computed, res.skipped) == (1, 3)
@@ -269,7 +271,7 @@ def test_damaged_or_mismatched_chunks_are_computed_again(tmp_path, capsys, clean
     for i, (damage, _) in DAMAGE.items():
         damage(partial / f"chunk-0000{i}.npz")
     capsys.readouterr()
-    res = sw.execute_sweep(_small_sweep(), out, progress=False)
+    res = sweep_folder.execute_sweep(_small_sweep(), out, progress=False)
     err = capsys.readouterr().err
     for i, (_, why) in DAMAGE.items():
         assert f"note: {partial / f'chunk-0000{i}.npz'} is {why}; computing chunk {i} again" in err, err
@@ -279,7 +281,7 @@ def test_damaged_or_mismatched_chunks_are_computed_again(tmp_path, capsys, clean
     partial = _interrupted(tmp_path / "t")  # chunk 3's (valid) file in chunk 2's place: other grid points
     (partial / "chunk-00002.npz").write_bytes(moved.read_bytes())
     capsys.readouterr()
-    res = sw.execute_sweep(_small_sweep(), tmp_path / "t", progress=False)
+    res = sweep_folder.execute_sweep(_small_sweep(), tmp_path / "t", progress=False)
     assert "chunk-00002.npz is not this chunk's grid points; computing chunk 2 again" in capsys.readouterr().err
     assert (res.computed, res.skipped) == (1, 3)
     assert (res.path / "metrics.csv").read_text() == clean_table

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from collapsim.engine import LoopConfig, run_loop, summarize
+from collapsim.engine import LoopConfig, run_loop
+from collapsim.runs.summary import summarize
 from collapsim.families.gaussian import PURE_MAX_DIM, default_params, gaussian, nuclear_norm, psd_factor
 from collapsim.theory import gaussian as th
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from collapsim.engine import LoopConfig, run_loop, summarize
+from collapsim.engine import LoopConfig, run_loop
+from collapsim.runs.summary import summarize
 from collapsim.families.gaussian import default_params, gaussian
 from collapsim.theory import gaussian as th
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import jax
 import jax.numpy as jnp
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.families import gmm as G
 
 

@@ -1,4 +1,4 @@
-"""collapsim.heap: the training-loop commands keep XLA's per-call scratch buffer in the heap."""
+"""collapsim.commands.heap: the training-loop commands keep XLA's per-call scratch buffer in the heap."""
 
 import os
 import subprocess
@@ -7,14 +7,14 @@ import textwrap
 
 import pytest
 
-from collapsim.heap import names_training_loop
+from collapsim.commands.heap import names_training_loop
 
 # A compiled function with a 64 MB intermediate (a cumulative sum is never fused away), called 80 times;
 # prints whether the setting took and how many of the last 40 calls page-faulted (> 1,000 minor faults,
 # against the 16,384 pages of one 64 MB buffer).
 _PROBE = textwrap.dedent("""
     import resource, sys
-    from collapsim.heap import retain_freed_memory
+    from collapsim.commands.heap import retain_freed_memory
     done = retain_freed_memory() if sys.argv[1] == "retain" else False
     import jax, jax.numpy as jnp
     f = jax.jit(lambda x: jnp.cumsum(x * 2.0)[::3].max())

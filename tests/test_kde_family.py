@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import jax
 import jax.numpy as jnp
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.engine import LoopConfig, run_loop
 from collapsim.families import kde
 from collapsim.theory import kde as th

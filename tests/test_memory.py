@@ -4,7 +4,7 @@ import pytest
 
 from collapsim import memory
 from collapsim.errors import ConfigError
-from collapsim.llm import sizes
+from collapsim.gpt2 import sizes
 
 
 def test_total_ram_matches_proc_meminfo():

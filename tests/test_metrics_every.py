@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.engine import LoopConfig, check_finite, recorded_generations, run_host, run_loop, sparse_metrics
 from collapsim.errors import ConfigError, NumericalError
 from collapsim.families import categorical as cat
 from collapsim.families.gaussian import default_params, gaussian
-from collapsim.runfolder import every_kth
+from collapsim.output.runfolder import every_kth
 
 
 def _run(args):
@@ -188,8 +188,8 @@ def test_bad_interval_is_one_line_exit_2_nothing_written(tmp_path, bad):
 
 
 def test_sweep_refuses_a_sparse_interval():
-    from collapsim.runspec import RunSpec
-    from collapsim.sweep import Axis, SweepSpec, validate
+    from collapsim.runs.spec import RunSpec
+    from collapsim.sweeps.spec import Axis, SweepSpec, validate
 
     sweep = SweepSpec(RunSpec("categorical", metrics_every=5), (Axis("samples", (10, 20)),))
     with pytest.raises(ConfigError, match="every metric every generation"):

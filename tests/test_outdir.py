@@ -1,4 +1,4 @@
-"""The output-folder rule (collapsim.outdir): what is refused, what is replaced, and that no kill, race or
+"""The output-folder rule (collapsim.files.outdir): what is refused, what is replaced, and that no kill, race or
 failure loses a folder's data."""
 
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collapsim import outdir
+from collapsim.files import outdir
 from collapsim.errors import ConfigError
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -217,7 +217,7 @@ def test_staging_removes_dead_processes_temp_folders_only(tmp_path):
 
 _WRITER = textwrap.dedent("""
     import sys, time
-    from collapsim import outdir
+    from collapsim.files import outdir
     out = outdir.check_out(sys.argv[1], kind="run")
     with outdir.staged(out) as tmp:
         (tmp / "a.txt").write_text("partial")

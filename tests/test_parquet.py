@@ -4,8 +4,9 @@ column types (pyarrow and pandas come with the test extra)."""
 import pandas as pd
 import pyarrow.parquet as pq
 
-from collapsim.runspec import RunSpec
-from collapsim.sweep import Axis, SweepSpec, execute_sweep
+from collapsim.runs.spec import RunSpec
+from collapsim.sweeps.spec import Axis, SweepSpec
+from collapsim.output.sweep_folder import execute_sweep
 
 
 def _same_table(folder):

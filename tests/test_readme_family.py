@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from collapsim.engine import LoopConfig, run_host, run_loop
-from collapsim.policies import POLICIES
-from collapsim.summary import summarize
+from collapsim.engine.policies import POLICIES
+from collapsim.runs.summary import summarize
 
 
 def _example() -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.engine import LoopConfig, run_loop
 from collapsim.families import regression as reg
 from collapsim.theory import regression as th
@@ -87,8 +87,8 @@ def test_fresh_design_replace_is_the_same_exact_line():
 ])
 def test_approximation_curves_track_the_simulation(tmp_path, extra, metric_label):
     """R3 (fresh design) and R4 are exact up to their host Monte Carlo constants: 4 SE plus 1%."""
-    from collapsim.execute import execute
-    from collapsim.runspec import RunSpec
+    from collapsim.runs.execute import execute
+    from collapsim.runs.spec import RunSpec
 
     spec = RunSpec("regression", {"design": extra[1]} if extra[0] == "--design" else {},
                    {"ridge": 20.0} if extra[0] == "--ridge" else {},

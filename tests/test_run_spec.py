@@ -10,9 +10,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.errors import ConfigError
-from collapsim.runspec import RunSpec
+from collapsim.runs.spec import RunSpec
 
 
 def _run(args):

@@ -1,7 +1,7 @@
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.runfolder import write_run
+from collapsim.output.runfolder import write_run
 
 SUMMARY = {"m": {"mean": [1.0, 0.5], "stderr": [0.0, 0.1], "lo": [1.0, 0.2], "hi": [1.0, 0.8], "theory": None}}
 

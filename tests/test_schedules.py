@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.schedules import parse_alpha
+from collapsim.engine.schedules import parse_alpha
 
 t = np.arange(1, 7)
 

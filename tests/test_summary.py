@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from collapsim.summary import summarize
+from collapsim.runs.summary import summarize
 
 
 @pytest.mark.parametrize("chains", [2, 7, 33, 257, 2000])

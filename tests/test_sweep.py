@@ -2,7 +2,6 @@
 foreign partial sweep, the phase diagram's theory, and the command line's one-line errors."""
 
 import csv
-import importlib
 import os
 import subprocess
 import sys
@@ -11,31 +10,34 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.registry import CATEGORICAL
-from collapsim.runspec import RunSpec
+from collapsim.families.categorical import ENTRY as CATEGORICAL
+from collapsim.runs.spec import RunSpec
 
 # The sweep runner module; the package's attribute collapsim.sweep is the API's function (collapsim/__init__).
-sw = importlib.import_module("collapsim.sweep")
+from collapsim.output import sweep_folder as sweep_folder
+from collapsim.sweeps import chunks as sweep_chunks
+from collapsim.sweeps import plan as sweep_plan
+from collapsim.sweeps import spec as sweep_spec
 
 
 def _spec(**axes):
     base = RunSpec("categorical", {"vocab": 8}, {}, "mix", "0.1", samples=10, generations=5, seeds=16, seed=3)
-    return sw.SweepSpec(base, tuple(sw.Axis(k, tuple(v)) for k, v in axes.items()), "final:entropy")
+    return sweep_spec.SweepSpec(base, tuple(sweep_spec.Axis(k, tuple(v)) for k, v in axes.items()), "final:entropy")
 
 
 def test_parse_axis_ranges_lists_and_refusals():
-    assert sw.parse_axis("alpha=0:1:5", CATEGORICAL).values == (0.0, 0.25, 0.5, 0.75, 1.0)
-    assert sw.parse_axis("samples=50,200", CATEGORICAL) == sw.Axis("samples", (50, 200))
-    assert sw.parse_axis("top-p=0.9,1", CATEGORICAL) == sw.Axis("top_p", (0.9, 1.0))
-    assert sw.parse_axis("init=zipf,uniform", CATEGORICAL).values == ("zipf", "uniform")
+    assert sweep_spec.parse_axis("alpha=0:1:5", CATEGORICAL).values == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert sweep_spec.parse_axis("samples=50,200", CATEGORICAL) == sweep_spec.Axis("samples", (50, 200))
+    assert sweep_spec.parse_axis("top-p=0.9,1", CATEGORICAL) == sweep_spec.Axis("top_p", (0.9, 1.0))
+    assert sweep_spec.parse_axis("init=zipf,uniform", CATEGORICAL).values == ("zipf", "uniform")
     for bad in ("alpha", "alpha=", "alpha=0:1", "colour=1,2", "seeds=1,2", "samples=1.5", "alpha=1,1", "init=zipf,nope",
                 "alpha=0:1:0", "alpha=nan"):
         with pytest.raises(ConfigError):
-            sw.parse_axis(bad, CATEGORICAL)
+            sweep_spec.parse_axis(bad, CATEGORICAL)
 
 
 def test_shape_setting_values_form_separate_groups():
-    groups = sw.plan(_spec(alpha=[0.0, 0.3, 0.6], samples=[10, 20]))
+    groups = sweep_plan.plan(_spec(alpha=[0.0, 0.3, 0.6], samples=[10, 20]))
     assert sorted(len(g.points) for g in groups) == [3, 3]
     assert {g.cfg.samples for g in groups} == {10, 20}
 
@@ -47,10 +49,10 @@ def _read(path):
 
 def test_each_grid_point_equals_its_own_run(tmp_path):
     """A sweep point's rows are the rows of `collapsim run` with that point's settings, digit for digit."""
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     sweep = _spec(alpha=[0.0, 0.4], temperature=[1.0, 0.8])
-    res = sw.execute_sweep(sweep, tmp_path / "s", progress=False)
+    res = sweep_folder.execute_sweep(sweep, tmp_path / "s", progress=False)
     rows = _read(res.path / "metrics.csv")
     assert rows[0][:2] == ["alpha", "temperature"]
     run = execute(sweep.point_spec({"alpha": 0.4, "temperature": 0.8}), tmp_path / "r")
@@ -62,7 +64,7 @@ def test_each_grid_point_equals_its_own_run(tmp_path):
 def test_summary_theory_is_the_exact_prediction(tmp_path):
     """Replacement vs alpha = 0.5: final entropy within 4 standard errors of the exact theory column."""
     base = RunSpec("categorical", {"vocab": 20}, {}, "mix", "0.1", samples=30, generations=20, seeds=2000, seed=5)
-    res = sw.execute_sweep(sw.SweepSpec(base, (sw.Axis("alpha", (0.0, 0.5)),), "final:entropy"), tmp_path / "s",
+    res = sweep_folder.execute_sweep(sweep_spec.SweepSpec(base, (sweep_spec.Axis("alpha", (0.0, 0.5)),), "final:entropy"), tmp_path / "s",
                            progress=False)
     rows = [r for r in _read(res.path / "metrics.csv")[1:] if r[1] == "20" and r[2] == "entropy"]
     assert len(rows) == 2
@@ -82,7 +84,7 @@ def _table(path):
 
 def test_resume_after_interruption_between_and_inside_chunks(tmp_path, monkeypatch):
     sweep = _spec(alpha=[0.0, 0.2, 0.4, 0.6])
-    whole = _table(sw.execute_sweep(sweep, tmp_path / "whole", progress=False).path)
+    whole = _table(sweep_folder.execute_sweep(sweep, tmp_path / "whole", progress=False).path)
     out = tmp_path / "cut"
 
     def stop_after(i):  # killed between chunks: after the second chunk is on disk
@@ -90,8 +92,8 @@ def test_resume_after_interruption_between_and_inside_chunks(tmp_path, monkeypat
             raise Stop
 
     with pytest.raises(Stop):
-        sw.execute_sweep(sweep, out, progress=False, after_chunk=stop_after)
-    partial = sw.partial_dir(out)
+        sweep_folder.execute_sweep(sweep, out, progress=False, after_chunk=stop_after)
+    partial = sweep_chunks.partial_dir(out)
     assert sorted(p.name for p in partial.iterdir()) == ["chunk-00000.npz", "chunk-00001.npz", "sweep.json"]
     assert not out.exists()
 
@@ -102,13 +104,13 @@ def test_resume_after_interruption_between_and_inside_chunks(tmp_path, monkeypat
             f.write(b"PK\x03\x04 half")
         raise Stop
 
-    monkeypatch.setattr(sw.np, "savez", half_written)
+    monkeypatch.setattr(sweep_chunks.np, "savez", half_written)
     with pytest.raises(Stop):
-        sw.execute_sweep(sweep, out, progress=False)
-    monkeypatch.setattr(sw.np, "savez", real_savez)
+        sweep_folder.execute_sweep(sweep, out, progress=False)
+    monkeypatch.setattr(sweep_chunks.np, "savez", real_savez)
     assert sorted(p.name for p in partial.iterdir()) == ["chunk-00000.npz", "chunk-00001.npz", "sweep.json"]
 
-    res = sw.execute_sweep(sweep, out, progress=False)
+    res = sweep_folder.execute_sweep(sweep, out, progress=False)
     assert (res.computed, res.skipped) == (2, 2)
     assert _table(res.path) == whole
     assert not partial.exists()
@@ -121,19 +123,19 @@ def test_a_partial_sweep_with_another_configuration_is_refused(tmp_path):
         raise Stop
 
     with pytest.raises(Stop):
-        sw.execute_sweep(_spec(alpha=[0.0, 0.5]), out, progress=False, after_chunk=stop)
+        sweep_folder.execute_sweep(_spec(alpha=[0.0, 0.5]), out, progress=False, after_chunk=stop)
     with pytest.raises(ConfigError, match="another configuration"):
-        sw.execute_sweep(_spec(alpha=[0.0, 0.6]), out, progress=False)
+        sweep_folder.execute_sweep(_spec(alpha=[0.0, 0.6]), out, progress=False)
 
 
 def test_chunk_size_follows_memory_and_footprint():
     sweep = _spec(alpha=list(np.linspace(0, 1, 40)))
-    (group,) = sw.plan(sweep)
-    results, working = sw.per_chain_bytes(group)
-    assert sw.chunk_points(group, 16, 0) == 10  # no memory figure: the group in MIN_CHUNKS_PER_GROUP chunks
-    tight = int(16 * (results + working) * 3 / sw.MEMORY_SHARE)  # room for three points' chains
-    assert sw.chunk_points(group, 16, tight) == 3
-    assert sw.chunk_points(group, 16, 1) == 1
+    (group,) = sweep_plan.plan(sweep)
+    results, working = sweep_plan.per_chain_bytes(group)
+    assert sweep_plan.chunk_points(group, 16, 0) == 10  # no memory figure: the group in MIN_CHUNKS_PER_GROUP chunks
+    tight = int(16 * (results + working) * 3 / sweep_plan.MEMORY_SHARE)  # room for three points' chains
+    assert sweep_plan.chunk_points(group, 16, tight) == 3
+    assert sweep_plan.chunk_points(group, 16, 1) == 1
 
 
 def _cli(*args, env=None, timeout=300):
@@ -183,9 +185,9 @@ def test_four_devices_give_the_one_device_table(tmp_path):
 def test_config_json_reruns_the_sweep(tmp_path):
     import json
 
-    first = sw.execute_sweep(_spec(alpha=[0.0, 0.5], samples=[10, 12]), tmp_path / "a", progress=False).path
-    again = sw.SweepSpec.from_config(json.loads((first / "config.json").read_text()))
-    assert _table(sw.execute_sweep(again, tmp_path / "b", progress=False).path) == _table(first)
+    first = sweep_folder.execute_sweep(_spec(alpha=[0.0, 0.5], samples=[10, 12]), tmp_path / "a", progress=False).path
+    again = sweep_spec.SweepSpec.from_config(json.loads((first / "config.json").read_text()))
+    assert _table(sweep_folder.execute_sweep(again, tmp_path / "b", progress=False).path) == _table(first)
 
 
 @pytest.mark.slow
@@ -216,8 +218,8 @@ def test_until_collapse_matches_the_exact_mean_collapse_time(tmp_path):
     from collapsim.theory.collapse_time import mean_collapse_time
 
     base = RunSpec("categorical", {"vocab": 3}, {}, "replace", "none", samples=8, generations=100, seeds=1200, seed=11)
-    sweep = sw.SweepSpec(base, (sw.Axis("vocab", (3, 6)),), "collapse", until_collapse=True)
-    res = sw.execute_sweep(sweep, tmp_path / "c", progress=False)
+    sweep = sweep_spec.SweepSpec(base, (sweep_spec.Axis("vocab", (3, 6)),), "collapse", until_collapse=True)
+    res = sweep_folder.execute_sweep(sweep, tmp_path / "c", progress=False)
     rows = _read(res.path / "metrics.csv")
     assert rows[0] == ["vocab", "metric", "mean", "stderr", "lo", "hi", "censored", "cap", "theory", "diffusion_approx"]
     from collapsim.families.categorical import zipf_truth
@@ -233,8 +235,8 @@ def test_until_collapse_matches_the_exact_mean_collapse_time(tmp_path):
 def test_until_collapse_censors_at_the_cap(tmp_path):
     """With fresh real data (mix, alpha = 0.5) a chain cannot collapse: every chain is censored at --cap."""
     base = RunSpec("categorical", {"vocab": 4}, {}, "mix", "0.5", samples=20, generations=100, seeds=64, seed=0)
-    sweep = sw.SweepSpec(base, (sw.Axis("alpha", (0.5,)),), "collapse", until_collapse=True, cap=40)
-    rows = _read(sw.execute_sweep(sweep, tmp_path / "c", progress=False).path / "metrics.csv")
+    sweep = sweep_spec.SweepSpec(base, (sweep_spec.Axis("alpha", (0.5,)),), "collapse", until_collapse=True, cap=40)
+    rows = _read(sweep_folder.execute_sweep(sweep, tmp_path / "c", progress=False).path / "metrics.csv")
     assert rows[1][6:8] == ["64", "40"] and float(rows[1][2]) == 40.0 and rows[1][8] == ""
 
 
@@ -270,7 +272,7 @@ def test_a_sweep_killed_by_sigkill_resumes_to_the_same_table(tmp_path):
     out = tmp_path / "cut"
     proc = subprocess.Popen([sys.executable, "-m", "collapsim", *args, "--out", str(out)], env=_env(1),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    partial = sw.partial_dir(out)
+    partial = sweep_chunks.partial_dir(out)
     deadline = time.time() + 240
     while time.time() < deadline and not list(partial.glob("chunk-*.npz")):
         time.sleep(0.05)
@@ -290,9 +292,9 @@ def test_a_sweep_killed_by_sigkill_resumes_to_the_same_table(tmp_path):
 def test_the_table_does_not_depend_on_the_chunking(tmp_path, monkeypatch):
     """5 points in chunks of 2 (the last padded) and in one chunk: the same table, digit for digit."""
     sweep = _spec(alpha=[0.0, 0.1, 0.2, 0.3, 0.4])
-    (group,) = sw.plan(sweep)
-    assert [c.points for c in sw.make_chunks([group], 16, 0)] == [(0, 1), (2, 3), (4, 4)]
-    chunked = _table(sw.execute_sweep(sweep, tmp_path / "a", progress=False).path)
-    monkeypatch.setattr(sw, "MIN_CHUNKS_PER_GROUP", 1)
-    assert [c.points for c in sw.make_chunks([group], 16, 0)] == [(0, 1, 2, 3, 4)]
-    assert _table(sw.execute_sweep(sweep, tmp_path / "b", progress=False).path) == chunked
+    (group,) = sweep_plan.plan(sweep)
+    assert [c.points for c in sweep_plan.make_chunks([group], 16, 0)] == [(0, 1), (2, 3), (4, 4)]
+    chunked = _table(sweep_folder.execute_sweep(sweep, tmp_path / "a", progress=False).path)
+    monkeypatch.setattr(sweep_plan, "MIN_CHUNKS_PER_GROUP", 1)
+    assert [c.points for c in sweep_plan.make_chunks([group], 16, 0)] == [(0, 1, 2, 3, 4)]
+    assert _table(sweep_folder.execute_sweep(sweep, tmp_path / "b", progress=False).path) == chunked

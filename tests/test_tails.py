@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
-from collapsim.tails import khat_threshold, mean_unestimable, tail_shape
+from collapsim.commands.cli import main
+from collapsim.runs.tails import khat_threshold, mean_unestimable, tail_shape
 from collapsim.theory.gaussian import expected_log_det_ratio
 
 

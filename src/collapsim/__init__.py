@@ -1,13 +1,16 @@
 """collapsim: a theory simulator for model collapse.
 
 The package is deliberately light to import: the CLI, the replay solver and the GPT-2 backend load only
-what they need. The generation loop lives in :mod:`collapsim.engine`, model families in
-:mod:`collapsim.families`, closed-form predictions in :mod:`collapsim.theory`. The Python API,
+what they need. Its layers, lowest first (each imports only from the layers below it; the contract is
+``[tool.importlinter]`` in pyproject.toml, checked by the test suite): :mod:`collapsim.errors` and the
+base utilities (:mod:`~collapsim.schema`, :mod:`~collapsim.memory`, :mod:`collapsim.files`); the engine
+(:mod:`collapsim.engine`); theory (:mod:`collapsim.theory`), the GPT-2 backend (:mod:`collapsim.gpt2`),
+integrity metrics (:mod:`collapsim.metrics`) and replay games (:mod:`collapsim.replay`); the families
+(:mod:`collapsim.families`, one entry each); the run layer (:mod:`collapsim.runs`); sweeps
+(:mod:`collapsim.sweeps`); output (:mod:`collapsim.output`); the commands (:mod:`collapsim.commands`) and
+this Python API. The Python API,
 ``collapsim.run``, ``collapsim.sweep`` and ``collapsim.load`` (:mod:`collapsim.api`), loads on first use.
 """
-
-import sys
-import types
 
 __version__ = "0.1.0"
 
@@ -21,26 +24,3 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _Package(types.ModuleType):
-    """The package's module type: ``collapsim.sweep`` stays the API's function once the submodule
-    ``collapsim/sweep.py`` (the sweep runner) is imported.
-
-    Why: importing a submodule for the first time makes the import system bind it on its package,
-    ``setattr(collapsim, "sweep", <module collapsim.sweep>)``; it happens inside every sweep, and it would
-    replace the function by the module for the rest of the process. This type lets that one binding pass
-    by: the module still lives in ``sys.modules`` and is imported by its full name (``from collapsim.sweep
-    import SweepSpec``, ``importlib.import_module("collapsim.sweep")``), while the attribute ``sweep`` is
-    left to :func:`__getattr__`. Renaming the submodule instead would change the import path that every
-    module, test and benchmark of the sweep uses. The price: ``from collapsim import sweep`` and ``import
-    collapsim.sweep as sw`` give the function, not the module (both read the package's attribute).
-    """
-
-    def __setattr__(self, name, value):
-        if name == "sweep" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -1,3 +1,3 @@
-from collapsim.launch import main
+from collapsim.commands.launch import main
 
 main()

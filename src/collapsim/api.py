@@ -11,7 +11,7 @@
 One path with the command line. Keyword arguments are the command's options, dashes written as underscores
 (``metrics_every=5`` is ``--metrics-every 5``); they are handed, as text, to the same click command that parses
 ``collapsim run FAMILY`` (or ``collapsim sweep FAMILY``), so they have its defaults, types and choices, and the
-spec they make goes to :func:`collapsim.execute.execute` (or :func:`collapsim.sweep.execute_sweep`) as the
+spec they make goes to :func:`collapsim.runs.execute.execute` (or :func:`collapsim.sweeps.execute_sweep`) as the
 command's does: a call writes the folder the command would write, with the same numbers. Bad input raises
 :class:`~collapsim.errors.ConfigError` (a ``ValueError``) whose message is the line the command prints after
 ``collapsim: error:``, before any work.
@@ -22,10 +22,10 @@ result is a folder first, so it can be loaded again, shared, or re-run with ``co
 temporary folder would be gone with the notebook's kernel.
 
 Process settings the command makes and a call does not: the command gives XLA one CPU device per core
-(:func:`collapsim.cli_common.use_all_cores`), which must happen before JAX is imported, and changes what the
+(:func:`collapsim.commands.options.use_all_cores`), which must happen before JAX is imported, and changes what the
 caller's own JAX code sees; a call leaves the process as it finds it. Numbers do not depend on the device
 count, only the speed on a CPU with several cores: call ``use_all_cores()`` first thing to get it. Nor does a
-call set the training loop's allocator (:mod:`collapsim.heap`), a process-wide setting that slows the
+call set the training loop's allocator (:mod:`collapsim.commands.heap`), a process-wide setting that slows the
 simulators run later in the same process.
 """
 
@@ -63,7 +63,7 @@ def run(family: str, *, out=None, **options) -> "Result":
     """
     from collapsim.commands.run import run as command
     from collapsim.commands.run import spec_from_options
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     e = _entry(family)
     params = _parse(command.commands[e.name], {**options, "out": out})
@@ -94,7 +94,7 @@ def sweep(family: str, grid, *, out=None, **options) -> "Result | None":
     """
     from collapsim.commands.sweep import sweep as command
     from collapsim.commands.sweep import sweep_from_options
-    from collapsim.sweep import execute_sweep
+    from collapsim.output.sweep_folder import execute_sweep
 
     e = _entry(family)
     given = [name for name in _MULTI_PROCESS if options.get(name) is not None]
@@ -181,7 +181,7 @@ class Result:
 
 
 def _entry(family):
-    from collapsim.registry import ENTRIES, entry
+    from collapsim.runs.registry import ENTRIES, entry
 
     if not isinstance(family, str):
         raise ConfigError(f"family must be a name, one of {', '.join(ENTRIES)}; got {family!r}")
@@ -209,7 +209,7 @@ def _parse(command, options: dict, extra=()) -> dict:
             argv += [p.opts[0], _text(value)]
     try:
         return command.make_context(command.name, argv).params
-    except click.ClickException as err:  # the CLI's one line (collapsim.cli)
+    except click.ClickException as err:  # the CLI's one line (collapsim.commands.cli)
         raise ConfigError(" ".join(err.format_message().split())) from None
 
 
@@ -254,17 +254,17 @@ def _cell(text: str, column: str):
 
 
 def _run_figure(config: dict, rows: list[dict]):
-    """A run folder's figure from its tidy rows: the summary that :func:`collapsim.plots.summary_figure` draws,
+    """A run folder's figure from its tidy rows: the summary that :func:`collapsim.output.plots.summary_figure` draws,
     with config.json's heavy-tailed generations. What metrics.csv does not hold comes from the run's theory
     computed again from its spec: the labelled
     approximations, and the exact curve of a metric recorded every k-th generation at the generations it has
     no row (the figure draws the curve at every generation)."""
     import numpy as np
 
-    from collapsim.execute import EXACT_THEORY
-    from collapsim.plots import summary_figure
-    from collapsim.registry import entry
-    from collapsim.runspec import RunSpec
+    from collapsim.runs.execute import EXACT_THEORY
+    from collapsim.output.plots import summary_figure
+    from collapsim.runs.registry import entry
+    from collapsim.runs.spec import RunSpec
 
     spec = RunSpec.from_config(config)
     e = entry(spec.family)
@@ -304,8 +304,9 @@ def _sweep_figure(folder: Path, config: dict, rows: list[dict]):
     """A sweep folder's figure from its tidy rows (and, until collapse, its collapse_generations.npz)."""
     import numpy as np
 
-    from collapsim.sweep import SweepSpec, sweep_title
-    from collapsim.sweep_plots import collapse_figure, sweep_figure
+    from collapsim.sweeps.spec import SweepSpec
+    from collapsim.sweeps.run import sweep_title
+    from collapsim.output.sweep_plots import collapse_figure, sweep_figure
 
     spec = SweepSpec.from_config(config)
     points = {tuple(a[n] for n in spec.names): {"point": SimpleNamespace(index=i, assignment=a)}

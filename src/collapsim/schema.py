@@ -2,9 +2,9 @@
 
 Why: the command line (click) and hand-edited config files used to be checked by different code, so a
 config file holding ``"vocab": "5"``, ``"top_k": null`` or ``"vocab": 5.5`` got through to a traceback deep in
-the run, or ran as 5 and recorded 5.5. Now the family options (:class:`collapsim.registry.Option`), the
-engine's fields (:data:`collapsim.runspec.ENGINE_RULES`) and the sweep config's axes all carry a
-:class:`Rule`; the click option types (:class:`collapsim.cli_common.Checked`) and the config readers call
+the run, or ran as 5 and recorded 5.5. Now the family options (:class:`collapsim.runs.registry.Option`), the
+engine's fields (:data:`collapsim.runs.spec.ENGINE_RULES`) and the sweep config's axes all carry a
+:class:`Rule`; the click option types (:class:`collapsim.commands.options.Checked`) and the config readers call
 :func:`check`, so a bad value gets the same one-line message wherever it comes from. NumPy and JAX free,
 except :func:`check_float_range`, which takes the run's float dtype.
 """

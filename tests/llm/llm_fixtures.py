@@ -48,8 +48,8 @@ def tiny_ckpt(tmp_path_factory):
     except ImportError:
         import jax
 
-        from collapsim.llm.checkpoint import save_checkpoint
-        from collapsim.llm.gpt2 import config_from_dict, init_params
+        from collapsim.gpt2.checkpoint import save_checkpoint
+        from collapsim.gpt2.model import config_from_dict, init_params
 
         d = dict(TINY, model_type="gpt2", bos_token_id=eos, eos_token_id=eos)
         cfg = config_from_dict(d)

@@ -88,7 +88,7 @@ def test_checkpoint_run_writes_the_run_folder_and_the_table(small, tiny_ckpt, co
 
 
 def test_same_seed_same_texts_and_numbers(small, tiny_ckpt, corpus):
-    from collapsim.llm.minilm import load_minilm
+    from collapsim.metrics.minilm import load_minilm
 
     preset = small.PRESETS["ainex"]
     real, _, _ = small.read_corpus(str(corpus), preset.n_real, preset.min_chars)

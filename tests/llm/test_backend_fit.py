@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.errors import ConfigError
-from collapsim.llm import sampling
-from collapsim.llm.checkpoint import load_checkpoint
-from collapsim.llm.gpt2 import forward
-from collapsim.llm.tokenizer import left_pad, pack
-from collapsim.llm.train import adamw, fit, lm_loss, make_train_step
+from collapsim.gpt2 import sampling
+from collapsim.gpt2.checkpoint import load_checkpoint
+from collapsim.gpt2.model import forward
+from collapsim.gpt2.tokenizer import left_pad, pack
+from collapsim.gpt2.train import adamw, fit, lm_loss, make_train_step
 from llm_fixtures import requires_hf
 
 
@@ -222,7 +222,7 @@ def test_finetune_pack_trains_on_long_lines(tiny_ckpt, tmp_path):
 
 def test_registered_row_is_timed_against_its_reference():
     """The hook for more rows of `collapsim bench llm`: a registered factory's row is timed on both sides."""
-    from collapsim.llm import bench
+    from collapsim.commands.bench import bench
 
     calls = {"ours": 0, "ref": 0}
 
@@ -240,7 +240,7 @@ def test_registered_row_is_timed_against_its_reference():
 
 def test_public_stacked_cache_call_matches_a_plain_forward(ck):
     """forward_cached with the stacked KVCache (the public one-call interface) still agrees with forward."""
-    from collapsim.llm.gpt2 import forward_cached, init_cache, positions_from_mask
+    from collapsim.gpt2.model import forward_cached, init_cache, positions_from_mask
 
     ids = np.array([[5, 17, 42, 8, 99]], np.int32)
     full = np.asarray(forward(ck.params, ck.config, ids))
@@ -258,7 +258,7 @@ def test_public_stacked_cache_call_matches_a_plain_forward(ck):
 def test_dense_layer_gradient_equals_autodiff(n_in, n_out):
     # linear's written-out backward takes the weight gradient as (dy^T x)^T when n_in > n_out: every
     # gradient must still be the plain formula's.
-    from collapsim.llm.gpt2 import linear
+    from collapsim.gpt2.model import linear
 
     kx, kw, kb, kg = jax.random.split(jax.random.PRNGKey(3), 4)
     x = jax.random.normal(kx, (40, n_in))
@@ -272,7 +272,7 @@ def test_dense_layer_gradient_equals_autodiff(n_in, n_out):
 
 
 def test_back_to_back_timing_precedes_each_timed_call_with_an_untimed_one():
-    from collapsim.llm.bench import _timeit
+    from collapsim.commands.bench.llm import _timeit
 
     calls = []
     fns = [lambda: calls.append("a"), lambda: calls.append("b")]

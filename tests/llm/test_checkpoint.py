@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.llm.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from collapsim.llm.gpt2 import config_from_dict, forward, init_params
+from collapsim.gpt2.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from collapsim.gpt2.model import config_from_dict, forward, init_params
 
 
 def _copy(src, dst):

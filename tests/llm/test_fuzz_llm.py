@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 PROMPT = ["--prompt", "the quick", "--max-new-tokens", "2"]
 TEXTS = ["the empire traded silk and spices for centuries",
@@ -44,7 +44,7 @@ def one_line_error(res, *fragments):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# A tiny BERT in the all-MiniLM-L6-v2 folder layout (collapsim.llm.minilm reads any size from config.json)
+# A tiny BERT in the all-MiniLM-L6-v2 folder layout (collapsim.metrics.minilm reads any size from config.json)
 # ------------------------------------------------------------------------------------------------------------
 
 def build_tiny_bert(folder: Path, hidden=16, layers=1, heads=2, inter=32, positions=64, seed=0):
@@ -53,7 +53,7 @@ def build_tiny_bert(folder: Path, hidden=16, layers=1, heads=2, inter=32, positi
     from safetensors.numpy import save_file
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
-    from collapsim.llm.minilm import _LAYER, _TOP
+    from collapsim.metrics.minilm import _LAYER, _TOP
 
     folder.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -188,7 +188,7 @@ def test_one_pretraining_step_has_a_schedule_at_the_peak_rate():
     # --steps 1 is allowed by --help; its schedule used to be a cosine over 0 steps (optax refused it).
     import optax
 
-    from collapsim.llm.pretrain import PretrainSettings, _schedule
+    from collapsim.families.llm.pretrain import PretrainSettings, _schedule
 
     for steps in (1, 2, 3):
         s = PretrainSettings(steps=steps, lr=3e-3)
@@ -210,7 +210,7 @@ def test_pretrain_one_step_end_to_end(tmp_path):
 def test_the_seed_range_ends_are_accepted():
     import jax
 
-    from collapsim.llm.cli import _seed
+    from collapsim.commands.llm import _seed
 
     for s in (0, 2 ** 32 - 1):
         assert _seed(s) == s

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.runspec import RunSpec
+from collapsim.runs.spec import RunSpec
 
 GENS = 3
 
@@ -27,7 +27,7 @@ def _spec(**kw):
 
 @pytest.mark.slow  # three micro runs, about a minute and a half on a shared 2-core machine
 def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache, monkeypatch):
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
     from collapsim.families import gpt2 as fam
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
@@ -67,7 +67,7 @@ def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache,
 
 @pytest.mark.slow
 def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     res = execute(_spec(policy="accumulate-subsample", alpha="none", generations=2, family_options={"preset": "micro", "continue_training": False}),
@@ -81,7 +81,7 @@ def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
 def test_pretrain_command_trains_once_then_reuses_the_cache(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from collapsim.cli import main
+    from collapsim.commands.cli import main
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(tmp_path))
     first = CliRunner().invoke(main, ["llm", "pretrain", "--preset", "micro", "--steps", "40"])
@@ -98,7 +98,7 @@ def test_pretrain_command_trains_once_then_reuses_the_cache(tmp_path, monkeypatc
 def test_run_gpt2_help_lists_the_protocol_options():
     from click.testing import CliRunner
 
-    from collapsim.cli import main
+    from collapsim.commands.cli import main
 
     out = " ".join(CliRunner().invoke(main, ["run", "gpt2", "--help"]).output.split())
     for flag in ("--preset", "--continue-training / --from-base", "--checkpoint", "--corpus", "--generations",
@@ -111,7 +111,7 @@ def test_run_gpt2_help_lists_the_protocol_options():
 def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
     """A Hugging Face GPT-2 folder (random weights, byte-level BPE) on a text corpus: generated texts are
     decoded and split into words, counted over the corpus's most common words."""
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
     from llm_fixtures import SENTENCES
 
     corpus = tmp_path / "corpus.txt"
@@ -128,7 +128,7 @@ def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
 
 
 def test_checkpoint_without_corpus_is_one_line(tmp_path):
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     for bad, match in (({"lr": -1.0}, "--lr"), ({"epochs": -2}, "--epochs"), ({"length": 1}, "--length"),
                        ({"temperature": -0.5}, "--temperature"), ({"top_k": -3}, "--top-k")):
@@ -145,7 +145,7 @@ def test_checkpoint_without_corpus_is_one_line(tmp_path):
 def test_generation_bench_times_both_sides(cache, monkeypatch):
     from llm_fixtures import hf_available
 
-    from collapsim.llm.bench_generation import format_generation_report, run_generation_bench
+    from collapsim.commands.bench.llm_generation import format_generation_report, run_generation_bench
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     r = run_generation_bench(repeats=1, with_torch=hf_available(), threads=1, preset="micro", n=16)
@@ -158,8 +158,8 @@ def test_generation_bench_times_both_sides(cache, monkeypatch):
 def test_decoding_factors_follow_the_protocol():
     """No map without decoding; with temperature or top-k, one factor per generation and word, and the mean
     law it implies (r_t times the training texts' law) sums to 1, as the ideal learner's law must."""
-    from collapsim.llm import loop as LP
-    from collapsim.llm import source as S
+    from collapsim.families.llm import loop as LP
+    from collapsim.families.llm import source as S
     from collapsim.theory import decoded_chain as D
 
     p = LP.MICRO
@@ -176,7 +176,7 @@ def test_decoding_factors_follow_the_protocol():
 
 @pytest.mark.slow  # one micro run with decoding, about 20-40 s on a shared 2-core machine
 def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monkeypatch):
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     res = execute(_spec(policy="replace", alpha="none", family_options={"preset": "micro", "temperature": 0.8}),
@@ -195,7 +195,7 @@ def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monk
 def test_fresh_optimizer_changes_the_second_generation_only(tmp_path, cache, monkeypatch):
     """Generation 1 starts from the base model's fresh optimizer either way, so it must be identical;
     generation 2 differs only if the AdamW state was really reset."""
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     out = {}
@@ -213,8 +213,8 @@ def test_fresh_optimizer_changes_the_second_generation_only(tmp_path, cache, mon
 def test_small_preset_is_gpt2_small_shaped_on_tinys_source():
     # The GPU preset: GPT-2 small's layers, width and heads over tiny's known source, its own pretraining
     # rate (so its own cache key), and tiny's base model untouched.
-    from collapsim.llm import pretrain as P
-    from collapsim.llm.loop import LOOP_PRESETS, _source, pretrain_settings
+    from collapsim.families.llm import pretrain as P
+    from collapsim.families.llm.loop import LOOP_PRESETS, _source, pretrain_settings
 
     tiny, small = LOOP_PRESETS["tiny"], LOOP_PRESETS["small"]
     cfg, _ = P.model_config(_source(small), P.ModelShape(small.n_layer, small.n_embd, small.n_head))
@@ -223,11 +223,11 @@ def test_small_preset_is_gpt2_small_shaped_on_tinys_source():
     assert pretrain_settings(tiny) == P.PretrainSettings(steps=1500)  # tiny's cached model keeps its hash
     assert pretrain_settings(small).lr < pretrain_settings(tiny).lr
     spec = RunSpec(family="gpt2", family_options={"preset": "small"}, generations=1, samples=16, seeds=1)
-    from collapsim.llm.loop import preset
+    from collapsim.families.llm.loop import preset
 
     assert preset(spec).n_embd == 768
     # run gpt2's choices (the light registry writes them out) are ainex plus every loop preset.
-    from collapsim.registry import GPT2
+    from collapsim.families.llm import ENTRY as GPT2
 
     (choice,) = [o for o in GPT2.options if o.name == "preset"]
     assert set(choice.choices) == {"ainex", *LOOP_PRESETS}

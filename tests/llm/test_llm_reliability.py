@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 
 def _run(args):
@@ -155,8 +155,8 @@ def small_vocab_ckpt(tiny_ckpt, tmp_path_factory):
     """A checkpoint whose config.json has vocab_size 40 but whose tokenizer.json knows 300 tokens."""
     import jax
 
-    from collapsim.llm.checkpoint import save_checkpoint
-    from collapsim.llm.gpt2 import config_from_dict, init_params
+    from collapsim.gpt2.checkpoint import save_checkpoint
+    from collapsim.gpt2.model import config_from_dict, init_params
 
     folder = tmp_path_factory.mktemp("small_vocab") / "ck"
     d = dict(model_type="gpt2", vocab_size=40, n_positions=64, n_embd=16, n_layer=1, n_head=2,
@@ -181,7 +181,7 @@ def test_token_ids_beyond_the_vocabulary_are_an_error(small_vocab_ckpt, tmp_path
 
 def test_json_output_never_holds_a_bare_nan(tiny_ckpt, tmp_path):
     """A checkpoint with NaN weights gives NaN log-probs; --json writes them as null (valid JSON)."""
-    from collapsim.llm.checkpoint import load_checkpoint, save_checkpoint
+    from collapsim.gpt2.checkpoint import load_checkpoint, save_checkpoint
 
     ck = load_checkpoint(tiny_ckpt)
     params = dict(ck.params, ln_f_g=ck.params["ln_f_g"] * float("nan"))

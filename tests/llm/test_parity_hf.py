@@ -17,7 +17,7 @@ def hf_model(tiny_ckpt):
 
 @pytest.fixture(scope="module")
 def ours(tiny_ckpt):
-    from collapsim.llm.checkpoint import load_checkpoint
+    from collapsim.gpt2.checkpoint import load_checkpoint
 
     return load_checkpoint(tiny_ckpt)
 
@@ -37,7 +37,7 @@ def _left_padded_batch(vocab, seed=0):
 def test_logits_match_unpadded_and_left_padded(hf_model, ours):
     import torch
 
-    from collapsim.llm.gpt2 import forward
+    from collapsim.gpt2.model import forward
 
     ids, mask = _left_padded_batch(ours.config.vocab_size)
     tm = torch.tensor(mask.astype(np.int64))
@@ -57,7 +57,7 @@ def test_greedy_generation_token_identical_left_padded(hf_model, ours, penalty):
     import jax
     import torch
 
-    from collapsim.llm.sampling import sample, sampling_params
+    from collapsim.gpt2.sampling import sample, sampling_params
 
     ids, mask = _left_padded_batch(ours.config.vocab_size, seed=1)
     n_new = 20
@@ -78,7 +78,7 @@ def test_greedy_generation_token_identical_left_padded(hf_model, ours, penalty):
 def test_tokenizer_matches_hf_fast_tokenizer(tiny_ckpt):
     from transformers import PreTrainedTokenizerFast
 
-    from collapsim.llm.tokenizer import decode, encode, load_tokenizer
+    from collapsim.gpt2.tokenizer import decode, encode, load_tokenizer
 
     ref = PreTrainedTokenizerFast(tokenizer_file=str(tiny_ckpt / "tokenizer.json"))
     tok = load_tokenizer(tiny_ckpt)
@@ -94,7 +94,7 @@ def test_saved_checkpoint_opens_in_transformers(tmp_path, ours, hf_model):
     import torch
     from transformers import GPT2LMHeadModel
 
-    from collapsim.llm.checkpoint import save_checkpoint
+    from collapsim.gpt2.checkpoint import save_checkpoint
 
     params = jax.tree_util.tree_map(lambda x: x * 1.01, ours.params)  # a "fine-tuned" generation
     out = save_checkpoint(tmp_path / "gen1", params, ours.config, ours.config_dict, ours.tokenizer_path)
@@ -103,13 +103,13 @@ def test_saved_checkpoint_opens_in_transformers(tmp_path, ours, hf_model):
     with torch.no_grad():
         got = reloaded(x).logits.numpy()
         orig = hf_model(x).logits.numpy()
-    from collapsim.llm.gpt2 import forward
+    from collapsim.gpt2.model import forward
 
     np.testing.assert_allclose(got, np.asarray(forward(params, ours.config, x.numpy())), atol=1e-4, rtol=0)
     assert np.abs(got - orig).max() > 1e-3  # it really is the modified model
     from transformers import AutoTokenizer
 
-    from collapsim.llm.tokenizer import encode, load_tokenizer
+    from collapsim.gpt2.tokenizer import encode, load_tokenizer
 
     text = "model collapse, again and again"
     assert AutoTokenizer.from_pretrained(str(out)).encode(text) == encode(load_tokenizer(out), [text])[0]
@@ -118,7 +118,7 @@ def test_saved_checkpoint_opens_in_transformers(tmp_path, ours, hf_model):
 def test_training_loss_matches_hf_labels_with_padding(hf_model, ours):
     import torch
 
-    from collapsim.llm.train import lm_loss
+    from collapsim.gpt2.train import lm_loss
 
     rng = np.random.default_rng(3)
     ids = rng.integers(0, ours.config.vocab_size, (3, 12))
@@ -144,7 +144,7 @@ def test_decoding_pipeline_matches_hf_logits_processors(penalty, temp, k, p):
                                                         TemperatureLogitsWarper, TopKLogitsWarper,
                                                         TopPLogitsWarper)
 
-    from collapsim.decoding import apply_repetition_penalty, decode_logits
+    from collapsim.engine.decoding import apply_repetition_penalty, decode_logits
 
     rng = np.random.default_rng(0)
     V = 60

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.llm.checkpoint import load_checkpoint
-from collapsim.llm.gpt2 import forward
-from collapsim.decoding import apply_repetition_penalty, decode_logits
-from collapsim.llm.sampling import sample, sampling_params
-from collapsim.llm.tokenizer import left_pad
+from collapsim.gpt2.checkpoint import load_checkpoint
+from collapsim.gpt2.model import forward
+from collapsim.engine.decoding import apply_repetition_penalty, decode_logits
+from collapsim.gpt2.sampling import sample, sampling_params
+from collapsim.gpt2.tokenizer import left_pad
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.llm import source as S
+from collapsim.families.llm import source as S
 
 SRC = S.build_source(vocab=64, branching=4, teleport=0.05, length=12, seed=3)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from collapsim.errors import ConfigError
-from collapsim.llm.checkpoint import load_checkpoint
-from collapsim.llm import train as T
-from collapsim.llm.train import adamw, fit, lm_loss, make_train_step, perplexity
+from collapsim.gpt2.checkpoint import load_checkpoint
+from collapsim.gpt2 import train as T
+from collapsim.gpt2.train import adamw, fit, lm_loss, make_train_step, perplexity
 
 
 @pytest.fixture(scope="module")

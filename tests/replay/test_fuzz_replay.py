@@ -10,7 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 from collapsim.replay import games
 from collapsim.replay.certificate import to_json
 from collapsim.replay.solver import solve
@@ -131,7 +131,7 @@ def test_force_replaces_an_existing_file_with_a_certificate_that_verifies(tmp_pa
 
 
 def test_shipped_example_is_protected_too(tmp_path):
-    from collapsim.replay.cli import _shipped
+    from collapsim.commands.replay import _shipped
 
     shipped = _shipped("chain")
     before = open(shipped, "rb").read()
@@ -142,7 +142,7 @@ def test_shipped_example_is_protected_too(tmp_path):
 @pytest.mark.parametrize("force", [False, True])
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, force):
     # The disk fills up (or the process is stopped) between writing the temporary and moving it into place.
-    import collapsim.outfile as outfile
+    import collapsim.files.outfile as outfile
 
     (tmp_path / "chain.json").write_text(CHAIN)
     out = tmp_path / "cert.json"

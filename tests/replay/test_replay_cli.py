@@ -6,7 +6,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from collapsim.cli import main
+from collapsim.commands.cli import main
 
 
 def run(*args):

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import click
 
-from collapsim.cli_common import Checked, engine_options, option_type, resolve_alpha_spec, use_all_cores
+from collapsim.commands.options import Checked, engine_options, option_type, resolve_alpha_spec, use_all_cores
 from collapsim.errors import ConfigError
-from collapsim.heap import retain_freed_memory
-from collapsim.registry import ENTRIES, Entry
-from collapsim.runspec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, RunSpec
+from collapsim.commands.heap import retain_freed_memory
+from collapsim.runs.registry import ENTRIES, Entry
+from collapsim.runs.spec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, RunSpec
 
 
 def report(result) -> None:
     """Print the short table, the theory note and where the run went."""
-    from collapsim.runfolder import summary_table
+    from collapsim.output.runfolder import summary_table
 
     click.echo(summary_table(result.summary))
     if result.note:
@@ -28,9 +28,9 @@ def report(result) -> None:
 
 def execute_and_report(spec: RunSpec, out) -> None:
     if spec.family in ENTRIES and ENTRIES[spec.family].driver == "host":
-        retain_freed_memory()  # a training loop: keep XLA's per-step scratch in the heap (collapsim.heap)
+        retain_freed_memory()  # a training loop: keep XLA's per-step scratch in the heap (collapsim.commands.heap)
     use_all_cores()
-    from collapsim.execute import execute
+    from collapsim.runs.execute import execute
 
     report(execute(spec, out))
 

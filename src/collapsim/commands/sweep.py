@@ -10,11 +10,11 @@ import threading
 
 import click
 
-from collapsim.cli_common import Checked, option_type, resolve_alpha_spec, use_all_cores
+from collapsim.commands.options import Checked, option_type, resolve_alpha_spec, use_all_cores
 from collapsim.errors import ConfigError
-from collapsim.policies import POLICIES
-from collapsim.registry import ENTRIES, Entry
-from collapsim.runspec import ENGINE_RULES, METHODS, RunSpec
+from collapsim.engine.policies import POLICIES
+from collapsim.runs.registry import ENTRIES, Entry
+from collapsim.runs.spec import ENGINE_RULES, METHODS, RunSpec
 
 
 #: Seconds a process waits for the others to join (jax.distributed.initialize's own default).
@@ -124,7 +124,7 @@ def _distributed(coordinator, processes, process_id, timeout=COORDINATOR_TIMEOUT
 def execute_and_report(sweep, out, distributed=(None, None, None, COORDINATOR_TIMEOUT_S)) -> None:
     use_all_cores()
     _distributed(*distributed)
-    from collapsim.sweep import execute_sweep
+    from collapsim.output.sweep_folder import execute_sweep
 
     result = execute_sweep(sweep, out)
     if result.path is None:
@@ -149,9 +149,9 @@ _DIST_OPTIONS = [
 
 def sweep_from_options(e: Entry, grid, summary, until_collapse, cap, generations, samples, seeds, policy, alpha, seed,
                        method, **options):
-    """The :class:`~collapsim.sweep.SweepSpec` of ``collapsim sweep FAMILY``'s parsed options (also
+    """The :class:`~collapsim.sweeps.SweepSpec` of ``collapsim sweep FAMILY``'s parsed options (also
     :func:`collapsim.api.sweep`'s)."""
-    from collapsim.sweep import SweepSpec, parse_axis
+    from collapsim.sweeps.spec import SweepSpec, parse_axis
 
     axes = tuple(parse_axis(g, e) for g in grid)
     names = [a.name for a in axes]
@@ -220,7 +220,7 @@ def sweep(ctx, config_path, out):
         click.echo(ctx.get_help())
         return
     from collapsim.commands.run import read_config
-    from collapsim.sweep import SweepSpec
+    from collapsim.sweeps.spec import SweepSpec
 
     execute_and_report(SweepSpec.from_config(read_config(config_path)), out)
 

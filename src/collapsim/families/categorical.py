@@ -12,7 +12,7 @@ Static settings of :func:`categorical`: ``vocab`` K, ``top_k`` (0 = off; static 
 of a ``lax.top_k``), and the switches ``tempered`` and ``nucleus`` that turn temperature and top-p on, so
 the common undecoded loop pays nothing for them.
 
-Decoding (:mod:`collapsim.decoding`, shared with the GPT-2 sampler), in the Hugging Face order (temperature, then top-k, then top-p), applied to the model before
+Decoding (:mod:`collapsim.engine.decoding`, shared with the GPT-2 sampler), in the Hugging Face order (temperature, then top-k, then top-p), applied to the model before
 each generation samples (and to the truth before generation 1, as an LLM decodes its base model):
   temperature tau: p_i -> p_i^(1/tau) / sum_j p_j^(1/tau);
   top-k: keep every category whose probability is at least the k-th largest (ties kept, as HF does);
@@ -39,7 +39,7 @@ rows below the first) with the exact integer CDF of :func:`cumulative_probs` bea
 compare (K = 1,000: 9 against 15) and binary search (K = 10,000: 30 to 50 against 105). No data-dependent
 loop: binary search gathers at every step, which is what costs under vmap. Exact up to float32: a
 category's probability is resolved to about 2^-23 absolute. The uniforms are Threefry words taken two per
-hash (:mod:`collapsim.rng`).
+hash (:mod:`collapsim.engine.rng`).
 
 Where only the counts are needed (the exact shortcut, which ``collapsim run`` uses for replace and mix) and
 n >= BINOMIAL_FROM K, the counts are drawn by K - 1 conditional binomials, whose cost does not grow with n.
@@ -54,10 +54,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from collapsim import rng
-from collapsim.decoding import decode_probs
+from collapsim.engine import rng
+from collapsim.engine.decoding import decode_probs
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
+from collapsim.families.entry import Criterion, Entry, Loop, Option, alpha_title, buffer_factor, resolve_method
 
 INITS = ("zipf", "uniform", "dirichlet", "wordfreq")
 
@@ -351,7 +352,7 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
         return sample_tokens(key, params["truth"], n)
 
     def decode(probs, params):
-        """The distribution synthetic tokens are drawn from (collapsim.decoding, HF order)."""
+        """The distribution synthetic tokens are drawn from (collapsim.engine.decoding, HF order)."""
         if not decoded:
             return probs
         return decode_probs(probs, temperature=params["temperature"] if tempered else None, top_k=top_k,
@@ -387,3 +388,113 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
 def is_decoded(temperature: float, top_k: int, top_p: float, vocab: int) -> bool:
     """Whether these settings change the distribution synthetic data is drawn from."""
     return temperature != 1.0 or 0 < top_k < vocab or top_p < 1.0
+
+
+# The theory adapter: the run spec's numbers into the plain functions of collapsim.theory.categorical.
+def predict_spec(spec, truth=None, bottom=None, available: int | None = None):
+    """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a categorical run spec.
+
+    Args:
+      truth: the simulated truth (K,) float64 (the float32 one the chains start from, renormalised);
+        computed from the spec when None. bottom: its bottom-decile mask (K,) bool.
+      available: bytes of memory to plan for (None: this machine's, :func:`collapsim.memory.available_bytes`).
+    The per-category theory is estimated first (:func:`theory_plan`); when it would not fit in memory or
+    time, the prediction keeps the O(T) closed forms and the approximations, with a note naming the estimate.
+    """
+    from collapsim.theory import Prediction
+    from collapsim.theory.categorical import approximations, closed_form_predictions, predictions, theory_plan
+
+    o, p = spec.family_options, spec.params
+    if truth is None:
+        params = params_for(o, p, spec.seed)
+        truth, bottom = simulated_truth(params), np.asarray(params["bottom"])
+    vocab = truth.shape[0]
+    if is_decoded(float(p.get("temperature", 1.0)), int(o.get("top_k", 0)), float(p.get("top_p", 1.0)), vocab):
+        return Prediction({}, {}, "no exact theory drawn: the decoding transform changes the sampling distribution")
+    if float(p.get("smoothing", 0.0)) > 0:
+        return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
+    if spec.policy not in ("replace", "mix"):
+        return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
+    alpha = spec.alpha_schedule()
+    theory_alpha = np.zeros_like(alpha) if spec.policy == "replace" else alpha
+    _, why = theory_plan(truth, spec.samples, theory_alpha, available)
+    approx = approximations(spec.policy, truth, spec.samples, alpha)
+    if why:
+        return Prediction(closed_form_predictions(spec.policy, truth, spec.samples, alpha), approx,
+                          f"exact theory skipped for entropy, support, tail mass, TV, KL and bottom-decile mass: it {why}; "
+                          "Gini-Simpson and squared error are still exact (eq. C4)")
+    return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom), approx)
+
+
+
+def collapse_theory(spec, loop) -> tuple:
+    """(exact mean collapse generation or None, diffusion approximation or None, why none) for one point."""
+    from collapsim.theory import collapse_time as ct
+
+    o, p = spec.family_options, spec.params
+    if spec.policy != "replace" and not (spec.policy == "mix" and float(spec.alpha) == 0.0):
+        return None, None, f"no collapse-time theory for policy {spec.policy!r} (real data keeps the chain alive)"
+    truth = loop.derived["truth"]
+    if is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), truth.shape[0]) or float(p["smoothing"]) > 0:
+        return None, None, "no collapse-time theory with a decoding transform or smoothing"
+    exact = ct.mean_collapse_time(truth, spec.samples) if ct.exact_available(truth, spec.samples) else None
+    return exact, ct.diffusion_mean_collapse_time(truth, spec.samples), ""
+
+
+# ---------------------------------------------------------------------------------------------------- entry
+
+def _categorical_build(spec) -> Loop:
+    import numpy as np
+
+    from collapsim.engine.policies import SHORTCUT_POLICIES
+
+    o, p = spec.family_options, spec.params
+    validate(o["vocab"], p["temperature"], o["top_k"], p["top_p"], p["smoothing"])
+    params = params_for(o, p, spec.seed)
+    shortcut = resolve_method(spec, spec.policy in SHORTCUT_POLICIES, True)
+    family = categorical(o["vocab"], o["top_k"], tempered=p["temperature"] != 1.0, nucleus=p["top_p"] < 1.0)
+    derived = {"truth": simulated_truth(params), "bottom_decile": np.flatnonzero(np.asarray(params["bottom"]))}
+    return Loop(family, params, shortcut, derived)
+
+
+def _categorical_predict(spec, loop):
+    import numpy as np
+
+    return predict_spec(spec, loop.derived["truth"], np.asarray(loop.params["bottom"]))
+
+
+def _categorical_title(spec) -> str:
+    o, p = spec.family_options, spec.params
+    decoding = [f"temperature={p['temperature']:g}"] if p["temperature"] != 1.0 else []
+    decoding += [f"top-k={o['top_k']}"] if 0 < o["top_k"] < o["vocab"] else []
+    decoding += [f"top-p={p['top_p']:g}"] if p["top_p"] < 1.0 else []
+    return (f"categorical K={o['vocab']} ({o['init']}), n={spec.samples}, {spec.policy}" + alpha_title(spec)
+            + (", " + ", ".join(decoding) if decoding else "") + f", {spec.seeds} chains")
+
+
+ENTRY = Entry(
+    "categorical", "Refit a K-category distribution on its own samples (Wright-Fisher drift), with LLM-style decoding.",
+    {"generations": 100, "samples": 200, "seeds": 2000},
+    (
+        Option("vocab", int, 50, "Number of categories K.", low=1),
+        Option("init", str, "zipf", "Initial truth; wordfreq: the K most common English words (needs the wordfreq extra).",
+               choices=("zipf", "uniform", "dirichlet", "wordfreq")),
+        Option("zipf_exponent", float, 1.0, "beta in p_i ~ i^-beta (init zipf).", low=0),
+        Option("dirichlet_concentration", float, 1.0, "Symmetric concentration (init dirichlet; the truth is drawn with --seed).",
+               low=0, open_low=True),
+        Option("top_k", int, 0, "Keep the k most probable categories (0: off).", low=0),
+        Option("temperature", float, 1.0, "Decoding temperature when sampling.", target="params", low=0, open_low=True),
+        Option("top_p", float, 1.0, "Nucleus sampling mass in (0, 1] (1: off).", target="params", low=0, high=1,
+               open_low=True),
+        Option("smoothing", float, 0.0, "Add-s smoothing of the refit counts.", target="params", low=0),
+    ),
+    _categorical_build, _categorical_predict, _categorical_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * (2 if spec.policy == "mix" and not shortcut else 1)
+    * buffer_factor(spec),
+    lambda spec: (float(spec.family_options["vocab"]) * 4, 1.0),
+    sweep_metric="entropy",
+    criterion=Criterion("support", 1.0, "support 1 (one category left)"),
+    collapse_theory=collapse_theory,
+    smallest=({"samples": 1, "vocab": 12},
+              {"samples": 1, "vocab": 12, "top_k": 6, "temperature": 0.8, "top_p": 0.9, "smoothing": 0.5}),
+)

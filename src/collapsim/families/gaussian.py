@@ -44,9 +44,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from collapsim import rng
+from collapsim.engine import rng
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
+from collapsim.families.entry import Entry, Loop, Option, alpha_title, buffer_factor, resolve_method
 
 COVARIANCES = ("full", "isotropic")
 
@@ -406,3 +407,71 @@ def truth_variance(params) -> float:
     """Mean diagonal variance tr(Sigma_0) / d of the truth (the theory's sigma^2)."""
     cov = np.asarray(params["cov"])
     return float(np.trace(cov) / cov.shape[0])
+
+
+# The theory adapter: the run spec's numbers into the plain functions of collapsim.theory.
+def predict(spec, loop=None):
+    """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a Gaussian run spec.
+
+    The truth is N(0, variance I_d) (``family_options["variance"]``, default 1).
+    """
+    from collapsim.theory import Prediction, none_for
+    from collapsim.theory.gaussian import predictions
+
+    o = spec.family_options
+    dim, covariance, ddof = int(o.get("dim", 1)), o.get("covariance", "full"), int(o.get("ddof", 1))
+    curves = predictions(spec.policy, spec.generations, spec.samples, ddof, dim, covariance,
+                         float(o.get("variance", 1.0)), spec.alpha_schedule())
+    return Prediction(curves, {}) if curves else none_for(spec.policy)
+
+
+# ---------------------------------------------------------------------------------------------------- entry
+
+#: Samples per generation from which ``auto`` prefers the Gaussian shortcut for d = 1 or an isotropic fit:
+#: below it, drawing n normals is cheaper than the gamma draw the shortcut needs (measured: n = 20 explicit
+#: 1.5 s vs 2.2 s).
+SHORTCUT_FROM_SAMPLES = 64
+
+
+def _gaussian_build(spec) -> Loop:
+
+    o = spec.family_options
+    dim, covariance, ddof = o["dim"], o["covariance"], o["ddof"]
+    validate(dim, covariance, ddof, spec.samples)
+    variance = float(o.get("variance", 1.0))
+    if not variance > 0 or variance == float("inf"):
+        raise ConfigError(f"--variance must be positive and finite, got {variance}")
+    supported = shortcut_supports(dim, covariance, spec.policy, spec.samples)
+    # A full covariance in d > 1 takes the shortcut at any n: it carries log det exactly (a sum of log
+    # chi-squares), where an explicit float32 fit loses a thin direction to rounding (d = 3, n = 10, ddof 0:
+    # one chain in 2,000 by generation 15) and with it log det.
+    full = dim > 1 and covariance == "full"
+    shortcut = resolve_method(spec, supported, full or spec.samples >= SHORTCUT_FROM_SAMPLES)
+    params = default_params(dim, variance)
+    return Loop(gaussian(dim, covariance, ddof, spec.samples), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"},
+                log_floors(dim, params, spec.precision))
+
+
+def _gaussian_title(spec) -> str:
+    o = spec.family_options
+    return (f"gaussian d={o['dim']} ({o['covariance']}), ddof={o['ddof']}, n={spec.samples}, {spec.policy}"
+            + alpha_title(spec) + f", {spec.seeds} chains")
+
+
+ENTRY = Entry(
+    "gaussian", "Refit N(mu, Sigma) on its own samples, generation after generation (Shumailov et al. 2024).",
+    {"generations": 100, "samples": 100, "seeds": 2000},
+    (
+        Option("dim", int, 1, "Dimension d.", low=1),
+        Option("covariance", str, "full", "Fit the full covariance or s^2 I.", choices=("full", "isotropic")),
+        Option("ddof", int, 1, "0: maximum likelihood, 1: unbiased variance.", low=0),
+        Option("variance", float, 1.0, "Truth N(0, variance I).", low=0, open_low=True),
+    ),
+    _gaussian_build, predict, _gaussian_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * (1 if shortcut else spec.samples) * spec.family_options["dim"]
+    * buffer_factor(spec),
+    lambda spec: (float(spec.family_options["dim"]) ** 2 * 3, float(spec.family_options["dim"])),
+    sweep_metric="sigma2",
+    smallest=({"samples": 2, "ddof": 0}, {"samples": 9, "dim": 8, "ddof": 0}, {"samples": 2, "dim": 8, "ddof": 0},
+              {"samples": 2, "dim": 8, "covariance": "isotropic"}),
+)

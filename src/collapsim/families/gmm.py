@@ -46,6 +46,7 @@ from jax.scipy.special import logsumexp
 
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
+from collapsim.families.entry import Entry, Loop, Option, alpha_title, buffer_factor
 
 COVARIANCES = ("full", "diag")
 INITS = ("kmeans++", "random", "warm")
@@ -310,3 +311,91 @@ def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str =
         return out
 
     return Family("gmm", init, sample_real, sample, fit, metrics, expensive=EXPENSIVE_METRICS)
+
+
+# ---------------------------------------------------------------------------------------------------- entry
+
+def _gmm_build(spec) -> Loop:
+
+    o, p = spec.family_options, spec.params
+    validate(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"])
+    if spec.method == "shortcut":
+        raise ConfigError("the gmm family has no sufficient-statistics shortcut; use --method explicit")
+    if not 0 <= o["truth_weight"] <= 1:
+        raise ConfigError(f"--truth-weight must lie in [0, 1], got {o['truth_weight']}")
+    if o["holdout"] < 2:
+        raise ConfigError(f"--holdout must be at least 2, got {o['holdout']}")
+    for name in ("tol", "reg", "threshold"):
+        if not (float(p[name]) >= 0 and float(p[name]) != float("inf")):
+            raise ConfigError(f"--{name} must be a finite number >= 0, got {p[name]}")
+    truth = two_component_truth(o["dim"], float(o["separation"]), float(o["truth_weight"]))
+    params = make_params(*truth, holdout_size=o["holdout"], seed=spec.seed, tol=float(p["tol"]), reg=float(p["reg"]),
+                             threshold=float(p["threshold"]))
+    derived = {"truth": f"{o['truth_weight']:g} N(-{o['separation'] / 2:g} e1, I_{o['dim']}) + "
+                        f"{1 - o['truth_weight']:g} N(+{o['separation'] / 2:g} e1, I_{o['dim']})",
+               "truth_tail_mass": truth_tail_mass(*truth, draws=200_000)}
+    return Loop(gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"]), params, False, derived)
+
+
+def _gmm_check(spec) -> None:
+    o = spec.family_options
+    if o["components"] > spec.samples:  # more components than points: k-means++ and EM have nothing to split
+        raise ConfigError(f"--components {o['components']} is more than the {spec.samples} samples per generation; "
+                          "a mixture fit needs at least one point per component")
+
+
+def _gmm_holdout_floats(spec) -> float:
+    """Floats per chain for the held-out sample's work (M = --holdout points): each chain draws M points from
+    its model (M, d), projects and sorts them on P directions (M, P, twice), evaluates the held-out sample
+    under its K components (M, K); generation 0 may fit EM on M real points (responsibilities and k-means
+    distances, (M, K, d + 4)). ``--holdout 1,000,000,000`` is 8 GiB on the host and far more per chain."""
+    o = spec.family_options
+    M, K, d = float(o["holdout"]), float(o["components"]), float(o["dim"])
+    P = 16.0 if d > 1 else 1.0  # gmm.make_params's projection directions
+    return M * (K * (d + 4) + 2 * d + 2 * P)
+
+
+def _gmm_predict(spec, loop):
+    from collapsim.theory import Prediction
+
+    return Prediction({}, {}, "no closed form for a mixture refit by EM (Monte Carlo only)")
+
+
+def _gmm_title(spec) -> str:
+    o = spec.family_options
+    return (f"gmm K={o['components']} d={o['dim']} ({o['covariance']}, init {o['init']}), n={spec.samples}, {spec.policy}"
+            + alpha_title(spec) + f", {spec.seeds} chains")
+
+
+ENTRY = Entry(
+    "gmm", "Refit a Gaussian mixture by EM on its own samples (Shumailov et al. 2024): components collapse.",
+    {"generations": 50, "samples": 1000, "seeds": 200},
+    (
+        Option("dim", int, 2, "Dimension d.", low=1),
+        Option("components", int, 2, "Components K of the fitted mixture (at most the samples per generation).", low=1),
+        Option("covariance", str, "full", "Full covariance matrices or diagonal variances.", choices=("full", "diag")),
+        Option("init", str, "kmeans++", "EM start: k-means++ seeding, random responsibilities, or the previous model (warm).",
+               choices=("kmeans++", "random", "warm")),
+        Option("max_iter", int, 100, "Most EM iterations per fit.", low=1),
+        Option("separation", float, 4.0, "Truth: distance between the two unit-covariance components.", low=0),
+        Option("truth_weight", float, 0.5, "Truth: weight of the left component.", low=0, high=1),
+        Option("holdout", int, 1000, "Size of the held-out real sample (log-likelihood, W2, tails).", low=2),
+        Option("tol", float, 1e-3, "EM stops when the mean log-likelihood gains less.", target="params", low=0),
+        Option("reg", float, 1e-6, "Added to every covariance's diagonal (scikit-learn's reg_covar).", target="params", low=0),
+        # A weight is at most 1, so a threshold of 1 or more would count no component active, ever.
+        Option("threshold", float, 0.05, "Weight above which a component counts as active, in [0, 1).", target="params",
+               low=0, high=1, open_high=True),
+    ),
+    _gmm_build, _gmm_predict, _gmm_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]
+    * spec.family_options["dim"] ** 2 * 20 * buffer_factor(spec),
+    lambda spec: (float(spec.family_options["components"]) * spec.family_options["dim"] ** 2 * 3 + _gmm_holdout_floats(spec),
+                  float(spec.family_options["dim"] * (spec.family_options["components"] * 4 + 1))),
+    check=_gmm_check,
+    sweep_metric="active",
+    # more components than samples is refused (_gmm_check), so the smallest n of K components is K
+    smallest=({"samples": 2, "dim": 1, "covariance": "diag", "init": "warm", "max_iter": 10, "holdout": 64},
+              {"samples": 2, "dim": 2, "init": "kmeans++", "max_iter": 20, "holdout": 64},
+              {"samples": 2, "dim": 2, "init": "random", "max_iter": 20, "holdout": 64},
+              {"samples": 3, "dim": 1, "components": 3, "covariance": "diag", "init": "warm", "max_iter": 20, "holdout": 64}),
+)

@@ -29,6 +29,7 @@ import numpy as np
 
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
+from collapsim.families.entry import Entry, Loop, Option, alpha_title, buffer_factor
 
 TRUTHS = ("gaussian", "blobs", "moons")
 _BLOB_ANGLES = 2 * np.pi * np.arange(3) / 3
@@ -125,3 +126,57 @@ def kde(dim: int, samples: int, truth: str = "gaussian") -> Family:
         return method == "explicit" and n == samples  # init draws the n support points
 
     return Family("kde", init, sample_real, sample, fit, metrics, supports, widen=widen)
+
+
+# The theory adapter: the run spec's numbers into the plain functions of collapsim.theory.
+def predict(spec, loop=None):
+    """:class:`~collapsim.theory.Prediction` for a KDE run spec: exact for replace and mix (any truth)."""
+    from collapsim.theory import Prediction, none_for
+    from collapsim.theory.kde import moments
+
+    o, p = spec.family_options, spec.params
+    if spec.policy not in ("replace", "mix"):
+        return none_for(spec.policy)
+    _, tr0 = truth_moments(o["truth"], int(o["dim"]), float(o["scale"]), float(o["spread"]))
+    drift, var = moments(spec.alpha_schedule(), spec.samples, int(o["dim"]), float(p["bandwidth"]), tr0)
+    return Prediction({"variance": var, "mean_sq_drift": drift, "support_spread": var - float(p["bandwidth"]) ** 2}, {})
+
+
+# ---------------------------------------------------------------------------------------------------- entry
+
+def _kde_build(spec) -> Loop:
+
+    o, p = spec.family_options, spec.params
+    if spec.method == "shortcut":
+        raise ConfigError("the kde family has no sufficient-statistics shortcut; use --method explicit")
+    params = make_params(o["truth"], o["dim"], float(p["bandwidth"]), float(o["scale"]), float(o["spread"]))
+    mean0, tr0 = truth_moments(o["truth"], o["dim"], float(o["scale"]), float(o["spread"]))
+    return Loop(kde(o["dim"], spec.samples, o["truth"]), params, False,
+                {"truth": f"{o['truth']} (d={o['dim']}, scale {o['scale']:g}, spread {o['spread']:g}); mean {mean0.tolist()}, tr Cov {tr0:.6g}"})
+
+
+def _kde_title(spec) -> str:
+    o = spec.family_options
+    return (f"kde {o['truth']} d={o['dim']}, h={spec.params['bandwidth']:g}, n={spec.samples}, {spec.policy}"
+            + alpha_title(spec) + f", {spec.seeds} chains")
+
+
+ENTRY = Entry(
+    "kde", "Refit a Gaussian kernel density estimate (fixed bandwidth) on its own samples: variance diffuses upward.",
+    {"generations": 100, "samples": 50, "seeds": 2000},
+    (
+        Option("dim", int, 1, "Dimension d (blobs and moons: 2).", low=1),
+        Option("truth", str, "gaussian", "The real data: N(0, scale^2 I), three blobs, or two moons.",
+               choices=("gaussian", "blobs", "moons")),
+        Option("scale", float, 1.0, "Truth scale: the Gaussian's sd, the blobs' circle radius, the moons' size.", low=0),
+        Option("spread", float, 0.1, "Blob sd (blobs) or added noise sd (moons).", low=0),
+        Option("bandwidth", float, 0.2, "Kernel bandwidth h.", target="params", low=0),
+    ),
+    _kde_build, predict, _kde_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] * buffer_factor(spec),
+    lambda spec: (float(spec.samples) * (spec.family_options["dim"] + 1)
+                  * (spec.generations if spec.policy == "accumulate" else 1), float(spec.family_options["dim"])),
+    sweep_metric="variance",
+    smallest=({"samples": 1}, {"samples": 1, "dim": 2, "truth": "moons", "bandwidth": 0.1},
+              {"samples": 1, "dim": 2, "truth": "blobs", "bandwidth": 0.3}),
+)

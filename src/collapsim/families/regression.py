@@ -31,6 +31,7 @@ import numpy as np
 
 from collapsim.engine import Family
 from collapsim.errors import ConfigError
+from collapsim.families.entry import Entry, Loop, Option, alpha_title, buffer_factor
 
 DESIGNS = ("fixed", "fresh")
 
@@ -114,3 +115,86 @@ def regression(dim: int, samples: int, design: str = "fixed") -> Family:
         return method == "explicit" and (not fixed or n == samples)
 
     return Family("regression", init, sample_real, sample, fit, metrics, supports, lapack=True)
+
+
+# The theory adapter: the run spec's numbers into the plain functions of collapsim.theory.
+def predict(spec, loop=None):
+    """:class:`~collapsim.theory.Prediction` for a regression run spec (exact curves where they exist)."""
+    from collapsim.theory import Prediction
+    from collapsim.theory.regression import accumulate_test_error, mix_test_error, replace_test_error, ridge_test_error
+
+    o, p = spec.family_options, spec.params
+    d, n, T = int(o["dim"]), spec.samples, spec.generations
+    s2 = float(p.get("noise", 1.0)) ** 2
+    ridge = float(p.get("ridge", 0.0))
+    fixed = o.get("design", "fixed") == "fixed"
+    if n <= d + 1:
+        return Prediction({}, {}, f"no theory: the inverse-Wishart mean needs n > d + 1 (n = {n}, d = {d})")
+    curves, approx, note = {}, {}, ""
+    if ridge > 0:
+        if spec.policy == "replace" and fixed:
+            wn2 = float(o.get("weight_norm", 1.0)) ** 2
+            approx["test_error"] = {"eq. R4, spectrum averaged by host Monte Carlo": ridge_test_error(T, d, n, ridge, wn2, s2)}
+        note = "no exact theory with ridge > 0 (the expectation over the design's spectrum has no closed form)"
+    elif spec.policy == "replace":
+        curves["test_error"] = replace_test_error(T, d, n, s2)
+    elif spec.policy == "accumulate":
+        if fixed:
+            curves["test_error"] = accumulate_test_error(T, d, n, s2)
+        else:
+            approx["test_error"] = {"fixed-design formula (eq. R2)": accumulate_test_error(T, d, n, s2)}
+            note = "no exact theory for accumulate with a fresh design"
+    elif spec.policy == "mix":
+        approx["test_error"] = {"eq. R3 recursion, c(alpha) by host Monte Carlo": mix_test_error(spec.alpha_schedule(), d, n, s2)}
+        note = "mix: recursion R3 with its constant by Monte Carlo (approximation)"
+    else:
+        note = f"no exact theory for policy {spec.policy!r}"
+    if "test_error" in curves:  # least squares is unbiased given the past: E u_t = 0, no cross term
+        curves["risk"] = s2 + curves["test_error"]
+        curves["weight_norm2"] = float(o.get("weight_norm", 1.0)) ** 2 + curves["test_error"]
+    return Prediction(curves, approx, note)
+
+
+# ---------------------------------------------------------------------------------------------------- entry
+
+def _regression_build(spec) -> Loop:
+
+    o, p = spec.family_options, spec.params
+    validate(o["dim"], spec.samples, o["design"])
+    if spec.method == "shortcut":
+        raise ConfigError("the regression family has no sufficient-statistics shortcut; use --method explicit")
+    wn = float(o["weight_norm"])
+    if not (wn >= 0 and wn != float("inf")):
+        raise ConfigError(f"--weight-norm must be a finite number >= 0, got {wn}")
+    params = default_params(o["dim"], float(p["noise"]), float(p["ridge"]), wn)
+    family = regression(o["dim"], spec.samples, o["design"])
+    return Loop(family, params, False, {"truth": f"y = x^T w* + {p['noise']:g} e, x ~ N(0, I_{o['dim']}), ||w*|| = {wn:g}"})
+
+
+def _regression_title(spec) -> str:
+    o, p = spec.family_options, spec.params
+    ridge = f", ridge={p['ridge']:g}" if p["ridge"] else ""
+    return (f"regression d={o['dim']}, n={spec.samples}, {o['design']} design, sigma={p['noise']:g}{ridge}, {spec.policy}"
+            + alpha_title(spec) + f", {spec.seeds} chains")
+
+
+ENTRY = Entry(
+    "regression", "Least squares refit on labels from its previous fit (Gerstgrasser et al. 2024): replace vs accumulate.",
+    {"generations": 20, "samples": 100, "seeds": 2000},
+    (
+        Option("dim", int, 10, "Number of features d.", low=1),
+        Option("design", str, "fixed", "fixed: one design X per chain, relabelled each generation; fresh: a new X each generation.",
+               choices=("fixed", "fresh")),
+        Option("weight_norm", float, 1.0, "||w*|| of the truth (matters only with --ridge).", low=0),
+        Option("noise", float, 1.0, "Label noise sd sigma.", target="params", low=0),
+        Option("ridge", float, 0.0, "Ridge penalty lambda (0: ordinary least squares).", target="params", low=0),
+    ),
+    _regression_build, predict, _regression_title,
+    lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["dim"] ** 2 * buffer_factor(spec),
+    # The model: w and the fixed design X (n, d); the fit's Gram matrix X^T X and its eigenvectors are d x d
+    # each (eigh's workspace is of that order too): --dim 50,000 is 10 GB a matrix, per chain.
+    lambda spec: (float(spec.family_options["dim"]) * (spec.samples + 1) + float(spec.family_options["dim"]) ** 2 * 2,
+                  float(spec.family_options["dim"]) + 1),
+    sweep_metric="test_error",
+    smallest=({"samples": 1, "dim": 3}, {"samples": 1, "dim": 3, "design": "fresh", "ridge": 0.5}),
+)

@@ -78,8 +78,8 @@ def to_json(hc: HypothesisClass, player: str, replay: bool, strategy: dict, verd
 
 
 def write_json(path: str, obj: dict, force: bool = False) -> None:
-    """Write atomically (:func:`collapsim.outfile.write_file`); an existing file only with ``force``."""
-    from collapsim.outfile import write_file
+    """Write atomically (:func:`collapsim.files.outfile.write_file`); an existing file only with ``force``."""
+    from collapsim.files.outfile import write_file
 
     write_file(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n", force=force)
 

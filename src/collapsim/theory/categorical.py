@@ -588,38 +588,3 @@ def closed_form_predictions(policy: str, truth, M: int, alpha) -> dict:
     """The exact curves that cost O(T) at any size: Gini-Simpson and squared error (eq. C4), (T + 1,) each."""
     alpha = np.zeros_like(_schedule(alpha)) if policy == "replace" else _schedule(alpha)
     return {"gini_simpson": expected_gini_simpson(truth, M, alpha), "sq_error": expected_sq_error(truth, M, alpha)}
-
-
-def predict(spec, truth=None, bottom=None, available: int | None = None):
-    """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a categorical run spec.
-
-    Args:
-      truth: the simulated truth (K,) float64 (the float32 one the chains start from, renormalised);
-        computed from the spec when None. bottom: its bottom-decile mask (K,) bool.
-      available: bytes of memory to plan for (None: this machine's, :func:`collapsim.memory.available_bytes`).
-    The per-category theory is estimated first (:func:`theory_plan`); when it would not fit in memory or
-    time, the prediction keeps the O(T) closed forms and the approximations, with a note naming the estimate.
-    """
-    from collapsim.families import categorical as fam
-    from collapsim.theory import Prediction
-
-    o, p = spec.family_options, spec.params
-    if truth is None:
-        params = fam.params_for(o, p, spec.seed)
-        truth, bottom = fam.simulated_truth(params), np.asarray(params["bottom"])
-    vocab = truth.shape[0]
-    if fam.is_decoded(float(p.get("temperature", 1.0)), int(o.get("top_k", 0)), float(p.get("top_p", 1.0)), vocab):
-        return Prediction({}, {}, "no exact theory drawn: the decoding transform changes the sampling distribution")
-    if float(p.get("smoothing", 0.0)) > 0:
-        return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
-    if spec.policy not in ("replace", "mix"):
-        return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
-    alpha = spec.alpha_schedule()
-    theory_alpha = np.zeros_like(alpha) if spec.policy == "replace" else alpha
-    _, why = theory_plan(truth, spec.samples, theory_alpha, available)
-    approx = approximations(spec.policy, truth, spec.samples, alpha)
-    if why:
-        return Prediction(closed_form_predictions(spec.policy, truth, spec.samples, alpha), approx,
-                          f"exact theory skipped for entropy, support, tail mass, TV, KL and bottom-decile mass: it {why}; "
-                          "Gini-Simpson and squared error are still exact (eq. C4)")
-    return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom), approx)

@@ -1,7 +1,7 @@
 """The deterministic part of a decoded collapse loop on a Markov source: what an ideal learner's unigram law
 does, generation after generation, when every generation's texts are decoded (temperature, top-k).
 
-Setting (the known source of :mod:`collapsim.llm.source`: opening law f (K,), transition P (K, K), texts of
+Setting (the known source of :mod:`collapsim.families.llm.source`: opening law f (K,), transition P (K, K), texts of
 L words). A generation's model is a first-order chain (g, Q); it writes texts with its decoding applied to
 every next-token law:
 

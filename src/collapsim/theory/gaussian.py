@@ -18,7 +18,7 @@ so with q = k / D = (n - 1) / (n - ddof) (REFERENCES.md table, generalised to d)
 (G8: by Bartlett's decomposition det Wishart_d(n - 1, I) is a product of independent chi^2_{n-i},
 i = 1..d, so the log det changes by a sum of log-chi-square variables each generation, each with mean
 psi(k / 2) + ln 2 as in G3.) G6 and G8 describe one quantity; G6's mean is carried by chains no
-simulation draws (``collapsim.tails``), G8's is the one a Monte Carlo mean can check.
+simulation draws (``collapsim.runs.tails``), G8's is the one a Monte Carlo mean can check.
 
 Mixing (policy ``mix``: each point is a fresh truth draw with probability alpha_t). With
 x_t = (E ||mu_t - mu_0||^2, E tr Sigma_t), conditioning on generation t - 1 gives the exact affine map
@@ -171,17 +171,3 @@ def predictions(policy: str, generations: int, n: int, ddof: int, dim: int, cova
         drift, s2 = mix_moments(alpha, n, ddof, sigma2, dim)
         return {"sigma2": s2, "mean_sq_drift": drift}
     return {}
-
-
-def predict(spec):
-    """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a Gaussian run spec.
-
-    The truth is N(0, variance I_d) (``family_options["variance"]``, default 1).
-    """
-    from collapsim.theory import Prediction, none_for
-
-    o = spec.family_options
-    dim, covariance, ddof = int(o.get("dim", 1)), o.get("covariance", "full"), int(o.get("ddof", 1))
-    curves = predictions(spec.policy, spec.generations, spec.samples, ddof, dim, covariance,
-                         float(o.get("variance", 1.0)), spec.alpha_schedule())
-    return Prediction(curves, {}) if curves else none_for(spec.policy)

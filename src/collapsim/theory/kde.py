@@ -42,16 +42,3 @@ def replace_variance(generations: int, n: int, bandwidth: float, sigma2: float) 
     v0 = q * sigma2 + bandwidth**2
     star = n * bandwidth**2
     return star + q ** np.arange(generations + 1) * (v0 - star)
-
-
-def predict(spec):
-    """:class:`~collapsim.theory.Prediction` for a KDE run spec: exact for replace and mix (any truth)."""
-    from collapsim.families.kde import truth_moments
-    from collapsim.theory import Prediction, none_for
-
-    o, p = spec.family_options, spec.params
-    if spec.policy not in ("replace", "mix"):
-        return none_for(spec.policy)
-    _, tr0 = truth_moments(o["truth"], int(o["dim"]), float(o["scale"]), float(o["spread"]))
-    drift, var = moments(spec.alpha_schedule(), spec.samples, int(o["dim"]), float(p["bandwidth"]), tr0)
-    return Prediction({"variance": var, "mean_sq_drift": drift, "support_spread": var - float(p["bandwidth"]) ** 2}, {})

@@ -102,39 +102,3 @@ def ridge_test_error(generations: int, dim: int, n: int, ridge: float, weight_no
     x = rng.standard_normal((draws, n, dim))
     evals = np.linalg.eigvalsh(np.einsum("bni,bnj->bij", x, x))
     return ridge_test_error_given_spectrum(generations, evals, ridge, weight_norm2, noise2)
-
-
-def predict(spec):
-    """:class:`~collapsim.theory.Prediction` for a regression run spec (exact curves where they exist)."""
-    from collapsim.theory import Prediction
-
-    o, p = spec.family_options, spec.params
-    d, n, T = int(o["dim"]), spec.samples, spec.generations
-    s2 = float(p.get("noise", 1.0)) ** 2
-    ridge = float(p.get("ridge", 0.0))
-    fixed = o.get("design", "fixed") == "fixed"
-    if n <= d + 1:
-        return Prediction({}, {}, f"no theory: the inverse-Wishart mean needs n > d + 1 (n = {n}, d = {d})")
-    curves, approx, note = {}, {}, ""
-    if ridge > 0:
-        if spec.policy == "replace" and fixed:
-            wn2 = float(o.get("weight_norm", 1.0)) ** 2
-            approx["test_error"] = {"eq. R4, spectrum averaged by host Monte Carlo": ridge_test_error(T, d, n, ridge, wn2, s2)}
-        note = "no exact theory with ridge > 0 (the expectation over the design's spectrum has no closed form)"
-    elif spec.policy == "replace":
-        curves["test_error"] = replace_test_error(T, d, n, s2)
-    elif spec.policy == "accumulate":
-        if fixed:
-            curves["test_error"] = accumulate_test_error(T, d, n, s2)
-        else:
-            approx["test_error"] = {"fixed-design formula (eq. R2)": accumulate_test_error(T, d, n, s2)}
-            note = "no exact theory for accumulate with a fresh design"
-    elif spec.policy == "mix":
-        approx["test_error"] = {"eq. R3 recursion, c(alpha) by host Monte Carlo": mix_test_error(spec.alpha_schedule(), d, n, s2)}
-        note = "mix: recursion R3 with its constant by Monte Carlo (approximation)"
-    else:
-        note = f"no exact theory for policy {spec.policy!r}"
-    if "test_error" in curves:  # least squares is unbiased given the past: E u_t = 0, no cross term
-        curves["risk"] = s2 + curves["test_error"]
-        curves["weight_norm2"] = float(o.get("weight_norm", 1.0)) ** 2 + curves["test_error"]
-    return Prediction(curves, approx, note)

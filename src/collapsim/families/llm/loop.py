@@ -1,0 +1,283 @@
+"""``collapsim run gpt2``: from a run spec to the GPT-2 collapse loop and its fitted theory.
+
+The registry entry (``ENTRY`` in :mod:`collapsim.families.llm`) calls :func:`build`, :func:`predict_runs` and
+:func:`title`. A preset fixes the known source, the base model and the fine-tuning and decoding protocol;
+command-line options override single settings. The base model is the cached pretrained model of
+:mod:`collapsim.families.llm.pretrain` (trained on first use, a minute or so on a CPU).
+
+Presets:
+  ``tiny``   256-word source, texts of 32 words, GPT-2 2 layers x 64 wide; each generation fine-tunes 2
+             epochs (batch 16, AdamW lr 1e-3) on n texts sampled at temperature 1 with no truncation, so the
+             categorical theory applies without a decoding correction.
+  ``micro``  a 64-word source and a 1 x 32 model, seconds per generation (tests, smoke runs).
+  ``small``  tiny's source and protocol with a base model of GPT-2 small's shape (for a GPU).
+  ``ainex``  the same source and base model under the Ainex study's protocol constants (2 epochs, batch 16,
+             lr 5e-5, top-k 50, temperature 0.8, repetition penalty 1.05; pass ``--samples 250``): the
+             theory follows temperature and top-k (the ideal learner's map, theory.decoded_chain) but not
+             the repetition penalty (the run says so).
+
+``--temperature`` and ``--top-k`` override any preset's decoding; the theory then composes the ideal
+learner's decoded map with its Wright-Fisher noise (theory.llm, eq. L5).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from collapsim.errors import ConfigError
+
+
+class LoopPreset(NamedTuple):
+    vocab: int = 256
+    branching: int = 8
+    teleport: float = 0.05
+    length: int = 32
+    n_layer: int = 2
+    n_embd: int = 64
+    n_head: int = 2
+    pretrain_steps: int = 1500
+    pretrain_lr: float = 3e-3
+    epochs: int = 2
+    batch_size: int = 16
+    lr: float = 1e-3
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    eval_texts: int = 256
+
+
+def _ainex() -> LoopPreset:
+    from collapsim.families.llm.presets import AINEX
+
+    return LoopPreset(epochs=AINEX.epochs, batch_size=AINEX.batch_size, lr=AINEX.lr, temperature=AINEX.temperature,
+                      top_k=AINEX.top_k, repetition_penalty=AINEX.repetition_penalty)
+
+
+#: ``micro``: a 64-word source, texts of 12 words, a 1 x 32 GPT-2 pretrained for 300 steps: seconds per
+#: generation, for tests and smoke runs (it learns the source only roughly).
+MICRO = LoopPreset(vocab=64, branching=4, length=12, n_layer=1, n_embd=32, n_head=2, pretrain_steps=300,
+                   batch_size=16, lr=2e-3, eval_texts=64)
+
+#: ``small``: tiny's source and protocol with a base model of GPT-2 small's shape (12 layers x 768 wide, 12
+#: heads; 85M parameters besides the 257-token embedding), pretrained at GPT-2's rate of 6e-4 and fine-tuned
+#: at 1e-4. Meant for a GPU: on one CPU core a pretraining step takes seconds. The rates are the usual ones
+#: for this width, not yet checked by a run at this size.
+SMALL = LoopPreset(n_layer=12, n_embd=768, n_head=12, pretrain_lr=6e-4, lr=1e-4)
+
+#: The presets that name their own source and base model (``ainex`` reuses tiny's; see :func:`preset`).
+LOOP_PRESETS = {"tiny": LoopPreset(), "micro": MICRO, "small": SMALL}
+
+
+def pretrain_settings(p: LoopPreset):
+    """The pretraining settings of a preset's base model (its cache key with the source and shape)."""
+    from collapsim.families.llm import pretrain as P
+
+    return P.PretrainSettings(steps=p.pretrain_steps, lr=p.pretrain_lr)
+
+
+def preset(spec) -> LoopPreset:
+    """The preset named by the spec with the spec's overrides applied (0 or None = the preset's value)."""
+    o = spec.family_options
+    name = o.get("preset", "tiny")
+    base = LOOP_PRESETS[name] if name != "ainex" else _ainex()
+    over = {k: o[k] for k in ("epochs", "lr", "eval_texts", "length", "temperature", "top_k") if o.get(k) not in (None, 0)}
+    return base._replace(**over)
+
+
+def _source(p: LoopPreset, seed: int = 0):
+    from collapsim.families.llm import source as S
+
+    return S.build_source(p.vocab, p.branching, p.teleport, p.length, seed)
+
+
+def build(spec):
+    """Spec -> :class:`collapsim.runs.registry.Loop` (pretraining the base model first if it is not cached)."""
+    import sys
+
+    from collapsim.families import gpt2 as fam
+    from collapsim.families.llm import pretrain as P
+    from collapsim.families.llm import source as S
+    from collapsim.gpt2.checkpoint import load_checkpoint
+    from collapsim.families.entry import Loop
+
+    o = spec.family_options
+    p = preset(spec)
+    _check(p)  # before any pretraining or loading
+    if o.get("checkpoint") or o.get("corpus"):
+        return _build_real(spec, p)
+    if p.length + 1 > 1024:
+        raise ConfigError(f"--length {p.length} is longer than a GPT-2 context allows")
+    src = _source(p)
+    shape, settings = P.ModelShape(p.n_layer, p.n_embd, p.n_head), pretrain_settings(p)
+    folder = P.cache_root() / "pretrain" / P.content_hash(src, shape, settings)
+    if not (folder / P.INFO_FILE).is_file():
+        print(f"gpt2: pretraining the base model on the known source (once; cached in {folder})", file=sys.stderr)
+
+        def report(i, n, loss):
+            if i % 250 == 1 or i == n:
+                print(f"gpt2: pretraining step {i}/{n}, loss {loss:.3f}", file=sys.stderr)
+
+        folder = P.pretrain(src, shape, settings, progress=report)
+    ck = load_checkpoint(folder)
+    info = P.read_info(folder)
+    lm = fam.LMSettings(ck.config, src.vocab, src.eot, p.length, p.epochs, p.batch_size, float(p.lr),
+                        bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
+                        float(p.repetition_penalty), int(p.eval_texts),
+                        carry_optimizer=bool(o.get("carry_optimizer", True)))
+    fam.validate(lm)
+    progress = fam.Progress(spec.generations, spec.seeds, lm.epochs)
+    family = fam.gpt2_family(lm, progress)
+    params = fam.make_params(src, ck.params, seed=0)
+    q = fam.base_unigram(ck.params, lm, texts=4 * lm.eval_texts)  # 1024 for tiny
+    derived = {
+        "truth": "known source: sparse Markov chain over the wordfreq English top-%d words" % src.vocab,
+        "source": src.settings,
+        "source_entropy_per_word": S.text_entropy_per_word(src),
+        "source_entropy_rate": S.entropy_rate(src),
+        "source_unigram_entropy": S.entropy(S.unigram_law(src)),
+        "base_model": {"folder": str(folder), **{k: info[k] for k in ("shape", "train", "heldout_cross_entropy")}},
+        "protocol": p._asdict() | {"continue_training": lm.continue_training, "carry_optimizer": lm.carry_optimizer},
+        "base_unigram_entropy": S.entropy(q),
+        "base_unigram": q,
+        "true_unigram": S.unigram_law(src),
+    }
+    return Loop(family, params, False, derived)
+
+
+def _check(p: LoopPreset) -> None:
+    import math
+
+    if p.epochs < 1 or p.eval_texts < 2 or p.length < 2:
+        raise ConfigError(f"--epochs must be at least 1, --eval-texts at least 2 and --length at least 2 (got "
+                          f"{p.epochs}, {p.eval_texts}, {p.length}; 0 means the preset's value)")
+    if not (math.isfinite(p.lr) and p.lr > 0):
+        raise ConfigError(f"--lr must be a positive number (0 means the preset's), got {p.lr}")
+    if not (math.isfinite(p.temperature) and p.temperature > 0) or p.top_k < 0:
+        raise ConfigError(f"--temperature must be a positive number and --top-k at least 0 (0 means the preset's), "
+                          f"got {p.temperature} and {p.top_k}")
+
+
+def read_corpus(path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file; one-line errors for a missing folder, a folder, other bytes."""
+    from pathlib import Path
+
+    f = Path(path)
+    if f.is_dir() or not f.is_file():
+        raise ConfigError(f"--corpus {f}: {'is a folder' if f.is_dir() else 'no such file'}; give a text file, one text per line")
+    try:
+        text = f.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"--corpus {f}: not UTF-8 text (byte {e.start})") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def _build_real(spec, p: LoopPreset):
+    """The loop on the real thing: a local Hugging Face GPT-2 folder fine-tuned on lines of a text corpus.
+
+    The true vocabulary is the corpus's K most common words (K = the preset's vocabulary), u their corpus
+    frequencies; generated texts are decoded and split into words to be counted against it.
+    """
+    from collapsim.families import gpt2 as fam
+    from collapsim.gpt2.checkpoint import load_checkpoint
+    from collapsim.gpt2.tokenizer import load_tokenizer
+    from collapsim.families.entry import Loop
+
+    o = spec.family_options
+    if not (o.get("checkpoint") and o.get("corpus")):
+        raise ConfigError("--checkpoint and --corpus go together (a Hugging Face GPT-2 folder and the real texts); "
+                          "without both the loop runs on the known source")
+    lines = read_corpus(o["corpus"])
+    ck = load_checkpoint(o["checkpoint"])
+    if ck.tokenizer_path is None:
+        raise ConfigError(f"--checkpoint {o['checkpoint']}: no tokenizer.json (needed to read the corpus)")
+    eot = ck.config.eos_token_id
+    if not 0 <= eot < ck.config.vocab_size:
+        raise ConfigError(f"--checkpoint {o['checkpoint']}: eos_token_id {eot} is outside its vocabulary")
+    tok = load_tokenizer(ck.tokenizer_path)
+    row_tokens = min(p.length + 1, ck.config.n_positions)
+    params, words, u = fam.corpus_params(ck.params, tok, lines, eot, row_tokens, p.vocab)
+    lm = fam.LMSettings(ck.config, len(words), eot, row_tokens - 1, p.epochs, p.batch_size, float(p.lr),
+                        bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
+                        float(p.repetition_penalty), int(p.eval_texts), str(ck.tokenizer_path), words,
+                        carry_optimizer=bool(o.get("carry_optimizer", True)))
+    fam.validate(lm)
+    family = fam.gpt2_family(lm, fam.Progress(spec.generations, spec.seeds, lm.epochs))
+    import jax
+
+    rows, out = fam.generate(jax.random.key(0), ck.params, 1024, lm)
+    texts = fam.word_ids(np.asarray(rows)[:, 1:], np.asarray(out.valid), lm)
+    counts = np.bincount(np.concatenate([t[t >= 0] for t in texts] + [np.zeros(0, np.int64)]), minlength=len(words))
+    q = counts / max(counts.sum(), 1)
+    derived = {
+        "truth": f"corpus {o['corpus']}: its {len(words)} most common words",
+        "checkpoint": str(o["checkpoint"]), "corpus_lines": len(lines),
+        "protocol": p._asdict() | {"continue_training": lm.continue_training, "row_tokens": row_tokens},
+        "words_per_text": float(np.mean([(t >= 0).sum() for t in texts])),
+        "base_unigram": q, "true_unigram": u, "vocabulary": list(words),
+    }
+    return Loop(family, params, False, derived)
+
+
+def _decoded(p: LoopPreset) -> bool:
+    return p.temperature != 1.0 or p.top_k > 0 or p.top_p < 1.0 or p.repetition_penalty != 1.0
+
+
+def decoding_factors(p: LoopPreset, alpha):
+    """The decoded loop's per-word factors (T, K) of eq. (L5) for the preset's source, temperature and
+    top-k (:func:`collapsim.theory.decoded_chain.unigram_factors`); None when sampling does not decode."""
+    if p.temperature == 1.0 and p.top_k == 0:
+        return None
+    from collapsim.theory import decoded_chain as D
+
+    src = _source(p)
+    return D.unigram_factors(src.initial, src.transition, src.length, alpha, p.temperature, p.top_k)
+
+
+def predict_runs(spec, loop, per_chain: dict):
+    """(Prediction with the fitted Wright-Fisher curves, what config.json records about the fit)."""
+    from collapsim.theory import Prediction
+    from collapsim.theory import llm as th
+
+    if spec.policy not in ("replace", "mix"):
+        return Prediction({}, {}, f"no theory for policy {spec.policy!r} (Wright-Fisher covers replace and mix)"), {}
+    p = preset(spec)
+    q = np.asarray(loop.derived["base_unigram"], np.float64)
+    u = np.asarray(loop.derived["true_unigram"], np.float64)
+    alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
+    words_per_text = loop.derived.get("words_per_text", p.length)  # a corpus run counts its decoded words
+    factors = decoding_factors(p, alpha) if "words_per_text" not in loop.derived else None
+    rep = th.fit_and_predict(per_chain, q, u, alpha, max(1, int(round(p.eval_texts * words_per_text))),
+                             factors=factors)
+    lo, hi = rep.interval
+    fitted = (f"n_eff at the end of its range ({rep.n_eff:.3g}: no drift the theory can fit)" if rep.at_bound
+              else f"n_eff = {rep.n_eff:.4g} tokens (95% bootstrap over seeds {lo:.3g}-{hi:.3g})")
+    note = (f"theory: Wright-Fisher unigram drift, {fitted}, fitted on generations 1..{rep.fit_generations}\n"
+            f"(Gini-Simpson exact, entropy/support/tail small-noise Beta law), anchored at generation 0")
+    errors = ", ".join(f"{k} {v['mean_abs']:.3g} (|z| <= {v['max_abs_z']:.2g})" for k, v in rep.heldout_error.items()
+                       if v["mean_abs"] is not None and v["max_abs_z"] is not None)
+    if errors:
+        note += f";\nheld-out generations {rep.fit_generations + 1}..{spec.generations}, mean |LM - theory|: {errors}"
+    if factors is not None:
+        note += (f";\ndecoding (temperature {p.temperature:g}, top-k {p.top_k or 'none'}) as the ideal learner's exact map "
+                 f"on the source's chain (eqs. D1-D3, L5)")
+        if p.top_p < 1.0 or p.repetition_penalty != 1.0:
+            note += "; top-p and repetition penalty not modelled"
+    elif _decoded(p):
+        note += "; decoding truncates per context, which the unigram theory does not model"
+    words = spec.samples * words_per_text
+    config = {"theory_fit": rep.to_config() | {"tokens_per_generation": words, "n_eff_over_tokens": rep.n_eff / words,
+                                               "decoding_map": factors is not None}}
+    return Prediction(rep.curves, {}, note), config
+
+
+def title(spec) -> str:
+    p = preset(spec)
+    how = "continued training" if spec.family_options.get("continue_training", True) else "from the base model"
+    alpha = f", alpha={spec.alpha}" if spec.policy in ("mix", "keep-real") else ""
+    decoding = "".join([f", temperature {p.temperature:g}" if p.temperature != 1.0 else "",
+                        f", top-k {p.top_k}" if p.top_k else ""])
+    return (f"gpt2 {p.n_layer}x{p.n_embd} on a {p.vocab}-word known source ({spec.family_options.get('preset', 'tiny')}), "
+            f"n={spec.samples} texts of {p.length} words{decoding}, {spec.policy}{alpha}, {how}, {spec.seeds} seeds")
