@@ -37,7 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from collapsim.runs.execute import execute  # noqa: E402
+from collapsim.output.run import execute  # noqa: E402
 from collapsim.runs.spec import RunSpec  # noqa: E402
 
 POLICIES = (("replace", "none", "tab:red"), ("mix", "0.2", "tab:blue"))

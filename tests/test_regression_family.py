@@ -87,7 +87,7 @@ def test_fresh_design_replace_is_the_same_exact_line():
 ])
 def test_approximation_curves_track_the_simulation(tmp_path, extra, metric_label):
     """R3 (fresh design) and R4 are exact up to their host Monte Carlo constants: 4 SE plus 1%."""
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
     from collapsim.runs.spec import RunSpec
 
     spec = RunSpec("regression", {"design": extra[1]} if extra[0] == "--design" else {},

@@ -49,7 +49,7 @@ def _read(path):
 
 def test_each_grid_point_equals_its_own_run(tmp_path):
     """A sweep point's rows are the rows of `collapsim run` with that point's settings, digit for digit."""
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     sweep = _spec(alpha=[0.0, 0.4], temperature=[1.0, 0.8])
     res = sweep_folder.execute_sweep(sweep, tmp_path / "s", progress=False)

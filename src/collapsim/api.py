@@ -11,7 +11,7 @@
 One path with the command line. Keyword arguments are the command's options, dashes written as underscores
 (``metrics_every=5`` is ``--metrics-every 5``); they are handed, as text, to the same click command that parses
 ``collapsim run FAMILY`` (or ``collapsim sweep FAMILY``), so they have its defaults, types and choices, and the
-spec they make goes to :func:`collapsim.runs.execute.execute` (or :func:`collapsim.sweeps.execute_sweep`) as the
+spec they make goes to :func:`collapsim.output.run.execute` (or :func:`collapsim.sweeps.execute_sweep`) as the
 command's does: a call writes the folder the command would write, with the same numbers. Bad input raises
 :class:`~collapsim.errors.ConfigError` (a ``ValueError``) whose message is the line the command prints after
 ``collapsim: error:``, before any work.
@@ -63,7 +63,7 @@ def run(family: str, *, out=None, **options) -> "Result":
     """
     from collapsim.commands.run import run as command
     from collapsim.commands.run import spec_from_options
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     e = _entry(family)
     params = _parse(command.commands[e.name], {**options, "out": out})
@@ -261,7 +261,7 @@ def _run_figure(config: dict, rows: list[dict]):
     no row (the figure draws the curve at every generation)."""
     import numpy as np
 
-    from collapsim.runs.execute import EXACT_THEORY
+    from collapsim.output.run import EXACT_THEORY
     from collapsim.output.plots import summary_figure
     from collapsim.runs.registry import entry
     from collapsim.runs.spec import RunSpec

@@ -27,7 +27,7 @@ def _spec(**kw):
 
 @pytest.mark.slow  # three micro runs, about a minute and a half on a shared 2-core machine
 def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache, monkeypatch):
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
     from collapsim.families import gpt2 as fam
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
@@ -67,7 +67,7 @@ def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache,
 
 @pytest.mark.slow
 def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     res = execute(_spec(policy="accumulate-subsample", alpha="none", generations=2, family_options={"preset": "micro", "continue_training": False}),
@@ -111,7 +111,7 @@ def test_run_gpt2_help_lists_the_protocol_options():
 def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
     """A Hugging Face GPT-2 folder (random weights, byte-level BPE) on a text corpus: generated texts are
     decoded and split into words, counted over the corpus's most common words."""
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
     from llm_fixtures import SENTENCES
 
     corpus = tmp_path / "corpus.txt"
@@ -128,7 +128,7 @@ def test_checkpoint_and_corpus_run_the_same_loop_on_text(tmp_path, tiny_ckpt):
 
 
 def test_checkpoint_without_corpus_is_one_line(tmp_path):
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     for bad, match in (({"lr": -1.0}, "--lr"), ({"epochs": -2}, "--epochs"), ({"length": 1}, "--length"),
                        ({"temperature": -0.5}, "--temperature"), ({"top_k": -3}, "--top-k")):
@@ -176,7 +176,7 @@ def test_decoding_factors_follow_the_protocol():
 
 @pytest.mark.slow  # one micro run with decoding, about 20-40 s on a shared 2-core machine
 def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monkeypatch):
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     res = execute(_spec(policy="replace", alpha="none", family_options={"preset": "micro", "temperature": 0.8}),
@@ -195,7 +195,7 @@ def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monk
 def test_fresh_optimizer_changes_the_second_generation_only(tmp_path, cache, monkeypatch):
     """Generation 1 starts from the base model's fresh optimizer either way, so it must be identical;
     generation 2 differs only if the AdamW state was really reset."""
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     out = {}

@@ -30,7 +30,7 @@ def execute_and_report(spec: RunSpec, out) -> None:
     if spec.family in ENTRIES and ENTRIES[spec.family].driver == "host":
         retain_freed_memory()  # a training loop: keep XLA's per-step scratch in the heap (collapsim.commands.heap)
     use_all_cores()
-    from collapsim.runs.execute import execute
+    from collapsim.output.run import execute
 
     report(execute(spec, out))
 
