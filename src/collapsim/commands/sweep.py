@@ -82,6 +82,8 @@ def _initialize(coordinator: str, processes: int, process_id: int, timeout: int)
     """
     import jax
 
+    from collapsim.sweeps.exchange import RUNTIME_HEARTBEAT_S
+
     joined = threading.Event()
 
     def watchdog():
@@ -95,7 +97,9 @@ def _initialize(coordinator: str, processes: int, process_id: int, timeout: int)
     threading.Thread(target=watchdog, daemon=True).start()
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process_id,
-                                   initialization_timeout=timeout + 60)
+                                   initialization_timeout=timeout + 60,
+                                   # the sweep's heartbeats report a lost process in one line before this does
+                                   heartbeat_timeout_seconds=RUNTIME_HEARTBEAT_S)
     except Exception as err:  # the runtime's own errors (JaxRuntimeError...): one line, not a traceback
         raise ConfigError(f"--coordinator {coordinator}: the distributed runtime failed to start "
                           f"({' '.join(str(err).split())})") from None
@@ -139,7 +143,8 @@ def execute_and_report(sweep, out, distributed=(None, None, None, COORDINATOR_TI
 
 _DIST_OPTIONS = [
     click.option("--coordinator", default=None, help="HOST:PORT of process 0, to run one sweep over several "
-                                                     "processes or machines (jax.distributed.initialize)."),
+                                                     "processes or machines (jax.distributed.initialize); "
+                                                     "--out must be on a filesystem they all share."),
     click.option("--num-processes", type=int, default=None, help="Processes in a multi-process sweep."),
     click.option("--process-id", type=int, default=None, help="This process's index, 0 .. N-1."),
     click.option("--coordinator-timeout", type=int, default=COORDINATOR_TIMEOUT_S, show_default=True,
