@@ -1,10 +1,12 @@
-"""A sweep over several processes (``jax.distributed.initialize`` was called): which chunks this process
-computes, how each process shows that it is alive, and how process 0 gathers the others' chunk files.
+"""A sweep over several processes (``collapsim sweep --coordinator``): which chunks this process computes,
+how each process shows that it is alive, and how process 0 gathers the others' chunk files.
 
 Shared folder. Every process writes its chunk files into the same partial folder (``.OUT.sweep-partial``),
 which must therefore be on a filesystem that every process sees (the same ``--out`` path on every
 machine); process 0 waits until every chunk file is there and readable, then writes the output folder.
-Nothing but the process index and count comes from JAX's runtime.
+Nothing comes from JAX's runtime: ``collapsim sweep --coordinator`` only checks with it that every
+process started, then leaves it (:func:`collapsim.commands.sweep._initialize`), and tells this module which
+process this is (:func:`joined_as`).
 
 Heartbeats. Each process rewrites ``process-R.heartbeat`` in the partial folder every :data:`HEARTBEAT_S`
 seconds from a thread of its own (a chunk can take hours, and the thread keeps beating while XLA computes),
@@ -32,14 +34,10 @@ from collapsim.sweeps.chunks import _chunk_path, read_chunk_file
 
 #: Seconds between two heartbeats of one process.
 HEARTBEAT_S = 5.0
-#: Seconds a heartbeat may stay unchanged before its process counts as lost. Twelve heartbeats: room for a
-#: slow shared filesystem and a busy machine, and well under JAX's own health check, which the sweep sets
-#: to :data:`RUNTIME_HEARTBEAT_S` so that this one-line message comes first (the runtime's ends the process
-#: with a C++ stack trace: measured 56 s after a process was killed, at JAX's default of 100 s).
-DEAD_AFTER_S = 60.0
-#: ``heartbeat_timeout_seconds`` for ``jax.distributed.initialize``: longer than :data:`DEAD_AFTER_S` plus a
-#: heartbeat, so the sweep's own watch reports a lost process before the runtime aborts.
-RUNTIME_HEARTBEAT_S = 300
+#: Seconds a heartbeat may stay unchanged before its process counts as lost: 24 heartbeats, room for a slow
+#: shared filesystem, a busy machine, and processes that reach the sweep a little apart after planning
+#: the same grid; short enough that the others stop about two minutes after a process dies.
+DEAD_AFTER_S = 120.0
 #: Seconds between two looks of process 0 for the chunk files it waits for.
 POLL_S = 1.0
 
@@ -48,8 +46,22 @@ class PartnerLost(ConfigError):
     """Another process of a multi-process sweep stopped (one line: which, and what to do)."""
 
 
+_joined: Optional[tuple[int, int]] = None  # set by the command's --process-id and --num-processes
+
+
+def joined_as(rank: int, size: int) -> None:
+    """Record that this process is process ``rank`` of ``size`` (``collapsim sweep --coordinator``, once
+    every process has joined)."""
+    global _joined
+    _joined = (rank, size)
+
+
 def _process() -> tuple[int, int]:
-    """(this process's index, process count): (0, 1) unless ``jax.distributed.initialize`` was called."""
+    """(this process's index, process count): as joined by the command, else JAX's, which is (0, 1)
+    unless the caller ran ``jax.distributed.initialize`` (and keeps JAX's runtime, with its own health
+    check, running)."""
+    if _joined is not None:
+        return _joined
     import jax
 
     return jax.process_index(), jax.process_count()
@@ -80,9 +92,9 @@ def _write(path: Path, text: str) -> None:
 def _give_up(message: str) -> None:
     """End this process with ``collapsim: error: MESSAGE`` and exit code 2.
 
-    Why ``os._exit``: the main thread may be inside a compiled call that Python cannot interrupt, and a
-    normal exit runs JAX's distributed shutdown, which waits for the lost process and ends in the runtime's
-    stack trace. Chunk files are written whole (``os.replace``), so nothing on disk is left half done."""
+    Why ``os._exit`` from the heartbeat thread: the main thread may be inside a compiled call that Python
+    cannot interrupt (a chunk can take hours). Chunk files are written whole (``os.replace``), so nothing on
+    disk is left half done, and a temporary file of a chunk cut short is removed by the next run."""
     sys.stderr.write(f"collapsim: error: {' '.join(message.split())}\n")
     sys.stderr.flush()
     os._exit(2)
