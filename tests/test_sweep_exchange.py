@@ -239,3 +239,12 @@ def test_only_this_machines_dead_temporaries_are_removed(tmp_path):
         (tmp_path / name).write_bytes(b"")
     sweep_chunks._remove_dead_temporaries(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["mine_alive"], names["elsewhere"]])
+
+
+def test_the_process_is_what_the_command_joined_as(monkeypatch):
+    """`collapsim sweep --coordinator` leaves JAX's runtime after the join, so the sweep's rank and count
+    are the command's --process-id and --num-processes, not JAX's (which is back to one process)."""
+    monkeypatch.setattr(exchange, "_joined", None)
+    assert exchange._process() == (0, 1)
+    exchange.joined_as(2, 3)
+    assert exchange._process() == (2, 3)
