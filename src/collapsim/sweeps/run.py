@@ -27,11 +27,12 @@ how many devices share the work). One program sharded over the devices with ``ja
 ``NamedSharding`` mesh axis, parameters replicated) was tried and gives the categorical family's numbers bit
 for bit on 1 and 4 host devices, but not the Gaussian family's: half of the explicit-path values changed,
 by up to 2e-3 relative in the mean drift, because XLA compiles each device's shard size differently; so
-chunks go through the engine's per-device dispatch. Across P processes (``collapsim sweep --coordinator``: they
-join through ``jax.distributed.initialize`` and leave JAX's runtime again), process r computes chunks r,
-r + P, r + 2P, ... and writes their files into the one partial folder, which must be on a filesystem every
-process shares (the same ``--out`` on every machine); process 0 waits for the others' files and writes the
-output folder. Each process keeps a heartbeat file there, and a process whose partner stops (killed,
+chunks go through the engine's per-device dispatch.
+
+Across P processes (``collapsim sweep --coordinator``: they join through ``jax.distributed.initialize`` and
+leave JAX's runtime again), process r computes chunks r, r + P, r + 2P, ... and writes their files into the
+one partial folder, which must be on a filesystem every process shares (the same ``--out`` on every
+machine); process 0 waits for the others' files and writes the output folder. Each process keeps a heartbeat file there, and a process whose partner stops (killed,
 failed, or never seen because the folder is not shared) ends about two minutes later with one line
 (:mod:`collapsim.sweeps.exchange`).
 
