@@ -32,9 +32,9 @@ chunks go through the engine's per-device dispatch.
 Across P processes (``collapsim sweep --coordinator``: they join through ``jax.distributed.initialize`` and
 leave JAX's runtime again), process r computes chunks r, r + P, r + 2P, ... and writes their files into the
 one partial folder, which must be on a filesystem every process shares (the same ``--out`` on every
-machine); process 0 waits for the others' files and writes the output folder. Each process keeps a heartbeat file there, and a process whose partner stops (killed,
-failed, or never seen because the folder is not shared) ends about two minutes later with one line
-(:mod:`collapsim.sweeps.exchange`).
+machine); process 0 waits for the others' files and writes the output folder. Each process keeps a
+heartbeat file there, and a process whose partner stops (killed, failed, or never seen because the folder
+is not shared) ends about two minutes later with one line (:mod:`collapsim.sweeps.exchange`).
 
 Tables live in :mod:`collapsim.output.sweep_table`, figures in :mod:`collapsim.output.sweep_plots`, the until-collapse
 runner in :mod:`collapsim.sweeps.collapse`.
