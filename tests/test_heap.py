@@ -62,3 +62,44 @@ def test_console_command_runs_through_the_launcher():
     out = subprocess.run([sys.executable, "-m", "collapsim", "run", "--help"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "Run a generation loop" in out.stdout
+
+
+def test_run_config_of_a_training_loop_run_asks_for_the_heap(tmp_path):
+    """The launcher reads the family of ``run --config``'s run (before anything imports JAX)."""
+    import json
+
+    gpt2, cat = tmp_path / "gpt2.json", tmp_path / "cat.json"
+    gpt2.write_text(json.dumps({"family": "gpt2", "samples": 1}))
+    cat.write_text(json.dumps({"family": "categorical", "samples": 10}))
+    (tmp_path / "bad.json").write_text("{not json")
+    assert names_training_loop(["run", "--config", str(gpt2)])
+    assert names_training_loop(["run", f"--config={gpt2}", "--out", str(tmp_path / "o")])
+    assert not names_training_loop(["run", "--config", str(cat)])
+    assert not names_training_loop(["sweep", "--config", str(gpt2)])
+    for missing in ("missing.json", "bad.json"):
+        assert not names_training_loop(["run", "--config", str(tmp_path / missing)])
+    assert not names_training_loop(["run", "--config"])
+
+
+def test_the_training_loop_families_are_the_registrys_host_driver_families():
+    from collapsim.commands.heap import TRAINING_LOOP_FAMILIES
+    from collapsim.runs.registry import ENTRIES
+
+    assert sorted(TRAINING_LOOP_FAMILIES) == sorted(name for name, e in ENTRIES.items() if e.driver == "host")
+
+
+_STARTED = textwrap.dedent("""
+    import sys
+    from collapsim.commands.heap import jax_backend_started, retain_freed_memory
+    seen = [jax_backend_started()]
+    import jax
+    seen += [jax_backend_started(), retain_freed_memory()]
+    print(seen)
+""")
+
+
+def test_once_jax_is_imported_the_heap_is_left_alone():
+    """No public JAX API says whether the backend started: once JAX is imported the answer is 'unknown'
+    and the setting is not made (the launcher makes it before)."""
+    out = subprocess.run([sys.executable, "-c", _STARTED], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split("\n")[0] == "[False, None, False]", out.stdout + out.stderr

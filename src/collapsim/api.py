@@ -11,7 +11,7 @@
 One path with the command line. Keyword arguments are the command's options, dashes written as underscores
 (``metrics_every=5`` is ``--metrics-every 5``); they are handed, as text, to the same click command that parses
 ``collapsim run FAMILY`` (or ``collapsim sweep FAMILY``), so they have its defaults, types and choices, and the
-spec they make goes to :func:`collapsim.output.run.execute` (or :func:`collapsim.sweeps.execute_sweep`) as the
+spec they make goes to :func:`collapsim.output.run.execute` (or :func:`collapsim.output.sweep_folder.execute_sweep`) as the
 command's does: a call writes the folder the command would write, with the same numbers. Bad input raises
 :class:`~collapsim.errors.ConfigError` (a ``ValueError``) whose message is the line the command prints after
 ``collapsim: error:``, before any work.

@@ -222,7 +222,7 @@ def test_finetune_pack_trains_on_long_lines(tiny_ckpt, tmp_path):
 
 def test_registered_row_is_timed_against_its_reference():
     """The hook for more rows of `collapsim bench llm`: a registered factory's row is timed on both sides."""
-    from collapsim.commands.bench import bench
+    from collapsim.commands.bench import llm as bench
 
     calls = {"ours": 0, "ref": 0}
 

@@ -28,7 +28,7 @@ def _spec(**kw):
 @pytest.mark.slow  # three micro runs, about a minute and a half on a shared 2-core machine
 def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache, monkeypatch):
     from collapsim.output.run import execute
-    from collapsim.families import gpt2 as fam
+    from collapsim.families.llm import family as fam
 
     monkeypatch.setenv("COLLAPSIM_CACHE", str(cache))
     whole = execute(_spec(), tmp_path / "whole")

@@ -13,14 +13,16 @@ heap grows for a while before it settles (the freed buffer is sometimes split by
 of the 4 x 256 model peaked at 1.47 GB of resident memory against 0.83 GB without the setting), and that
 every thread allocates from one arena. On the simulators, whose devices each run a thread, that one arena
 made runs 1.3-1.6x slower (categorical K = n = 100,000: 2.8 against 4.5 s), so only the training-loop
-commands (:data:`TRAINING_LOOP_COMMANDS`) ask for it, first thing in the ``collapsim`` command
-(:mod:`collapsim.commands.launch`), before any library has started a thread.
+commands (:data:`TRAINING_LOOP_COMMANDS`, and ``run --config`` of a training-loop family's run) ask for it,
+first thing in the ``collapsim`` command (:mod:`collapsim.commands.launch`), before any library has started
+a thread or imported JAX.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import sys
 
 # glibc's mallopt parameters (<malloc.h>).
@@ -28,25 +30,46 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 
+# Families whose fit is a training loop (the registry's host-driver families; a test keeps the two equal).
+TRAINING_LOOP_FAMILIES = ("gpt2",)
 # Command-line prefixes whose work is a training loop of a neural network.
-TRAINING_LOOP_COMMANDS = (("run", "gpt2"), ("llm",), ("bench", "llm"))
+TRAINING_LOOP_COMMANDS = tuple(("run", f) for f in TRAINING_LOOP_FAMILIES) + (("llm",), ("bench", "llm"))
+
+
+def _config_family(argv: list[str]) -> str | None:
+    """The family of the run that ``run --config PATH`` re-runs (read from PATH's JSON), or None when
+    ``argv`` is not such a command or PATH cannot be read (the command itself then says why)."""
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif a.startswith("--config="):
+            path = a[len("--config="):]
+        else:
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                family = json.load(f).get("family")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return family if isinstance(family, str) else None
+    return None
 
 
 def names_training_loop(argv: list[str]) -> bool:
-    """Whether the command line ``argv`` (without the program name) starts a training-loop command."""
+    """Whether the command line ``argv`` (without the program name) starts a training-loop command: one of
+    :data:`TRAINING_LOOP_COMMANDS`, or ``run --config RUN/config.json`` of a training-loop family's run."""
     words = tuple(a for a in argv if not a.startswith("-"))
-    return any(words[:len(c)] == c for c in TRAINING_LOOP_COMMANDS)
+    if any(words[:len(c)] == c for c in TRAINING_LOOP_COMMANDS):
+        return True
+    return words[:1] == ("run",) and _config_family(argv) in TRAINING_LOOP_FAMILIES
 
 
 def jax_backend_started() -> bool | None:
-    """Whether JAX has started a backend in this process (its thread pool exists); None if unknown."""
-    if "jax" not in sys.modules:
-        return False
-    try:
-        from jax._src import xla_bridge
-        return bool(xla_bridge._backends)
-    except (ImportError, AttributeError):
-        return None
+    """Whether JAX has started a backend in this process (its thread pool exists): False while JAX is not
+    even imported, else None (unknown: JAX has no public way to ask, and the backend starts on the first
+    computation, whoever makes it). So the setting is made only before JAX is imported: first thing in
+    the ``collapsim`` command (:mod:`collapsim.commands.launch`)."""
+    return False if "jax" not in sys.modules else None
 
 
 _retained = False
@@ -63,7 +86,8 @@ def retain_freed_memory() -> bool:
     Must run before JAX's backend starts: a thread's arena is fixed at its first allocation, so XLA's
     worker threads must be born after this call; best before any other thread exists (numpy's OpenBLAS
     threads have arenas of their own, which glibc may hand on to XLA's threads). Does nothing (returns
-    False) once a backend has started, off Linux, or on a C library without glibc's ``mallopt``.
+    False) once JAX is imported (whether its backend has started cannot be known), off Linux, or on a C
+    library without glibc's ``mallopt``.
     """
     if not sys.platform.startswith("linux") or jax_backend_started() is not False:
         return False

@@ -291,7 +291,7 @@ def pretrain_cmd(preset, steps, force):
 def bench_llm_cmd(presets, batch, new_tokens, repeats, epoch_sequences, threads, no_torch, bf16, as_json,
                   generation):
     """collapsim's GPT-2 sampler and fine-tuning against Hugging Face generate and a PyTorch loop."""
-    from collapsim.commands.bench import bench
+    from collapsim.commands.bench import llm as bench
 
     torch = None
     if not no_torch:

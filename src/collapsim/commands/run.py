@@ -9,7 +9,6 @@ import click
 
 from collapsim.commands.options import Checked, engine_options, option_type, resolve_alpha_spec, use_all_cores
 from collapsim.errors import ConfigError
-from collapsim.commands.heap import retain_freed_memory
 from collapsim.runs.registry import ENTRIES, Entry
 from collapsim.runs.spec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, RunSpec
 
@@ -27,8 +26,8 @@ def report(result) -> None:
 
 
 def execute_and_report(spec: RunSpec, out) -> None:
-    if spec.family in ENTRIES and ENTRIES[spec.family].driver == "host":
-        retain_freed_memory()  # a training loop: keep XLA's per-step scratch in the heap (collapsim.commands.heap)
+    # A training loop's heap setting (collapsim.commands.heap) was made by the launcher, before JAX was
+    # imported: `run gpt2 ...` and `run --config` of a gpt2 run alike.
     use_all_cores()
     from collapsim.output.run import execute
 

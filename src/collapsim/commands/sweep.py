@@ -74,13 +74,22 @@ def check_port_free(port: int, text: str) -> None:
 
 
 def _initialize(coordinator: str, processes: int, process_id: int, timeout: int) -> None:
-    """``jax.distributed.initialize``, ended by a one-line error after ``timeout`` seconds.
+    """Every process joins through ``jax.distributed.initialize`` (ended by a one-line error after
+    ``timeout`` seconds), then leaves the runtime again: it only checks that all processes started.
 
     Why a watchdog: when the processes do not all join in time, the runtime's C++ client terminates the
     process with a stack trace that Python cannot catch; so a thread gives up first (the runtime is given a
     minute more), writes the one-line error and exits with code 2 (nothing is written before this point).
+
+    Why leave it (``jax.distributed.shutdown``, itself a barrier every process passes at once): the sweep
+    computes on each process's own devices and exchanges chunk files through the shared partial folder,
+    so it needs nothing more from the runtime, whose health check would end every process with a C++
+    stack trace when one dies (at once when process 0 dies, measured). The sweep's own heartbeats
+    (:mod:`collapsim.sweeps.exchange`) report a lost process in one line instead.
     """
     import jax
+
+    from collapsim.sweeps.exchange import joined_as
 
     joined = threading.Event()
 
@@ -96,11 +105,13 @@ def _initialize(coordinator: str, processes: int, process_id: int, timeout: int)
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process_id,
                                    initialization_timeout=timeout + 60)
+        jax.distributed.shutdown()
     except Exception as err:  # the runtime's own errors (JaxRuntimeError...): one line, not a traceback
         raise ConfigError(f"--coordinator {coordinator}: the distributed runtime failed to start "
                           f"({' '.join(str(err).split())})") from None
     finally:
         joined.set()
+    joined_as(process_id, processes)
 
 
 def _distributed(coordinator, processes, process_id, timeout=COORDINATOR_TIMEOUT_S) -> None:
@@ -139,7 +150,8 @@ def execute_and_report(sweep, out, distributed=(None, None, None, COORDINATOR_TI
 
 _DIST_OPTIONS = [
     click.option("--coordinator", default=None, help="HOST:PORT of process 0, to run one sweep over several "
-                                                     "processes or machines (jax.distributed.initialize)."),
+                                                     "processes or machines (jax.distributed.initialize); "
+                                                     "--out must be on a filesystem they all share."),
     click.option("--num-processes", type=int, default=None, help="Processes in a multi-process sweep."),
     click.option("--process-id", type=int, default=None, help="This process's index, 0 .. N-1."),
     click.option("--coordinator-timeout", type=int, default=COORDINATOR_TIMEOUT_S, show_default=True,

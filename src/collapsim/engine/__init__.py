@@ -28,7 +28,7 @@ a generation the synthetic draw uses key_t and every other consumer ``fold_in(ke
 keys nobody uses are dead code that XLA removes, so the common replace loop derives none.
 
 Rooms: :mod:`~collapsim.engine.step` (``Family``, ``LoopConfig``, the step), :mod:`~collapsim.engine.drivers`
-(the three drivers), :mod:`~collapsim.engine.dispatch` (chunks of chains over devices),
+(the three drivers), :mod:`~collapsim.engine.devices` (chunks of chains over devices),
 :mod:`~collapsim.engine.policies`, :mod:`~collapsim.engine.schedules` (alpha_t),
 :mod:`~collapsim.engine.rng` and :mod:`~collapsim.engine.decoding` (temperature, top-k, top-p). The engine
 imports nothing above it and writes no file (the host driver's checkpoints go through a writer it is handed).
@@ -39,7 +39,7 @@ import importlib
 #: name -> the room it lives in; imported on first use (PEP 562), so that importing a light room such as
 #: :mod:`collapsim.engine.policies` does not load JAX (the CLI lists the policies before it may).
 _PUBLIC = {
-    **dict.fromkeys(("CALL_POINTS_PER_DEVICE", "default_chunk", "dispatch", "one_blas_thread"), "dispatch"),
+    **dict.fromkeys(("CALL_POINTS_PER_DEVICE", "default_chunk", "dispatch", "one_blas_thread"), "devices"),
     **dict.fromkeys(("Checkpoint", "check_finite", "run_grid", "run_host", "run_loop"), "drivers"),
     **dict.fromkeys(("POLICIES", "SHORTCUT_POLICIES"), "policies"),
     **dict.fromkeys(("Carry", "Family", "LoopConfig", "init_carry", "is_recorded", "make_step", "metrics_at",

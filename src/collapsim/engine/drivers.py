@@ -1,7 +1,7 @@
 """The three drivers over :func:`collapsim.engine.step.make_step`; each returns metric -> (chains, T + 1).
 
 - :func:`run_loop`: ``lax.scan`` over generations, ``vmap`` over chains, chunks of chains spread over the
-  local devices (:func:`collapsim.engine.dispatch.dispatch`);
+  local devices (:func:`collapsim.engine.devices.dispatch`);
 - :func:`run_grid`: the same for a batch of parameter pytrees, (grid point, chain) flattened onto one axis;
 - :func:`run_host`: a Python loop over generations calling the jitted step; after every generation the state
   goes to a checkpoint writer it is handed (:class:`Checkpoint`), and a re-run resumes from it.
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from collapsim.engine.dispatch import default_chunk, dispatch, one_blas_thread
+from collapsim.engine.devices import default_chunk, dispatch, one_blas_thread
 from collapsim.engine.step import Family, LoopConfig, Params, init_carry, make_step, validate_loop
 from collapsim.errors import ConfigError, NumericalError
 

@@ -26,7 +26,7 @@ METHODS = ("auto", "explicit", "shortcut")
 #: silently alias another run's numbers.
 SEED_RANGE = (0, 2**32 - 1)
 #: The engine's fields and what they take (``collapsim.schema``): the command line's options
-#: (``cli_common.engine_options``), :meth:`RunSpec.validate` and config files are checked by these rules.
+#: (``collapsim.commands.options.engine_options``), :meth:`RunSpec.validate` and config files are checked by these rules.
 ENGINE_RULES = {
     "samples": Rule(int, low=1),
     "generations": Rule(int, low=1),

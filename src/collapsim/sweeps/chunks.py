@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,10 +24,16 @@ def _chunk_path(folder: Path, i: int) -> Path:
     return folder / f"chunk-{i:05d}.npz"
 
 
+def _host() -> str:
+    """This machine's name as it may appear in a file name (processes of one sweep share the folder)."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in socket.gethostname()) or "host"
+
+
 def write_chunk_file(folder: Path, i: int, arrays: dict, fingerprint: str) -> Path:
-    """Write a chunk atomically: a temporary file in the same folder, then ``os.replace``."""
+    """Write a chunk atomically: a temporary file ``.chunk-N.tmp-PID@HOST.npz`` in the same folder, then
+    ``os.replace``."""
     path = _chunk_path(folder, i)
-    tmp = folder / f".{path.stem}.tmp-{os.getpid()}.npz"
+    tmp = folder / f".{path.stem}.tmp-{os.getpid()}@{_host()}.npz"
     try:
         np.savez(tmp, fingerprint=np.str_(fingerprint), **arrays)
         os.replace(tmp, path)
@@ -100,12 +107,15 @@ def load_chunk(folder: Path, sweep: SweepSpec, group: Group, chunk: Chunk, finge
 
 
 def _remove_dead_temporaries(folder: Path) -> None:
-    """Delete ``.chunk-N.tmp-PID.npz`` files whose writer is gone (a SIGKILL while a chunk was written)."""
+    """Delete ``.chunk-N.tmp-PID@HOST.npz`` files whose writer is gone (a SIGKILL while a chunk was written).
+
+    Only this machine's: the processes of a multi-process sweep share the folder, and another machine's
+    process ids say nothing here (an older name without ``@HOST`` counts as this machine's)."""
     from collapsim.files.outdir import _alive
 
     for p in folder.glob(".chunk-*.tmp-*.npz"):
-        pid = p.name.rsplit(".tmp-", 1)[1].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        pid, _, host = p.name[:-len(".npz")].rsplit(".tmp-", 1)[1].partition("@")
+        if pid.isdigit() and host in ("", _host()) and not _alive(int(pid)):
             p.unlink(missing_ok=True)
 
 

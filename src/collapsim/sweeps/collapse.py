@@ -1,6 +1,6 @@
 """Run chains until they collapse: segments of generations until every chain meets its family's criterion.
 
-A family's collapse criterion is a metric and a threshold (:data:`CRITERIA`; categorical: ``support <= 1``,
+A family's collapse criterion is a metric and a threshold (its entry's ``criterion``; categorical: ``support <= 1``,
 one category left, an absorbing state of the Wright-Fisher chain). A chain's collapse generation is the
 first t >= 0 at which the criterion holds; a chain that has not collapsed after ``cap`` generations is
 censored at the cap (reported as such, never dropped).

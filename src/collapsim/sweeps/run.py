@@ -27,10 +27,14 @@ how many devices share the work). One program sharded over the devices with ``ja
 ``NamedSharding`` mesh axis, parameters replicated) was tried and gives the categorical family's numbers bit
 for bit on 1 and 4 host devices, but not the Gaussian family's: half of the explicit-path values changed,
 by up to 2e-3 relative in the mean drift, because XLA compiles each device's shard size differently; so
-chunks go through the engine's per-device dispatch. Across processes (``jax.distributed.initialize`` was called), process r
-computes chunks r, r + P, r + 2P, ...; each publishes its chunk files through the distributed runtime's
-key-value store, and process 0 collects them and writes the output folder, so no shared filesystem is
-needed.
+chunks go through the engine's per-device dispatch.
+
+Across P processes (``collapsim sweep --coordinator``: they join through ``jax.distributed.initialize`` and
+leave JAX's runtime again), process r computes chunks r, r + P, r + 2P, ... and writes their files into the
+one partial folder, which must be on a filesystem every process shares (the same ``--out`` on every
+machine); process 0 waits for the others' files and writes the output folder. Each process keeps a
+heartbeat file there, and a process whose partner stops (killed, failed, or never seen because the folder
+is not shared) ends about two minutes later with one line (:mod:`collapsim.sweeps.exchange`).
 
 Tables live in :mod:`collapsim.output.sweep_table`, figures in :mod:`collapsim.output.sweep_plots`, the until-collapse
 runner in :mod:`collapsim.sweeps.collapse`.
@@ -48,7 +52,7 @@ import numpy as np
 
 from collapsim.errors import ConfigError
 from collapsim.sweeps.chunks import load_chunk, open_partial, read_chunk_file, write_chunk_file
-from collapsim.sweeps.exchange import _exchange, _process
+from collapsim.sweeps.exchange import Partners, _process
 from collapsim.sweeps.plan import _resolve, _stack, call_chunk, make_chunks, plan
 from collapsim.sweeps.spec import Chunk, Group, SUMMARY_STATS, SweepSpec, check_sweepable, parse_summary
 
@@ -149,18 +153,20 @@ def run_sweep(sweep: SweepSpec, out: Path, progress: bool = True,
     mine = [c for c in chunks if c.index % size == rank]
     todo = [c for c in mine if load_chunk(folder, sweep, groups[c.group], c, fingerprint) is None]
     bar = Progress(len(mine), len(mine) - len(todo), progress)
-    t0 = time.perf_counter()
-    for c in todo:
-        arrays = run_chunk(sweep, groups[c.group], c, available, bar.partial)
-        write_chunk_file(folder, c.index, arrays, fingerprint)
-        bar.update()
-        if after_chunk is not None:
-            after_chunk(c.index)
-    elapsed = time.perf_counter() - t0
-    if size > 1:
-        _exchange(folder, chunks, mine, fingerprint, rank)
-        if rank != 0:
-            return None
+    with Partners(folder, chunks, rank, size) as partners:  # one process: does nothing
+        t0 = time.perf_counter()
+        for c in todo:
+            arrays = run_chunk(sweep, groups[c.group], c, available, bar.partial)
+            write_chunk_file(folder, c.index, arrays, fingerprint)
+            bar.update()
+            if after_chunk is not None:
+                after_chunk(c.index)
+            partners.check()
+        elapsed = time.perf_counter() - t0
+        if size > 1:
+            if rank != 0:
+                return None
+            partners.gather(fingerprint)
     results = [read_chunk_file(folder, c.index, fingerprint) for c in chunks]
     return {"groups": groups, "chunks": chunks, "results": results, "elapsed": elapsed, "folder": folder,
             "computed": len(todo), "skipped": len(mine) - len(todo)}

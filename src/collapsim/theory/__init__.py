@@ -1,8 +1,9 @@
-"""Closed-form predictions, one module per family; each checked under ``proofs_check/``.
-
-Every module offers one entry point for the run pipeline, ``predict(spec) -> Prediction``: the exact
-expected curve of each recorded metric it can predict (arrays of shape (T + 1,)), labelled approximations
-drawn beside them, and a note saying why a metric has no exact curve.
+"""Closed-form predictions: plain functions of numbers and arrays (a truth, an alpha schedule (T,), n, T),
+one module per family, each checked under ``proofs_check/``. Theory imports no family and no spec: each
+family's entry carries a small adapter (its ``predict``) that reads a run spec's numbers and calls these
+functions, returning a :class:`Prediction`: the exact expected curve of each recorded metric it can predict
+(arrays of shape (T + 1,)), labelled approximations drawn beside them, and a note saying why a metric has no
+exact curve.
 """
 
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """``collapsim bench``: the same simulation timed against reference implementations in one run (ratios only;
-the machines are noisy). The GPT-2 benchmark lives with the backend in :mod:`collapsim.commands.bench.llm`."""
+the machines are noisy). The GPT-2 benchmarks are :mod:`~collapsim.commands.bench.llm` (forward, sampling,
+training against PyTorch) and :mod:`~collapsim.commands.bench.llm_generation`."""

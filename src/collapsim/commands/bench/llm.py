@@ -25,7 +25,6 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from collapsim.errors import ConfigError
-from collapsim.commands.heap import jax_backend_started
 from collapsim.gpt2.sizes import check_sampling, check_training
 
 _CPU = dict(vocab_size=2000, n_positions=256, n_head=4, batch=32, prompt_len=8, new_tokens=64,
@@ -61,19 +60,42 @@ def _need_reference():
     return torch, transformers
 
 
+def _os_threads() -> int | None:
+    """How many threads this process has (Linux's /proc/self/task), or None where that cannot be read."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def start_backend_here() -> bool | None:
+    """Start JAX's backend now (``jax.devices()``); whether it started in this call.
+
+    JAX has no public way to ask whether its backend runs, but starting it spawns XLA's thread pool: new
+    threads in this process (12 with jax 0.10.2 on a CPU) mean it started here, with the calling thread's
+    CPU affinity; none mean it ran already. None where threads cannot be counted.
+    """
+    import jax
+
+    before = _os_threads()
+    jax.devices()
+    after = _os_threads()
+    return None if before is None or after is None else after > before
+
+
 def match_threads(threads: int, torch=None) -> dict:
     """Give collapsim and PyTorch the same ``threads`` CPUs and say what was done.
 
     The calling thread is confined to the first ``threads`` CPUs it may use (``os.sched_setaffinity``);
     threads started afterwards inherit that, so when JAX's CPU backend has not started yet its whole XLA
-    thread pool runs on those cores. torch gets ``torch.set_num_threads(threads)``. Returns a dict with
-    ``cpus``, ``jax`` (how XLA was limited), ``torch_threads`` and ``restore`` (a callable that gives the
-    calling thread its previous CPUs back).
+    thread pool runs on those cores: the backend is started right then (:func:`start_backend_here`), which
+    also tells whether it had started before. torch gets ``torch.set_num_threads(threads)``. Returns a dict
+    with ``cpus``, ``jax`` (how XLA was limited), ``torch_threads`` and ``restore`` (a callable that gives
+    the calling thread its previous CPUs back).
     """
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    started = jax_backend_started()
     info = {"restore": lambda: None}
     if before is not None:
         cpus = sorted(before)[:threads]
@@ -81,8 +103,11 @@ def match_threads(threads: int, torch=None) -> dict:
             raise ConfigError(f"--threads {threads}: this process may use only {len(before)} CPUs")
         os.sched_setaffinity(0, cpus)
         info.update(cpus=cpus, restore=lambda: os.sched_setaffinity(0, before))
-        info["jax"] = (f"XLA confined to CPUs {cpus} (affinity set before JAX's backend started)" if started is False
-                       else "JAX's backend had already started: XLA's threads may use every CPU")
+        started_here = start_backend_here()
+        info["jax"] = (f"XLA confined to CPUs {cpus} (affinity set before JAX's backend started)" if started_here
+                       else "JAX's backend had already started: XLA's threads may use every CPU" if started_here is False
+                       else f"XLA confined to CPUs {cpus} if JAX's backend had not started before (threads cannot be "
+                       "counted here)")
     else:
         info.update(cpus=None, jax="no CPU affinity on this platform: XLA uses its default threads")
     if torch is not None:

@@ -28,7 +28,7 @@ def run_generation_bench(repeats: int = 3, with_torch: bool = True, threads: int
     ``preset`` "micro" (and a small ``n``) makes a seconds-long smoke run for tests."""
     import jax
 
-    from collapsim.families import gpt2 as fam
+    from collapsim.families.llm import family as fam
     from collapsim.families.llm import pretrain as P
     from collapsim.gpt2.checkpoint import load_checkpoint
     from collapsim.families.llm.loop import LOOP_PRESETS, _source, pretrain_settings

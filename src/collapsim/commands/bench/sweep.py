@@ -4,7 +4,7 @@ devices (and on a GPU when JAX sees one), beside the same grid run as one ``coll
 The work: the categorical family (K = 50, Zipf(1) truth, policy mix) over a grid of alpha values x chains x
 generations. Timed after a warm-up run of the same shapes (compilation reported apart):
 
-- sweep: :func:`collapsim.sweeps.run_sweep` (grid points stacked and flattened with the chains, run in chunks
+- sweep: :func:`collapsim.sweeps.run.run_sweep` (grid points stacked and flattened with the chains, run in chunks
   by ``engine.run_grid``, each chunk's summaries written to disk) in a fresh folder;
 - per point: the same grid points one after another through :func:`collapsim.runs.execute.simulate`, which is
   what ``collapsim run`` does for one point (its theory and folder writing left out on both sides).
@@ -39,7 +39,7 @@ def grid_sweep(points: int, seeds: int, generations: int, vocab: int = 50, sampl
 
 
 def time_sweep(sweep) -> float:
-    """Seconds for :func:`collapsim.sweeps.run_sweep` of ``sweep`` into a fresh temporary folder."""
+    """Seconds for :func:`collapsim.sweeps.run.run_sweep` of ``sweep`` into a fresh temporary folder."""
     from collapsim.sweeps.run import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -97,7 +97,7 @@ def build(spec):
     """Spec -> :class:`collapsim.runs.registry.Loop` (pretraining the base model first if it is not cached)."""
     import sys
 
-    from collapsim.families import gpt2 as fam
+    from collapsim.families.llm import family as fam
     from collapsim.families.llm import pretrain as P
     from collapsim.families.llm import source as S
     from collapsim.gpt2.checkpoint import load_checkpoint
@@ -180,7 +180,7 @@ def _build_real(spec, p: LoopPreset):
     The true vocabulary is the corpus's K most common words (K = the preset's vocabulary), u their corpus
     frequencies; generated texts are decoded and split into words to be counted against it.
     """
-    from collapsim.families import gpt2 as fam
+    from collapsim.families.llm import family as fam
     from collapsim.gpt2.checkpoint import load_checkpoint
     from collapsim.gpt2.tokenizer import load_tokenizer
     from collapsim.families.entry import Loop
