@@ -23,8 +23,10 @@ PROPER = ("mch", "certificate")
 
 
 def _shipped(spec: str) -> str:
-    """Where a shipped example class named ``spec`` would lie."""
-    return os.path.join(os.path.dirname(__file__), "examples", spec + ".json")
+    """Where a shipped example class named ``spec`` would lie (package data of :mod:`collapsim.replay`)."""
+    import collapsim.replay
+
+    return os.path.join(os.path.dirname(collapsim.replay.__file__), "examples", spec + ".json")
 
 
 def _load(spec: str, rounds: int = 40):
