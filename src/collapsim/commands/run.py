@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from collapsim.commands.options import Checked, engine_options, option_type, resolve_alpha_spec, use_all_cores
+from collapsim.commands.options import Checked, engine_options, option_type, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.runs.registry import ENTRIES, Entry
 from collapsim.runs.spec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, RunSpec
@@ -36,10 +36,11 @@ def execute_and_report(spec: RunSpec, out) -> None:
 
 def spec_from_options(e: Entry, generations, samples, seeds, policy, alpha, seed, method, driver, metrics_every,
                       precision, **options) -> RunSpec:
-    """The run spec of ``collapsim run FAMILY``'s parsed options (also :func:`collapsim.api.run`'s)."""
+    """The run spec of ``collapsim run FAMILY``'s parsed options (also :func:`collapsim.api.run`'s); ``alpha``
+    None (not given) takes the spec's default for the policy, and a given one is read there, once."""
     fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
     pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
-    return RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+    return RunSpec(e.name, fo, pa, policy, alpha, samples, generations, seeds, seed,
                    method, driver, metrics_every, precision)
 
 

@@ -432,7 +432,7 @@ def collapse_theory(spec, loop) -> tuple:
     from collapsim.theory import collapse_time as ct
 
     o, p = spec.family_options, spec.params
-    if spec.policy != "replace" and not (spec.policy == "mix" and float(spec.alpha) == 0.0):
+    if spec.policy != "replace" and not (spec.policy == "mix" and not spec.alpha_schedule().any()):  # mix at alpha 0
         return None, None, f"no collapse-time theory for policy {spec.policy!r} (real data keeps the chain alive)"
     truth = loop.derived["truth"]
     if is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), truth.shape[0]) or float(p["smoothing"]) > 0:
