@@ -409,9 +409,9 @@ def predict_spec(spec, truth=None, bottom=None, available: int | None = None):
         params = params_for(o, p, spec.seed)
         truth, bottom = simulated_truth(params), np.asarray(params["bottom"])
     vocab = truth.shape[0]
-    if is_decoded(float(p.get("temperature", 1.0)), int(o.get("top_k", 0)), float(p.get("top_p", 1.0)), vocab):
+    if is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), vocab):
         return Prediction({}, {}, "no exact theory drawn: the decoding transform changes the sampling distribution")
-    if float(p.get("smoothing", 0.0)) > 0:
+    if float(p["smoothing"]) > 0:
         return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
     if spec.policy not in ("replace", "mix"):
         return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")

@@ -184,6 +184,11 @@ class RunSpec:
         return self._alpha_values
 
 
+#: field -> the spec's default (fields with one): the one place each is written; the command line's options
+#: show these (a family's sizes, generations, samples and seeds, are its entry's ``defaults``).
+SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING}
+
+
 def alpha_spelling(value) -> str:
     """An alpha schedule's spelling (``collapsim.engine.schedules``) from a config file: text as it is, a plain number
     as its text; anything else (null, a list, true) refused in one line."""
