@@ -9,7 +9,7 @@ import sys
 import click
 
 from collapsim.engine.policies import POLICIES
-from collapsim.runs.spec import ENGINE_RULES
+from collapsim.runs.spec import DEFAULT_ALPHA, ENGINE_RULES, SPEC_DEFAULTS
 from collapsim.schema import Rule, check, from_text, kind_name
 
 
@@ -59,12 +59,12 @@ def engine_options(*, generations: int, samples: int, seeds: int):
                          help="Samples n per generation."),
             click.option("--seeds", type=Checked(ENGINE_RULES["seeds"]), default=seeds, show_default=True,
                          help="Independent chains."),
-            click.option("--policy", type=click.Choice(POLICIES), default="replace", show_default=True,
+            click.option("--policy", type=click.Choice(POLICIES), default=SPEC_DEFAULTS["policy"], show_default=True,
                          help="How each generation's training data is assembled."),
             click.option("--alpha", type=str, default=None,
                          help="Real-data share alpha_t for mix / keep-real: a number, 1/t, 0.5/t^0.7, "
-                              "geom:0.5:0.9, or a comma list (default 0.1)."),
-            click.option("--seed", type=Checked(ENGINE_RULES["seed"]), default=0, show_default=True,
+                              f"geom:0.5:0.9, or a comma list (default {DEFAULT_ALPHA})."),
+            click.option("--seed", type=Checked(ENGINE_RULES["seed"]), default=SPEC_DEFAULTS["seed"], show_default=True,
                          help="Base random seed."),
             click.option("--out", type=click.Path(), default=None, help="Run folder (default runs/FAMILY-TIME)."),
         ]
@@ -74,12 +74,3 @@ def engine_options(*, generations: int, samples: int, seeds: int):
 
     return wrap
 
-
-def resolve_alpha_spec(policy: str, spec) -> str:
-    """The alpha schedule's spelling: 0.1 by default where alpha_t is read, else "none" (a value given for a
-    policy that ignores it is kept, and refused by :meth:`RunSpec.validate`)."""
-    from collapsim.engine.policies import ALPHA_POLICIES
-
-    if spec is not None:
-        return str(spec)
-    return "0.1" if policy in ALPHA_POLICIES else "none"

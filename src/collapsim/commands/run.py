@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from collapsim.commands.options import Checked, engine_options, option_type, resolve_alpha_spec, use_all_cores
+from collapsim.commands.options import Checked, engine_options, option_type, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.runs.registry import ENTRIES, Entry
-from collapsim.runs.spec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, RunSpec
+from collapsim.runs.spec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, SPEC_DEFAULTS, RunSpec
 
 
 def report(result) -> None:
@@ -36,10 +36,11 @@ def execute_and_report(spec: RunSpec, out) -> None:
 
 def spec_from_options(e: Entry, generations, samples, seeds, policy, alpha, seed, method, driver, metrics_every,
                       precision, **options) -> RunSpec:
-    """The run spec of ``collapsim run FAMILY``'s parsed options (also :func:`collapsim.api.run`'s)."""
+    """The run spec of ``collapsim run FAMILY``'s parsed options (also :func:`collapsim.api.run`'s); ``alpha``
+    None (not given) takes the spec's default for the policy, and a given one is read there, once."""
     fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
     pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
-    return RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+    return RunSpec(e.name, fo, pa, policy, alpha, samples, generations, seeds, seed,
                    method, driver, metrics_every, precision)
 
 
@@ -58,15 +59,15 @@ def family_command(e: Entry) -> click.Command:
             continue
         cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
                            help=o.help)(cmd)
-    cmd = click.option("--metrics-every", type=Checked(ENGINE_RULES["metrics_every"]), default=1, show_default=True,
+    cmd = click.option("--metrics-every", type=Checked(ENGINE_RULES["metrics_every"]), default=SPEC_DEFAULTS["metrics_every"], show_default=True,
                        help="Record the family's expensive metrics (e.g. the Gaussian's W2) only every k-th "
                             "generation (and at 0 and the last); the others every generation.")(cmd)
-    cmd = click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
+    cmd = click.option("--precision", type=click.Choice(PRECISIONS), default=SPEC_DEFAULTS["precision"], show_default=True,
                        help="float64 (JAX x64) for runs whose state needs more than float32's 7 digits or its "
                             "range (slower, most of all on GPUs).")(cmd)
     cmd = click.option("--driver", type=click.Choice(DRIVERS), default=e.driver, show_default=True,
                        help="scan: lax.scan + vmap; host: a Python loop with a checkpoint per generation.")(cmd)
-    cmd = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+    cmd = click.option("--method", type=click.Choice(METHODS), default=SPEC_DEFAULTS["method"], show_default=True,
                        help="explicit samples, the exact sufficient-statistics shortcut, or auto.")(cmd)
     return engine_options(**e.defaults)(cmd)
 

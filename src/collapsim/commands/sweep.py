@@ -10,11 +10,11 @@ import threading
 
 import click
 
-from collapsim.commands.options import Checked, option_type, resolve_alpha_spec, use_all_cores
+from collapsim.commands.options import Checked, option_type, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.engine.policies import POLICIES
 from collapsim.runs.registry import ENTRIES, Entry
-from collapsim.runs.spec import ENGINE_RULES, METHODS, RunSpec
+from collapsim.runs.spec import DEFAULT_ALPHA, ENGINE_RULES, METHODS, SPEC_DEFAULTS, RunSpec
 
 
 #: Seconds a process waits for the others to join (jax.distributed.initialize's own default).
@@ -168,10 +168,10 @@ def sweep_from_options(e: Entry, grid, summary, until_collapse, cap, generations
     axes = tuple(parse_axis(g, e) for g in grid)
     names = [a.name for a in axes]
     if policy is None:  # sweeping alpha means mixing in real data; otherwise the family's replacement loop
-        policy = "mix" if "alpha" in names else "replace"
+        policy = "mix" if "alpha" in names else SPEC_DEFAULTS["policy"]
     fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
     pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
-    base = RunSpec(e.name, fo, pa, policy, resolve_alpha_spec(policy, alpha), samples, generations, seeds, seed,
+    base = RunSpec(e.name, fo, pa, policy, alpha, samples, generations, seeds, seed,
                    method, "scan")
     if summary is None and until_collapse:
         summary = "collapse"
@@ -199,11 +199,11 @@ def family_command(e: Entry) -> click.Command:
         click.option("--seeds", type=Checked(ENGINE_RULES["seeds"]), default=256, show_default=True,
                      help="Chains per grid point."),
         click.option("--policy", type=click.Choice(POLICIES), default=None, help="Data policy (default: mix when alpha is swept, else replace)."),
-        click.option("--alpha", type=str, default=None, help="alpha_t when not swept (default 0.1 for mix / keep-real)."),
-        click.option("--seed", type=Checked(ENGINE_RULES["seed"]), default=0, show_default=True,
+        click.option("--alpha", type=str, default=None, help=f"alpha_t when not swept (default {DEFAULT_ALPHA} for mix / keep-real)."),
+        click.option("--seed", type=Checked(ENGINE_RULES["seed"]), default=SPEC_DEFAULTS["seed"], show_default=True,
                      help="Base random seed."),
         click.option("--out", type=click.Path(), default=None, help="Sweep folder (default runs/sweep-FAMILY-<hash>: the same sweep resumes there)."),
-        click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True, help="explicit, shortcut or auto."),
+        click.option("--method", type=click.Choice(METHODS), default=SPEC_DEFAULTS["method"], show_default=True, help="explicit, shortcut or auto."),
     ]
     # Applied to a Command object, each option is appended: this order is the --help order.
     for opt in opts:

@@ -409,9 +409,9 @@ def predict_spec(spec, truth=None, bottom=None, available: int | None = None):
         params = params_for(o, p, spec.seed)
         truth, bottom = simulated_truth(params), np.asarray(params["bottom"])
     vocab = truth.shape[0]
-    if is_decoded(float(p.get("temperature", 1.0)), int(o.get("top_k", 0)), float(p.get("top_p", 1.0)), vocab):
+    if is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), vocab):
         return Prediction({}, {}, "no exact theory drawn: the decoding transform changes the sampling distribution")
-    if float(p.get("smoothing", 0.0)) > 0:
+    if float(p["smoothing"]) > 0:
         return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
     if spec.policy not in ("replace", "mix"):
         return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
@@ -432,7 +432,7 @@ def collapse_theory(spec, loop) -> tuple:
     from collapsim.theory import collapse_time as ct
 
     o, p = spec.family_options, spec.params
-    if spec.policy != "replace" and not (spec.policy == "mix" and float(spec.alpha) == 0.0):
+    if spec.policy != "replace" and not (spec.policy == "mix" and not spec.alpha_schedule().any()):  # mix at alpha 0
         return None, None, f"no collapse-time theory for policy {spec.policy!r} (real data keeps the chain alive)"
     truth = loop.derived["truth"]
     if is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), truth.shape[0]) or float(p["smoothing"]) > 0:

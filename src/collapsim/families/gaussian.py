@@ -413,15 +413,16 @@ def truth_variance(params) -> float:
 def predict(spec, loop=None):
     """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a Gaussian run spec.
 
-    The truth is N(0, variance I_d) (``family_options["variance"]``, default 1).
+    The truth is N(0, variance I_d) (``family_options["variance"]``). ``spec`` has every option filled in
+    (:func:`collapsim.runs.registry.with_defaults`): the defaults are the entry's, written once.
     """
     from collapsim.theory import Prediction, none_for
     from collapsim.theory.gaussian import predictions
 
     o = spec.family_options
-    dim, covariance, ddof = int(o.get("dim", 1)), o.get("covariance", "full"), int(o.get("ddof", 1))
+    dim, covariance, ddof = int(o["dim"]), o["covariance"], int(o["ddof"])
     curves = predictions(spec.policy, spec.generations, spec.samples, ddof, dim, covariance,
-                         float(o.get("variance", 1.0)), spec.alpha_schedule())
+                         float(o["variance"]), spec.alpha_schedule())
     return Prediction(curves, {}) if curves else none_for(spec.policy)
 
 
@@ -438,7 +439,7 @@ def _gaussian_build(spec) -> Loop:
     o = spec.family_options
     dim, covariance, ddof = o["dim"], o["covariance"], o["ddof"]
     validate(dim, covariance, ddof, spec.samples)
-    variance = float(o.get("variance", 1.0))
+    variance = float(o["variance"])
     if not variance > 0 or variance == float("inf"):
         raise ConfigError(f"--variance must be positive and finite, got {variance}")
     supported = shortcut_supports(dim, covariance, spec.policy, spec.samples)

@@ -125,15 +125,15 @@ def predict(spec, loop=None):
 
     o, p = spec.family_options, spec.params
     d, n, T = int(o["dim"]), spec.samples, spec.generations
-    s2 = float(p.get("noise", 1.0)) ** 2
-    ridge = float(p.get("ridge", 0.0))
-    fixed = o.get("design", "fixed") == "fixed"
+    s2 = float(p["noise"]) ** 2
+    ridge = float(p["ridge"])
+    fixed = o["design"] == "fixed"
     if n <= d + 1:
         return Prediction({}, {}, f"no theory: the inverse-Wishart mean needs n > d + 1 (n = {n}, d = {d})")
     curves, approx, note = {}, {}, ""
     if ridge > 0:
         if spec.policy == "replace" and fixed:
-            wn2 = float(o.get("weight_norm", 1.0)) ** 2
+            wn2 = float(o["weight_norm"]) ** 2
             approx["test_error"] = {"eq. R4, spectrum averaged by host Monte Carlo": ridge_test_error(T, d, n, ridge, wn2, s2)}
         note = "no exact theory with ridge > 0 (the expectation over the design's spectrum has no closed form)"
     elif spec.policy == "replace":
@@ -151,7 +151,7 @@ def predict(spec, loop=None):
         note = f"no exact theory for policy {spec.policy!r}"
     if "test_error" in curves:  # least squares is unbiased given the past: E u_t = 0, no cross term
         curves["risk"] = s2 + curves["test_error"]
-        curves["weight_norm2"] = float(o.get("weight_norm", 1.0)) ** 2 + curves["test_error"]
+        curves["weight_norm2"] = float(o["weight_norm"]) ** 2 + curves["test_error"]
     return Prediction(curves, approx, note)
 
 

@@ -2,7 +2,8 @@
 
 ``config.json`` is a spec's fields plus what was derived from them (the truth, versions, timing, the device
 layout); :meth:`RunSpec.from_config` reads the spec back out of it, so ``collapsim run --config
-RUN/config.json`` re-runs a run and reproduces its ``metrics.csv`` byte for byte. NumPy and JAX free.
+RUN/config.json`` re-runs a run and reproduces its ``metrics.csv`` byte for byte. A spec holds its options
+checked and typed, and its alpha schedule read once (:attr:`RunSpec.schedule`). NumPy and JAX free to import.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from collapsim.errors import ConfigError
+from collapsim.engine import schedules
 from collapsim.engine.policies import ALPHA_POLICIES, POLICIES
 from collapsim.schema import Rule, check, shown
 
@@ -40,6 +42,17 @@ ENGINE_RULES = {
 }
 #: An alpha_t value where a number is read (a sweep's alpha axis).
 ALPHA_RULE = Rule(float, 0, 1)
+#: The alpha schedule of a policy that reads alpha_t when none is given (the one place this default is written:
+#: the command line, the API, config files and sweeps take it from here), and the spelling of "no schedule",
+#: what the policies that ignore alpha_t get.
+DEFAULT_ALPHA = "0.1"
+NO_ALPHA = "none"
+
+
+def default_alpha(policy: str) -> str:
+    """The alpha spelling a spec with no alpha given takes: :data:`DEFAULT_ALPHA` where ``policy`` reads alpha_t,
+    else :data:`NO_ALPHA`."""
+    return DEFAULT_ALPHA if policy in ALPHA_POLICIES else NO_ALPHA
 
 
 def flag(name: str) -> str:
@@ -59,7 +72,9 @@ class RunSpec:
       family: registry name (``collapsim.runs.registry``).
       family_options: static settings of the family (they set shapes or switches: dim, vocab, top_k ...).
       params: overrides of sweepable parameters (temperature, top_p, smoothing ...), plain numbers.
-      policy: data policy; alpha: the alpha_t schedule's spelling (``collapsim.engine.schedules``), "none" when unused.
+      policy: data policy; alpha: the alpha_t schedule's spelling (``collapsim.engine.schedules``), "none" when unused;
+        given as None (the default), :func:`default_alpha` of the policy; given as a parsed
+        :class:`~collapsim.engine.schedules.Schedule`, its spelling (and the schedule is kept as it is).
       samples, generations, seeds, seed: n, T, number of chains, base seed.
       method: "auto", "explicit" or "shortcut" (``execute`` records the resolved one).
       driver: "scan" (lax.scan + vmap) or "host" (Python loop with a checkpoint per generation).
@@ -67,13 +82,16 @@ class RunSpec:
       metrics_every: k >= 1; the family's expensive metrics (``Family.expensive``) are recorded only at
         generation 0, every k-th generation and the last (``engine.recorded_generations``), the others every
         generation; 1 (the default) records everything every generation.
+      schedule: (not a field) the alpha spelling read once, when the spec is made, into a
+        :class:`~collapsim.engine.schedules.Schedule` (None for "none"): a spelling that is no schedule is
+        refused here, in one line; :meth:`replace` hands the parsed schedule on, so it is never read again.
     """
 
     family: str
     family_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     policy: str = "replace"
-    alpha: str = "none"
+    alpha: Optional[str] = None
     samples: int = 100
     generations: int = 100
     seeds: int = 2000
@@ -86,9 +104,24 @@ class RunSpec:
     def __post_init__(self):
         object.__setattr__(self, "family_options", _frozen(self.family_options))
         object.__setattr__(self, "params", _frozen(self.params))
+        alpha = default_alpha(self.policy) if self.alpha is None else self.alpha
+        if isinstance(alpha, schedules.Schedule):
+            schedule = alpha
+        else:
+            alpha = alpha if isinstance(alpha, str) else alpha_spelling(alpha)
+            schedule = None if alpha == NO_ALPHA else schedules.parse_schedule(alpha)
+        object.__setattr__(self, "alpha", alpha if schedule is None else schedule.spelling)
+        object.__setattr__(self, "schedule", schedule)
 
     def replace(self, **changes) -> "RunSpec":
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; the parsed schedule (and its values, if T stays) go along unread."""
+        same_values = not {"alpha", "generations"} & set(changes)
+        if "alpha" not in changes and self.schedule is not None:
+            changes["alpha"] = self.schedule
+        spec = dataclasses.replace(self, **changes)
+        if same_values and "_alpha_values" in self.__dict__:
+            object.__setattr__(spec, "_alpha_values", self._alpha_values)
+        return spec
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -131,18 +164,29 @@ class RunSpec:
         """The checks every family shares; raises :class:`ConfigError` naming the first problem."""
         for name, rule in ENGINE_RULES.items():
             check(flag(name), getattr(self, name), rule)
-        if self.policy not in ALPHA_POLICIES and self.alpha not in ("none", None):
+        if self.policy not in ALPHA_POLICIES and self.alpha != NO_ALPHA:
             raise ConfigError(f"--alpha applies only to the {' and '.join(ALPHA_POLICIES)} policies, not {self.policy!r}")
 
     def alpha_schedule(self):
-        """alpha_t, an array (T,) (zeros for policies that ignore it)."""
+        """alpha_t, a float64 array (T,), read-only (zeros for policies that ignore it): the parsed schedule's
+        values, computed and range-checked once per spec (:meth:`Schedule.values`)."""
         import numpy as np
 
-        from collapsim.engine.schedules import parse_alpha
+        if self.policy not in ALPHA_POLICIES:
+            return np.zeros(self.generations)
+        if "_alpha_values" not in self.__dict__:
+            if self.schedule is None:
+                raise ConfigError(f"--alpha {NO_ALPHA}: policy {self.policy!r} reads alpha_t; give a schedule "
+                                  f"(a number, 1/t, 0.5/t^0.7, geom:A0:RATIO or a comma list)")
+            values = self.schedule.values(self.generations)
+            values.flags.writeable = False  # shared by every caller of this spec: the engine, the theory
+            object.__setattr__(self, "_alpha_values", values)
+        return self._alpha_values
 
-        if self.policy in ALPHA_POLICIES:
-            return parse_alpha(self.alpha, self.generations)
-        return np.zeros(self.generations)
+
+#: field -> the spec's default (fields with one): the one place each is written; the command line's options
+#: show these (a family's sizes, generations, samples and seeds, are its entry's ``defaults``).
+SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING}
 
 
 def alpha_spelling(value) -> str:

@@ -25,6 +25,7 @@ from functools import lru_cache, partial
 import numpy as np
 
 from collapsim.errors import ConfigError
+from collapsim.engine.policies import ALPHA_POLICIES
 
 
 def criterion(family: str):
@@ -52,13 +53,12 @@ def segment_length(samples: int) -> int:
 
 
 def check_policy(spec) -> None:
-    """Until-collapse runs open-ended: no accumulation buffer (its size is T n), a constant alpha."""
-    from collapsim.engine.schedules import parse_alpha
-
+    """Until-collapse runs open-ended: no accumulation buffer (its size is T n), a constant alpha (the parsed
+    schedule's first 64 values all equal)."""
     if spec.policy.startswith("accumulate"):
         raise ConfigError(f"--until-collapse cannot run policy {spec.policy!r}: its buffer grows with the generations")
-    if spec.policy in ("mix", "keep-real"):
-        a = parse_alpha(spec.alpha, 64)
+    if spec.policy in ALPHA_POLICIES:
+        a = spec.schedule.values(64)
         if not np.all(a == a[0]):
             raise ConfigError(f"--until-collapse needs a constant alpha, got the schedule {spec.alpha!r}")
 
@@ -152,7 +152,6 @@ def run_until_collapse(sweep, group, points: list, real: int, progress=None) -> 
     import jax.numpy as jnp
 
     from collapsim.engine import dispatch
-    from collapsim.engine.schedules import parse_alpha
 
     crit = criterion(group.family.name)
     spec0 = points[0].spec
@@ -161,8 +160,8 @@ def run_until_collapse(sweep, group, points: list, real: int, progress=None) -> 
     cap = sweep.cap or default_cap(spec0.samples)
     length = segment_length(spec0.samples)
     params = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[p.loop.params for p in points])
-    alphas = np.asarray([parse_alpha(p.spec.alpha, 1)[0] if p.spec.policy in ("mix", "keep-real") else 0.0
-                         for p in points], np.float32)
+    # alpha_1 of each point's schedule (constant: check_policy), 0 for a policy that ignores it.
+    alphas = np.asarray([p.spec.alpha_schedule()[0] for p in points], np.float32)
     keys = jax.random.split(jax.random.key(sweep.base.seed), sweep.base.seeds)
     parallel = not (group.family.lapack and jax.default_backend() == "cpu")
 

@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from collapsim.errors import ConfigError
-from collapsim.runs.spec import RunSpec
+from collapsim.engine.schedules import Schedule
+from collapsim.runs.spec import NO_ALPHA, RunSpec
 
 
 #: Axes the engine itself understands (the rest are the family's options).
@@ -192,8 +193,8 @@ class SweepSpec:
         spec = self.base
         fo, pa = dict(spec.family_options), dict(spec.params)
         for name, value in assignment.items():
-            if name == "alpha":
-                spec = spec.replace(alpha=repr(float(value)))
+            if name == "alpha":  # made from the number, not written out and read back (spelled repr(float))
+                spec = spec.replace(alpha=Schedule.constant(value))
             elif name in ENGINE_AXES:
                 spec = spec.replace(**{name: value})
             else:
@@ -203,9 +204,9 @@ class SweepSpec:
 
         # A policy axis mixes policies that read alpha with ones that ignore it: each gets what it reads.
         if spec.policy not in ALPHA_POLICIES:
-            spec = spec.replace(alpha="none")
-        elif spec.alpha in ("none", None):
-            spec = spec.replace(alpha="0.1")
+            spec = spec.replace(alpha=NO_ALPHA)
+        elif spec.alpha == NO_ALPHA:
+            spec = spec.replace(alpha=None)  # the spec's default for the policy
         return spec.replace(family_options=fo, params=pa)
 
 

@@ -33,7 +33,7 @@ def grid_sweep(points: int, seeds: int, generations: int, vocab: int = 50, sampl
     from collapsim.runs.spec import RunSpec
     from collapsim.sweeps.spec import Axis, SweepSpec
 
-    base = RunSpec("categorical", {"vocab": vocab}, {}, "mix", "0.1", samples, generations, seeds, seed)
+    base = RunSpec("categorical", {"vocab": vocab}, {}, "mix", None, samples, generations, seeds, seed)
     alphas = tuple(float(a) for a in np.round(np.linspace(0.0, 0.5, points), 6))
     return SweepSpec(base, (Axis("alpha", alphas),), "final:entropy")
 
