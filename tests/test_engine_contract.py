@@ -11,10 +11,12 @@ fit is a training loop, ``Entry.driver == "host"``):
 - a refusal (``ConfigError`` in one line) is a legal outcome, except for the plain ``replace`` loop, which
   every family must run (otherwise a family whose every case is refused would be "covered" by nothing).
 
-By default each scan family runs its first smallest case under every policy (the method ``auto`` picks), all
-checks above at once, so that one compiled program per family and policy serves them all (compiling is what
-costs time here). The slow set adds the other smallest cases, the other method, every policy x method x
-driver at the entry's own defaults (few generations and seeds), and the host-driver families (GPT-2).
+Compiling is what costs time here (one program per family, policy, method and size), so by default each scan
+family runs only its first smallest case, under every policy with the method ``auto`` picks, on the scan
+driver: 200 generations, shapes, finiteness, the same seed twice and another seed, from one compilation. The
+slow set adds the host driver's equality with it there, the other smallest cases, the other method, every
+policy x method x driver at the entry's own defaults (few generations and seeds), and the host-driver
+families (GPT-2). By default the drivers' equality is checked on the toy family below.
 
 Below, the engine-level tests that do not depend on the registry: a toy family whose data is an (x, y)
 pytree and whose truth is not a model of the family, the grid driver, the host driver's checkpoint, and
@@ -117,8 +119,8 @@ def _contract(spec: RunSpec, drivers: tuple, repeat: bool = True) -> None:
 
 
 #: What the 200-generation test runs at a smallest case: "scan", the method auto picks on the scan driver
-#: alone (the default set, first case of each scan family); "drivers", the same on every driver; "other", the
-#: method auto did not pick, on every driver.
+#: alone (the default set, first case of each scan family); "drivers", the same on every driver (slow: the
+#: host driver's Python loop over 200 generations); "other", the method auto did not pick, on every driver.
 VARIANTS = ("scan", "drivers", "other")
 
 
