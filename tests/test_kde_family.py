@@ -13,7 +13,6 @@ from collapsim.commands.cli import main
 from collapsim.engine import LoopConfig, run_loop
 from collapsim.families import kde
 from collapsim.theory import kde as th
-from proofs_check import kde as proofs
 
 
 def test_mean_variance_follows_the_recursion_over_100_generations():
@@ -65,11 +64,6 @@ def test_accumulate_trains_on_the_whole_buffer():
     for t in range(1, 3):
         carry, _ = step(carry, (jax.random.key(t), jnp.float32(0), jnp.int32(t)))
         assert float(carry.model["weight"].sum()) == n * t
-
-
-@pytest.mark.parametrize("check", proofs.CHECKS, ids=lambda c: c.__name__)
-def test_kde_closed_form_is_proved(check):
-    check()
 
 
 @pytest.mark.parametrize("bad", [["--truth", "moons"], ["--bandwidth", "-1"], ["--dim", "0"], ["--method", "shortcut"]])

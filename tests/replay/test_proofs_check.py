@@ -1,14 +1,9 @@
-"""The machine part of proofs_check/replay_abstraction.py runs in the suite (small sizes) and in full (slow)."""
+"""The machine part of proofs_check/replay_abstraction.py in full (slow); its small sizes are its CHECKS, run by
+tests/test_proofs.py."""
 
 import pytest
 
 from proofs_check import replay_abstraction as pa
-
-
-def test_reductions_and_certificates_small():
-    assert pa.check_reductions(3, 7) == 28  # every class of three infinite languages
-    assert pa.check_reductions(4, 4) > 50
-    assert pa.check_certificates(3, 7) == 28
 
 
 def test_split_cell_really_splits():

@@ -191,7 +191,9 @@ def run_host(family: Family, cfg: LoopConfig, params: Params, alpha, seeds: int,
     keys = _chain_keys(seeds, seed)
     if not family.jittable:
         return _host_eager(family, cfg, params, alphas[0], keys, checkpoint, progress)
-    start, segment = _programs(family, cfg)
+    # grid spelled out: lru_cache keys (family, cfg) and (family, cfg, False) apart, and the scan driver's
+    # compiled programs would be compiled a second time for a host run of the same loop.
+    start, segment = _programs(family, cfg, False)
     devices = jax.local_devices()[:1] if family.lapack and jax.default_backend() == "cpu" else jax.local_devices()
     states = []  # per chunk: (carry, xs, g, its device's params and alphas, history), pinned to one device
     for i, idx in enumerate(_chunks(seeds, chunk, cfg)):

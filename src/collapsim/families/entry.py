@@ -88,9 +88,10 @@ class Entry(NamedTuple):
     # Optional (spec, loop) -> (exact mean collapse generation or None, an approximation or None, why none):
     # the theory column of an until-collapse sweep.
     collapse_theory: Optional[Callable[[Any, Loop], tuple]] = None
-    # The smallest legal case, as RunSpec fields and options over the entry's defaults: the contract test runs
-    # it for 200 generations under every policy and needs finite numbers or a one-line refusal.
-    smallest: dict = {"samples": 1}
+    # The smallest legal cases, each a dict of RunSpec fields and options over the entry's defaults: the
+    # contract test runs each for 200 generations under every policy and needs finite numbers or a one-line
+    # refusal (the first by default, the others in its slow set).
+    smallest: tuple = ({"samples": 1},)
 
 
 def resolve_method(spec, supported: bool, auto_shortcut: bool) -> bool:
