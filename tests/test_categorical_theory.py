@@ -309,10 +309,13 @@ def test_cost_is_estimated_before_allocating_and_a_theory_past_memory_is_refused
 @pytest.mark.parametrize("policy", ["replace", "mix"])
 def test_a_theory_that_would_not_fit_keeps_the_closed_forms_and_says_why(policy):
     from collapsim.families.categorical import predict_spec
+    from collapsim.runs.registry import with_defaults
     from collapsim.runs.spec import RunSpec
 
     K = M = T = 40
-    spec = RunSpec("categorical", {"vocab": K, "init": "zipf"}, {}, policy, "0.2" if policy == "mix" else "none", M, T, 4)
+    # as the run pipeline hands it over: every option filled in (the adapter reads them, defaults live in the entry)
+    spec = with_defaults(RunSpec("categorical", {"vocab": K, "init": "zipf"}, {}, policy,
+                                 "0.2" if policy == "mix" else "none", M, T, 4))
     fits = predict_spec(spec, available=None)
     assert fits.note == "" and "entropy" in fits.curves
     small = predict_spec(spec, available=2**20)  # 1 MiB: the forward method's first chunk alone is more
