@@ -174,6 +174,10 @@ GRID = ["sweep", "categorical", "--vocab", "12", "--grid", "alpha=0,0.3", "--gri
         "20", "--generations", "6", "--seeds", "301"]
 
 
+# Slow (two sweeps in subprocesses, 4 host devices): by default test_devices holds a run to the same numbers on 1, 2
+# and 3 devices (the dispatch a sweep's chunks go through) and test_the_table_does_not_depend_on_the_chunking holds
+# the sweep's table to its chunking.
+@pytest.mark.slow
 def test_four_devices_give_the_one_device_table(tmp_path):
     one, four = tmp_path / "one", tmp_path / "four"
     for out, devices in ((one, 1), (four, 4)):
