@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from collapsim.commands.bench.gaussian import loop_reference, numpy_reference
@@ -22,6 +23,7 @@ def test_numpy_and_loop_references_simulate_the_same_process():
         assert np.all(np.abs(mean - th.expected_mean_sq_drift(T, n, 1)[1:]) <= 4 * se)
 
 
+@pytest.mark.slow
 def test_bench_json_has_the_tracked_keys():
     res = CliRunner().invoke(main, ["bench", "gaussian", "--chains", "64", "--generations", "3", "--samples", "8", "--loop-chains", "4", "--repeats", "1", "--json"])
     assert res.exit_code == 0, res.output

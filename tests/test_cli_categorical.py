@@ -63,6 +63,7 @@ def test_same_seed_same_numbers_and_dirichlet_truth_follows_the_seed(tmp_path):
     assert a == b and a != c
 
 
+@pytest.mark.slow
 def test_policies_without_theory_and_the_explicit_method(tmp_path):
     res = _run(["run", "categorical", "--vocab", "10", "--samples", "15", "--generations", "4", "--seeds", "10",
                 "--policy", "accumulate-subsample", "--out", str(tmp_path / "r")])
@@ -113,6 +114,7 @@ def test_wordfreq_run(tmp_path):
     assert len(truth) == 30 and abs(sum(truth) - 1) < 1e-9 and truth[0] == max(truth)
 
 
+@pytest.mark.slow
 def test_bench_json_has_the_tracked_keys_and_references_simulate_wright_fisher():
     from collapsim.commands.bench.categorical import loop_reference, numpy_reference
     from collapsim.families.categorical import zipf_truth
@@ -144,6 +146,7 @@ def test_a_mix_theory_that_would_take_minutes_is_skipped_with_a_note(tmp_path):
     assert all(r["theory"] == "" for r in _rows(out, "entropy"))
 
 
+@pytest.mark.slow
 def test_grid_bench_cells_and_one_tiny_row():
     from collapsim.commands.bench.categorical import grid_cells, run_grid_bench
 

@@ -63,6 +63,7 @@ def test_multivariate_trace_determinant_and_drift():
     _within(out["det_ratio"][:, : early + 1], th.expected_det_ratio(early, n, 0, d))
 
 
+@pytest.mark.slow
 def test_isotropic_w2_and_mix():
     T, n, d = 20, 10, 3
     out = run_loop(gaussian(d, "isotropic", 1), LoopConfig("replace", n, T, True), default_params(d), np.zeros(T), SEEDS, seed=8)
@@ -77,6 +78,7 @@ def test_isotropic_w2_and_mix():
 # replace is slow-only: by default test_replace_1d_matches_every_closed_form holds both paths (shortcut True and
 # False) to the exact replacement moments, and the mix case below still compares the two whole distributions (KS).
 @pytest.mark.parametrize("policy", [pytest.param("replace", marks=pytest.mark.slow), "mix"])
+@pytest.mark.slow
 def test_shortcut_and_explicit_paths_give_the_same_distribution(policy):
     T, n, alpha = 25, 16, np.full(25, 0.25)
     fam = gaussian(1, "full", 1)
@@ -90,6 +92,7 @@ def test_shortcut_and_explicit_paths_give_the_same_distribution(policy):
             assert abs(x.mean() - y.mean()) <= 4 * se, (metric, g)
 
 
+@pytest.mark.slow
 def test_stationary_level_under_constant_mixing():
     T, n, alpha = 200, 20, 0.2
     out = run_loop(gaussian(1, "full", 1), LoopConfig("mix", n, T, True), default_params(1), np.full(T, alpha), SEEDS, seed=4)

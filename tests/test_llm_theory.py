@@ -58,6 +58,7 @@ def _wright_fisher(q, u, M, alpha, chains, rng, n_words=1000):
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.2])
+@pytest.mark.slow
 def test_fit_recovers_the_population_of_simulated_wright_fisher_chains(alpha):
     """The fit sees only the first half of the curves and must find n_eff within 20% (200 chains); then the
     held-out half of the exact metrics is predicted within 4.5 standard errors."""

@@ -79,6 +79,7 @@ def test_recorded_values_equal_the_every_generation_run_digit_for_digit(case):
             np.testing.assert_array_equal(sparse[name], every[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_host_driver_records_the_same_generations_as_the_scan():
     family, params = gaussian(3, "full", 0), default_params(3)
     cfg = LoopConfig("replace", 10, 7, False, 3)
@@ -137,6 +138,7 @@ def test_engine_refuses_a_bad_interval():
             run_loop(family, LoopConfig("replace", 10, 4, False, bad), params, np.zeros(4), 4)
 
 
+@pytest.mark.slow
 def test_run_folder_has_no_rows_for_skipped_generations_and_reruns_from_config(tmp_path, monkeypatch):
     titles = []
     original = matplotlib.axes.Axes.set_title
@@ -197,6 +199,7 @@ def test_sweep_refuses_a_sparse_interval():
     validate(SweepSpec(sweep.base.replace(metrics_every=1), sweep.axes))  # the same sweep at k = 1 is fine
 
 
+@pytest.mark.slow
 def test_thin_gaussian_fits_carry_w2_so_nothing_is_sparse(tmp_path):
     """At n <= d every fit is thin and its model carries W2's cross term (cheap from the n-column factor),
     so W2 is recorded every generation whatever --metrics-every says, and the run folder says nothing is sparse."""

@@ -5,11 +5,13 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_example_notebook_runs_and_shows_tables_and_figures(tmp_path, monkeypatch):
     nb = nbformat.read(ROOT / "experiments" / "notebook_api.ipynb", as_version=4)
     # The kernel is a child process: it imports this checkout's collapsim and writes its runs/ in tmp_path.

@@ -39,6 +39,7 @@ def test_float64_explicit_fit_keeps_log_det_and_its_exact_mean(tmp_path):
     assert (tmp_path / "again" / "metrics.csv").read_bytes() == (tmp_path / "f64" / "metrics.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_float64_run_leaves_later_float32_runs_unchanged(tmp_path):
     small = ["gaussian", "--samples", "6", "--generations", "8", "--seeds", "50"]
     assert _run(["run", *small, "--out", str(tmp_path / "before")]).exit_code == 0

@@ -81,6 +81,7 @@ def _two_devices(args, timeout):
     return subprocess.run([sys.executable, "-m", "collapsim", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_the_collapse_command_that_hung_finishes_on_two_devices_finite_and_on_theory(tmp_path):
     """Used to deadlock on 2 host devices (independent LAPACK calls) and, on one, turn every metric NaN from
     generation 25 (a float32 covariance that stopped being positive definite)."""
@@ -98,6 +99,7 @@ def test_the_collapse_command_that_hung_finishes_on_two_devices_finite_and_on_th
 
 
 @pytest.mark.parametrize("dim,samples", [(8, 9), (40, 50)])
+@pytest.mark.slow
 def test_large_full_covariance_does_not_deadlock_on_two_devices(tmp_path, dim, samples):
     res = _two_devices(["run", "gaussian", "--dim", str(dim), "--samples", str(samples), "--generations", "2",
                         "--seeds", "4", "--out", str(tmp_path / "r")], timeout=240)

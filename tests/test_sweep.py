@@ -216,6 +216,7 @@ def test_two_processes_give_the_one_process_table(tmp_path):
     assert _table(out) == _table(single)
 
 
+@pytest.mark.slow
 def test_until_collapse_matches_the_exact_mean_collapse_time(tmp_path):
     """Mean collapse generation within 4 standard errors of the exact lumped-chain value (K = 3 and 6,
     n = 8); every chain collapses well before the cap, and the table says none was censored."""

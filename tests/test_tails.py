@@ -45,6 +45,7 @@ def test_collapsed_and_underflowed_columns_are_handled():
     assert flags[2]
 
 
+@pytest.mark.slow
 def test_run_records_log_det_ratio_and_marks_det_ratio_unestimable(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", "gaussian", "--dim", "3", "--covariance", "full", "--ddof", "0",

@@ -87,6 +87,7 @@ def test_checkpoint_run_writes_the_run_folder_and_the_table(small, tiny_ckpt, co
     assert len(res["texts"][0][3]) == SMALL["n_samples"] and res["texts"][0][0] == res["texts"][1][0]
 
 
+@pytest.mark.slow
 def test_same_seed_same_texts_and_numbers(small, tiny_ckpt, corpus):
     from collapsim.metrics.minilm import load_minilm
 

@@ -31,6 +31,7 @@ def _prompts(B, T, seed=0, vocab=300):
                     + [list(rng.integers(0, vocab, T))], pad_id=0)
 
 
+@pytest.mark.slow
 def test_sampler_compiles_once_per_bucket(ck):
     """Prompt lengths 3..7, batches 3..4, 5..7 new tokens and top-k 40 or 50 share one compilation; a
     prompt length in the next bucket (9) needs exactly one more."""
@@ -60,6 +61,7 @@ def test_bucket_padding_changes_no_row(ck, sp):
     np.testing.assert_allclose(np.asarray(a.decode_logprob), np.asarray(b.decode_logprob), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_learning_rate_is_data_not_a_compilation(ck):
     """adamw(5e-5), adamw(learning_rate=5e-5) and other settings share one compiled train step."""
     opts = [adamw(5e-5), adamw(learning_rate=5e-5), adamw(1e-3, weight_decay=0.1), adamw(2e-4, clip_norm=None)]
@@ -100,6 +102,7 @@ def test_linear_schedule_and_decay_mask():
     np.testing.assert_allclose(got, [0.0, 0.05, 0.1, 0.075], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_restarts_the_schedule_in_each_call(ck):
     """total_steps=None: each fit decays the rate to 0 over its own steps (one Trainer.train() per call);
     a second call with the returned state trains again instead of running at rate 0."""
@@ -155,6 +158,7 @@ def test_adamw_matches_torch_adamw_with_hf_linear_schedule(tiny_ckpt, ck):
     assert np.abs(np.asarray(p["wte"]) - np.asarray(ck.params["wte"])).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_bf16_head_runs_in_float32(ck):
     """The logits of the bfloat16 path are float32 products, not bfloat16 numbers cast up."""
     ids = np.arange(1, 17, dtype=np.int32)[None]
@@ -204,6 +208,7 @@ def test_pack_keeps_every_token_with_end_of_text_between_texts():
         pack([], eos_id=0, length=4)
 
 
+@pytest.mark.slow
 def test_finetune_pack_trains_on_long_lines(tiny_ckpt, tmp_path):
     """A line longer than --max-length: without --pack a note says how many tokens are unused; with it
     nothing is dropped and no note appears."""
@@ -238,6 +243,7 @@ def test_registered_row_is_timed_against_its_reference():
     assert calls == {"ours": 3, "ref": 3} and r["speedup"] > 0 and "toy: collapsim" in bench.format_row(r)
 
 
+@pytest.mark.slow
 def test_public_stacked_cache_call_matches_a_plain_forward(ck):
     """forward_cached with the stacked KVCache (the public one-call interface) still agrees with forward."""
     from collapsim.gpt2.model import forward_cached, init_cache, positions_from_mask

@@ -106,6 +106,7 @@ def test_hf_cache_layout_is_found_offline(tiny_ckpt, tmp_path, monkeypatch):
         resolve_checkpoint("someorg/other")
 
 
+@pytest.mark.slow
 def test_bfloat16_and_prefixless_files_load(tmp_path):
     """Original OpenAI-style files: names without 'transformer.', the attn.bias buffer, bf16 tensors."""
     import jax.numpy as jnp

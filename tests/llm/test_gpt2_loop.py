@@ -78,6 +78,7 @@ def test_policies_without_theory_run_and_say_so(tmp_path, cache, monkeypatch):
     assert all(np.isfinite(float(r[2])) for r in rows)
 
 
+@pytest.mark.slow
 def test_pretrain_command_trains_once_then_reuses_the_cache(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

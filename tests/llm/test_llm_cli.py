@@ -55,6 +55,7 @@ def test_finetune_missing_data_file(tiny_ckpt, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_bench_json_keys():
     args = ["bench", "llm", "--json", "--preset", "tiny", "--batch", "2", "--new-tokens", "4", "--repeats", "1"]
     if not hf_available():

@@ -21,6 +21,7 @@ def ck(tiny_ckpt):
 PROMPTS = [[5, 17, 42, 8, 99, 3], [250], [7, 7, 130]]
 
 
+@pytest.mark.slow
 def test_left_padding_does_not_change_greedy_output(ck):
     ids, mask = left_pad(PROMPTS, pad_id=0)
     batch = sample(ck.params, ck.config, ids, mask, jax.random.PRNGKey(0), sampling_params(0.0),
@@ -32,6 +33,7 @@ def test_left_padding_does_not_change_greedy_output(ck):
         np.testing.assert_allclose(np.asarray(batch.logprob[i]), np.asarray(alone.logprob[0]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_logprob_is_under_the_untruncated_model(ck):
     """Sampled with temperature, top-k, top-p and a penalty; logprob must still be the plain model's."""
     ids, mask = left_pad(PROMPTS, pad_id=0)
@@ -116,6 +118,7 @@ def test_end_token_stops_and_pads(ck):
     assert valid[0].sum() == 4
 
 
+@pytest.mark.slow
 def test_first_token_frequencies_match_the_model(ck):
     """Monte Carlo: the first sampled token follows softmax(logits / T) truncated to the top k.
 
@@ -144,6 +147,7 @@ def test_first_token_frequencies_match_the_model(ck):
         assert df >= 1 and chi2 < df + 5 * np.sqrt(2 * df), (k, chi2, df)
 
 
+@pytest.mark.slow
 def test_bfloat16_sampling_runs_on_cpu(ck):
     ids, mask = left_pad(PROMPTS, pad_id=0)
     out = sample(ck.params, ck.config, ids, mask, jax.random.PRNGKey(0), sampling_params(0.9, top_p=0.9),
@@ -164,6 +168,7 @@ def test_bad_requests_are_config_errors(ck):
         sampling_params(temperature=-1.0)
 
 
+@pytest.mark.slow
 def test_settings_sweep_under_vmap(ck):
     """Temperatures as an array axis: one compiled sampler, vmapped, equals separate calls."""
     ids, mask = left_pad(PROMPTS, pad_id=0)

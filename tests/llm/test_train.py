@@ -48,6 +48,7 @@ def test_perplexity_is_exp_of_token_mean_nll(ck):
         perplexity(ck.params, ck.config, ids[:, :1], mask[:, :1])
 
 
+@pytest.mark.slow
 def test_fit_lowers_training_loss_and_leaves_input_params_intact(ck):
     ids, mask = _data(n=10)
     before = float(lm_loss(ck.params, ck.config, ids, mask))
