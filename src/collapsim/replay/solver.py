@@ -65,6 +65,9 @@ from dataclasses import dataclass, field
 from collapsim.replay.classes import HypothesisClass
 
 STAY = -1
+# An anchored generator rests on its anchor once at most this many cells are still forcible (at most 2^COVER_ABOVE
+# positions follow); above it, it first outputs covering languages (``_Game.anchored_move``).
+COVER_ABOVE = 3
 
 
 @dataclass
@@ -88,6 +91,8 @@ class _Game:
         self.replay = replay
         self._gen: dict = {}
         self._exits: dict = {}
+        self._anchor: dict = {}
+        self.by_size = sorted(range(len(masks)), key=lambda i: (bin(masks[i]).count("1"), i))
 
     def fits(self, F: int) -> bool:
         return any(F & ~h == 0 for h in self.H)
@@ -107,6 +112,24 @@ class _Game:
     def next_u(self, U: int, h: int) -> int:
         return U | h if self.replay else U
 
+    def anchor(self, F: int) -> int | None:
+        """A language inside every language that contains F (the smallest; None if there is none).
+
+        Such an h wins from every position (F', U) with F' >= F, in both games: legality keeps every target of
+        the rest of the play inside L(F) = {K : F <= K}, so h is inside each of them, and outputting h forever
+        changes U at most once.  A bottom member (a language inside all others) anchors every F, which is why
+        those classes are decided at once; near-bottom ones anchor every F outside the few languages missing it.
+        """
+        got = self._anchor.get(F, -2)
+        if got == -2:
+            inter = -1
+            for K in self.H:
+                if F & ~K == 0:
+                    inter &= K
+            inside = [i for i, h in enumerate(self.H) if h & ~inter == 0]
+            got = self._anchor[F] = min(inside, key=lambda i: (bin(self.H[i]).count("1"), i)) if inside else None
+        return got
+
     def good_outputs(self, F: int, U: int) -> list[int]:
         """Indices of hypotheses the generator can output forever in phase (F, U) without losing."""
         cover = F | U
@@ -116,15 +139,40 @@ class _Game:
                 inter &= K
         return [i for i, h in enumerate(self.H) if h & ~inter == 0 and self.next_u(U, h) == U]
 
+    def rest_safe(self, F: int, U: int, i: int) -> bool:
+        """Can the generator output ``H[i]`` (inside U) at every position from (F, U) on until F is anchored?
+
+        A play that rests on h and never gets anchored ends in a phase (F*, U) with F* >= F; a target K there has
+        F* >= F | (K - U) (its cells outside U were forced), and F* is not anchored, so neither is the smaller
+        F | (K - U) (anchoring only gets easier as F grows).  Hence if every K >= F that does not contain h
+        anchors F | (K - U), no such K is a target of a final phase, and resting on h wins (and once anchored,
+        the anchor wins).  Monotone in F, not in U: a larger U lets a K slip in with fewer forced cells.
+        """
+        h = self.H[i]
+        return all(F & ~K or h & ~K == 0 or self.anchor(F | (K & ~U)) is not None for K in self.H)
+
+    def rest(self, F: int, U: int) -> int | None:
+        """A language the generator can rest on from (F, U) (it keeps U and is rest-safe), or None."""
+        for i in self.by_size:
+            if self.next_u(U, self.H[i]) == U and self.rest_safe(F, U, i):
+                return i
+        return None
+
     def E(self, F: int, U: int) -> bool:
         return all(self.GEN(F | 1 << x, U) for x in self.exits(F, U))
 
     def GEN(self, F: int, U: int) -> bool:
+        if self.anchor(F) is not None:
+            return True  # no memo entry: the anchor is itself the (cached) answer
         key = (F, U)
         got = self._gen.get(key)
         if got is None:
-            got = any(self.next_u(U, h) != U and self.ADV(F, self.next_u(U, h)) for h in self.H) or (
-                bool(self.good_outputs(F, U)) and self.E(F, U))
+            # Cheap wins first (rest now, or after one output), then staying (it keeps U, the smaller subgame),
+            # then moving up: bottom and near-bottom classes never reach the search below.
+            got = (self.rest(F, U) is not None
+                   or any(self.rest(F, self.next_u(U, h)) is not None for h in self.H if self.next_u(U, h) != U)
+                   or (bool(self.good_outputs(F, U)) and self.E(F, U))
+                   or any(self.next_u(U, h) != U and self.ADV(F, self.next_u(U, h)) for h in self.H))
             self._gen[key] = got
         return got
 
@@ -138,8 +186,55 @@ class _Game:
         return [1 << x for x in self.exits(0, 0)]
 
     # -- strategies -------------------------------------------------------------------------------------
+    def forcible(self, F: int, U: int) -> int:
+        """Cells the adversary could still force at (F, U): outside F | U, inside some language containing F."""
+        reach = 0
+        for K in self.H:
+            if F & ~K == 0:
+                reach |= K
+        return reach & ~(F | U)
+
+    def anchored_move(self, F: int, U: int, h: int) -> int:
+        """Output at a position anchored by ``h``: any output wins there (module doc), so choose the one that
+        keeps the certificate short.  Once h is in U the adversary can only grow F by forcing cells outside U, and
+        every forced cell multiplies the positions the certificate must cover; so while more than
+        ``COVER_ABOVE`` cells are still forcible, output the language covering most of them (it becomes replayable
+        and can never be forced), then rest on h."""
+        if self.next_u(U, self.H[h]) != U:
+            return h
+        R = self.forcible(F, U)
+        if not self.replay or bin(R).count("1") <= COVER_ABOVE:
+            return h
+        return max(range(len(self.H)), key=lambda i: (bin(self.H[i] & R).count("1"), -i))
+
+    def cover(self, F: int, U: int, h: int) -> int | None:
+        """While more than ``COVER_ABOVE`` cells are forcible at (F, U), the output covering most of them that
+        keeps h rest-safe (None: rest on h).  Every cell forced multiplies the positions a certificate must
+        cover; a covered cell becomes replayable and can never be forced."""
+        R = self.forcible(F, U)
+        if not self.replay or bin(R).count("1") <= COVER_ABOVE:
+            return None
+        best, gain = None, 0
+        for g, G in enumerate(self.H):
+            got = bin(G & R).count("1")
+            if got > gain and self.rest_safe(F, U | G, h):
+                best, gain = g, got
+        return best
+
     def gen_move(self, F: int, U: int) -> int:
-        """The generator's winning output at GEN(F, U) (assumed true): stay if that wins, else move up."""
+        """The generator's winning output at GEN(F, U) (assumed true): the anchor or a rest (after covering),
+        else stay if that wins, else move up."""
+        h = self.anchor(F)
+        if h is not None:
+            return self.anchored_move(F, U, h)
+        h = self.rest(F, U)
+        if h is not None:
+            g = self.cover(F, U, h)
+            return h if g is None else g
+        for i in self.by_size:
+            V = self.next_u(U, self.H[i])
+            if V != U and self.rest(F, V) is not None:
+                return i
         if self.E(F, U):
             good = self.good_outputs(F, U)
             if good:
