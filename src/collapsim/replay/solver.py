@@ -65,9 +65,11 @@ from dataclasses import dataclass, field
 from collapsim.replay.classes import HypothesisClass
 
 STAY = -1
-# An anchored generator rests on its anchor once at most this many cells are still forcible (at most 2^COVER_ABOVE
-# positions follow); above it, it first outputs covering languages (``_Game.anchored_move``).
+# A generator with a quick win rests once at most this many cells are still forcible (at most 2^COVER_ABOVE
+# positions follow); above it, it first outputs covering languages (``_Game.cover``).
 COVER_ABOVE = 3
+# Quick wins S_1 .. S_MAX_LEVEL (``_Game.level``): each level costs (languages)^2 calls of the one below.
+MAX_LEVEL = 3
 
 
 @dataclass
@@ -92,6 +94,7 @@ class _Game:
         self._gen: dict = {}
         self._exits: dict = {}
         self._anchor: dict = {}
+        self._witness: dict = {}
         self.by_size = sorted(range(len(masks)), key=lambda i: (bin(masks[i]).count("1"), i))
 
     def fits(self, F: int) -> bool:
@@ -113,22 +116,51 @@ class _Game:
         return U | h if self.replay else U
 
     def anchor(self, F: int) -> int | None:
-        """A language inside every language that contains F (the smallest; None if there is none).
-
-        Such an h wins from every position (F', U) with F' >= F, in both games: legality keeps every target of
-        the rest of the play inside L(F) = {K : F <= K}, so h is inside each of them, and outputting h forever
-        changes U at most once.  A bottom member (a language inside all others) anchors every F, which is why
-        those classes are decided at once; near-bottom ones anchor every F outside the few languages missing it.
-        """
+        """The smallest language inside every language that contains F (None if there is none)."""
         got = self._anchor.get(F, -2)
         if got == -2:
             inter = -1
             for K in self.H:
                 if F & ~K == 0:
                     inter &= K
-            inside = [i for i, h in enumerate(self.H) if h & ~inter == 0]
-            got = self._anchor[F] = min(inside, key=lambda i: (bin(self.H[i]).count("1"), i)) if inside else None
+            got = self._anchor[F] = next((i for i in self.by_size if self.H[i] & ~inter == 0), None)
         return got
+
+    def witness(self, F: int, U: int, level: int) -> int | None:
+        """An output h proving S_level(F, U) (see ``level``), or None if S_level does not hold."""
+        if level <= 1:
+            return self.anchor(F)
+        key = (level, F, U)
+        got = self._witness.get(key, -2)
+        if got == -2:
+            got = None
+            # Outputs already in U first (a rest), then the others, small ones first.
+            for i in sorted(self.by_size, key=lambda i: self.next_u(U, self.H[i]) != U):
+                h, V = self.H[i], self.next_u(U, self.H[i])
+                if all(F & ~K or h & ~K == 0 or self.witness(F | (K & ~V), V, level - 1) is not None
+                       for K in self.H):
+                    got = i
+                    break
+            self._witness[key] = got
+        return got
+
+    def level(self, F: int, U: int) -> int | None:
+        """The least j <= MAX_LEVEL with S_j(F, U), or None: the generator's quick wins.
+
+        S_1(F, U): F is *anchored*, some language h lies inside every language containing F.  Outputting h
+        forever wins from every later position, in both games: legality keeps every target of the rest of the
+        play inside L(F) = {K : F <= K}, and outputting h changes U at most once.  A bottom member anchors every F.
+        S_j(F, U), j > 1: after one output h (U becomes V = U | h) every K >= F that does not contain h makes
+        F | (K - V) an S_(j-1) position with V.  The generator outputs h and keeps outputting it until the
+        position is S_(j-1); a play that never gets there ends in a phase (F*, V) with F* >= F, whose targets K
+        have F* >= F | (K - V) (K's cells outside V were forced), so K contains h (else F*, hence F | (K - V)
+        being smaller, would be S_(j-1): S_j is monotone in F for a fixed U, by induction).  Near-bottom classes
+        (a language inside all but one or two others) are S_2 or S_3 everywhere.
+        """
+        for j in range(1, MAX_LEVEL + 1):
+            if self.witness(F, U, j) is not None:
+                return j
+        return None
 
     def good_outputs(self, F: int, U: int) -> list[int]:
         """Indices of hypotheses the generator can output forever in phase (F, U) without losing."""
@@ -139,25 +171,6 @@ class _Game:
                 inter &= K
         return [i for i, h in enumerate(self.H) if h & ~inter == 0 and self.next_u(U, h) == U]
 
-    def rest_safe(self, F: int, U: int, i: int) -> bool:
-        """Can the generator output ``H[i]`` (inside U) at every position from (F, U) on until F is anchored?
-
-        A play that rests on h and never gets anchored ends in a phase (F*, U) with F* >= F; a target K there has
-        F* >= F | (K - U) (its cells outside U were forced), and F* is not anchored, so neither is the smaller
-        F | (K - U) (anchoring only gets easier as F grows).  Hence if every K >= F that does not contain h
-        anchors F | (K - U), no such K is a target of a final phase, and resting on h wins (and once anchored,
-        the anchor wins).  Monotone in F, not in U: a larger U lets a K slip in with fewer forced cells.
-        """
-        h = self.H[i]
-        return all(F & ~K or h & ~K == 0 or self.anchor(F | (K & ~U)) is not None for K in self.H)
-
-    def rest(self, F: int, U: int) -> int | None:
-        """A language the generator can rest on from (F, U) (it keeps U and is rest-safe), or None."""
-        for i in self.by_size:
-            if self.next_u(U, self.H[i]) == U and self.rest_safe(F, U, i):
-                return i
-        return None
-
     def E(self, F: int, U: int) -> bool:
         return all(self.GEN(F | 1 << x, U) for x in self.exits(F, U))
 
@@ -167,10 +180,9 @@ class _Game:
         key = (F, U)
         got = self._gen.get(key)
         if got is None:
-            # Cheap wins first (rest now, or after one output), then staying (it keeps U, the smaller subgame),
-            # then moving up: bottom and near-bottom classes never reach the search below.
-            got = (self.rest(F, U) is not None
-                   or any(self.rest(F, self.next_u(U, h)) is not None for h in self.H if self.next_u(U, h) != U)
+            # Quick wins first, then staying (it keeps U, the smaller subgame), then moving up: bottom and
+            # near-bottom classes never reach the search below.
+            got = (self.level(F, U) is not None
                    or (bool(self.good_outputs(F, U)) and self.E(F, U))
                    or any(self.next_u(U, h) != U and self.ADV(F, self.next_u(U, h)) for h in self.H))
             self._gen[key] = got
@@ -194,47 +206,32 @@ class _Game:
                 reach |= K
         return reach & ~(F | U)
 
-    def anchored_move(self, F: int, U: int, h: int) -> int:
-        """Output at a position anchored by ``h``: any output wins there (module doc), so choose the one that
-        keeps the certificate short.  Once h is in U the adversary can only grow F by forcing cells outside U, and
-        every forced cell multiplies the positions the certificate must cover; so while more than
-        ``COVER_ABOVE`` cells are still forcible, output the language covering most of them (it becomes replayable
-        and can never be forced), then rest on h."""
-        if self.next_u(U, self.H[h]) != U:
-            return h
-        R = self.forcible(F, U)
-        if not self.replay or bin(R).count("1") <= COVER_ABOVE:
-            return h
-        return max(range(len(self.H)), key=lambda i: (bin(self.H[i] & R).count("1"), -i))
-
-    def cover(self, F: int, U: int, h: int) -> int | None:
-        """While more than ``COVER_ABOVE`` cells are forcible at (F, U), the output covering most of them that
-        keeps h rest-safe (None: rest on h).  Every cell forced multiplies the positions a certificate must
-        cover; a covered cell becomes replayable and can never be forced."""
+    def cover(self, F: int, U: int, keeps) -> int | None:
+        """The output that covers most of the cells still forcible at (F, U), among those leading to a position
+        where ``keeps(V)`` holds for the new union V; None if at most ``COVER_ABOVE`` cells are forcible (or
+        without replay, where outputs cover nothing).  Every forced cell multiplies the positions a certificate
+        must cover, and a covered cell is replayable, never forced; so a generator that has won anyway covers
+        before it rests, and its certificate stays short."""
         R = self.forcible(F, U)
         if not self.replay or bin(R).count("1") <= COVER_ABOVE:
             return None
         best, gain = None, 0
-        for g, G in enumerate(self.H):
-            got = bin(G & R).count("1")
-            if got > gain and self.rest_safe(F, U | G, h):
+        for g in self.by_size[::-1]:
+            got = bin(self.H[g] & R).count("1")
+            if got > gain and keeps(U | self.H[g]):
                 best, gain = g, got
         return best
 
     def gen_move(self, F: int, U: int) -> int:
-        """The generator's winning output at GEN(F, U) (assumed true): the anchor or a rest (after covering),
-        else stay if that wins, else move up."""
-        h = self.anchor(F)
-        if h is not None:
-            return self.anchored_move(F, U, h)
-        h = self.rest(F, U)
-        if h is not None:
-            g = self.cover(F, U, h)
-            return h if g is None else g
-        for i in self.by_size:
-            V = self.next_u(U, self.H[i])
-            if V != U and self.rest(F, V) is not None:
-                return i
+        """The generator's winning output at GEN(F, U) (assumed true).
+
+        At a quick win (``level``), cover while the outputs keep a quick win, then output the witness of the
+        least level (the play's level never rises, and a final phase at level j > 1 has no target missing the
+        witness: see ``level``).  Otherwise the search's move: stay if that wins, else move up."""
+        j = self.level(F, U)
+        if j is not None:
+            g = self.cover(F, U, lambda V: self.level(F, V) is not None)
+            return self.witness(F, U, j) if g is None else g
         if self.E(F, U):
             good = self.good_outputs(F, U)
             if good:
