@@ -82,3 +82,18 @@ def test_quick_wins_agree_with_the_plain_recursion_on_small_classes():
                 assert check(hc, sol.player, sol.strategy, True).ok
                 verdicts.append(sol.generatable)
     assert True in verdicts and False in verdicts  # both answers were exercised
+
+
+def test_bench_replay_prints_a_row_per_class():
+    from click.testing import CliRunner
+
+    from collapsim.commands.bench.replay import bench_replay_cmd  # not the whole CLI: that imports JAX
+
+    res = CliRunner().invoke(bench_replay_cmd, ["--kinds", "bottom,random", "--densities", "0.9",
+                                    "--seeds", "2", "--languages", "6", "--cells", "8"])
+    assert res.exit_code == 0, res.output
+    rows = [line.split() for line in res.stdout.splitlines() if line.startswith(("bottom ", "random "))]
+    assert len(rows) == 4 and all(r[-1] == "accepted" for r in rows)
+    assert [r[3] for r in rows[:2]] == ["yes", "yes"]  # a bottom member is always generatable
+    bad = CliRunner().invoke(bench_replay_cmd, ["--kinds", "top"])
+    assert bad.exit_code == 2 and "unknown kind" in bad.output
