@@ -75,6 +75,10 @@ def _register():
 
     bench.add_command(bench_families_cmd, "families")
 
+    from collapsim.commands.bench.replay import bench_replay_cmd
+
+    bench.add_command(bench_replay_cmd, "replay")
+
     from collapsim.commands.replay import replay
 
     main.add_command(replay, "replay")

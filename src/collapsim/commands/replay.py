@@ -11,7 +11,12 @@ import click
 from collapsim.errors import ConfigError
 
 BUILTIN_CLASSES = ("four-language", "separation")
-# The solver is exponential in the number of (membership) cells; these bounds keep `check` within seconds.
+# The solver is exponential in the number of (membership) cells in the worst case.  Measured by `collapsim bench
+# replay` at these bounds (12 languages x 20 cells, in-process check + verify, a loaded 2-core machine): classes with
+# a bottom member (a language inside all others) 16-245 ms with 40-434 rules, near-bottom ones (inside all but one
+# or two others) 58-598 ms with at most 784 rules (the solver's quick wins, solver.py `level`); unstructured random
+# classes mostly under a second, the worst found 30 s with 29,000 rules (density 0.7).  Interpreter and CLI start-up
+# come on top.
 MAX_CHECK_LANGUAGES = 12
 MAX_CHECK_CELLS = 20
 # Without replay U stays empty and the solver walks every forced set, 2^cells of them: a 19-cell class took 36 s.

@@ -65,6 +65,11 @@ from dataclasses import dataclass, field
 from collapsim.replay.classes import HypothesisClass
 
 STAY = -1
+# A generator with a quick win rests once at most this many cells are still forcible (at most 2^COVER_ABOVE
+# positions follow); above it, it first outputs covering languages (``_Game.cover``).
+COVER_ABOVE = 3
+# Quick wins S_1 .. S_MAX_LEVEL (``_Game.level``): each level costs (languages)^2 calls of the one below.
+MAX_LEVEL = 3
 
 
 @dataclass
@@ -88,6 +93,9 @@ class _Game:
         self.replay = replay
         self._gen: dict = {}
         self._exits: dict = {}
+        self._anchor: dict = {}
+        self._witness: dict = {}
+        self.by_size = sorted(range(len(masks)), key=lambda i: (bin(masks[i]).count("1"), i))
 
     def fits(self, F: int) -> bool:
         return any(F & ~h == 0 for h in self.H)
@@ -107,6 +115,53 @@ class _Game:
     def next_u(self, U: int, h: int) -> int:
         return U | h if self.replay else U
 
+    def anchor(self, F: int) -> int | None:
+        """The smallest language inside every language that contains F (None if there is none)."""
+        got = self._anchor.get(F, -2)
+        if got == -2:
+            inter = -1
+            for K in self.H:
+                if F & ~K == 0:
+                    inter &= K
+            got = self._anchor[F] = next((i for i in self.by_size if self.H[i] & ~inter == 0), None)
+        return got
+
+    def witness(self, F: int, U: int, level: int) -> int | None:
+        """An output h proving S_level(F, U) (see ``level``), or None if S_level does not hold."""
+        if level <= 1:
+            return self.anchor(F)
+        key = (level, F, U)
+        got = self._witness.get(key, -2)
+        if got == -2:
+            got = None
+            # Outputs already in U first (a rest), then the others, small ones first.
+            for i in sorted(self.by_size, key=lambda i: self.next_u(U, self.H[i]) != U):
+                h, V = self.H[i], self.next_u(U, self.H[i])
+                if all(F & ~K or h & ~K == 0 or self.witness(F | (K & ~V), V, level - 1) is not None
+                       for K in self.H):
+                    got = i
+                    break
+            self._witness[key] = got
+        return got
+
+    def level(self, F: int, U: int) -> int | None:
+        """The least j <= MAX_LEVEL with S_j(F, U), or None: the generator's quick wins.
+
+        S_1(F, U): F is *anchored*, some language h lies inside every language containing F.  Outputting h
+        forever wins from every later position, in both games: legality keeps every target of the rest of the
+        play inside L(F) = {K : F <= K}, and outputting h changes U at most once.  A bottom member anchors every F.
+        S_j(F, U), j > 1: after one output h (U becomes V = U | h) every K >= F that does not contain h makes
+        F | (K - V) an S_(j-1) position with V.  The generator outputs h and keeps outputting it until the
+        position is S_(j-1); a play that never gets there ends in a phase (F*, V) with F* >= F, whose targets K
+        have F* >= F | (K - V) (K's cells outside V were forced), so K contains h (else F*, hence F | (K - V)
+        being smaller, would be S_(j-1): S_j is monotone in F for a fixed U, by induction).  Near-bottom classes
+        (a language inside all but one or two others) are S_2 or S_3 everywhere.
+        """
+        for j in range(1, MAX_LEVEL + 1):
+            if self.witness(F, U, j) is not None:
+                return j
+        return None
+
     def good_outputs(self, F: int, U: int) -> list[int]:
         """Indices of hypotheses the generator can output forever in phase (F, U) without losing."""
         cover = F | U
@@ -120,11 +175,16 @@ class _Game:
         return all(self.GEN(F | 1 << x, U) for x in self.exits(F, U))
 
     def GEN(self, F: int, U: int) -> bool:
+        if self.anchor(F) is not None:
+            return True  # no memo entry: the anchor is itself the (cached) answer
         key = (F, U)
         got = self._gen.get(key)
         if got is None:
-            got = any(self.next_u(U, h) != U and self.ADV(F, self.next_u(U, h)) for h in self.H) or (
-                bool(self.good_outputs(F, U)) and self.E(F, U))
+            # Quick wins first, then staying (it keeps U, the smaller subgame), then moving up: bottom and
+            # near-bottom classes never reach the search below.
+            got = (self.level(F, U) is not None
+                   or (bool(self.good_outputs(F, U)) and self.E(F, U))
+                   or any(self.next_u(U, h) != U and self.ADV(F, self.next_u(U, h)) for h in self.H))
             self._gen[key] = got
         return got
 
@@ -138,8 +198,40 @@ class _Game:
         return [1 << x for x in self.exits(0, 0)]
 
     # -- strategies -------------------------------------------------------------------------------------
+    def forcible(self, F: int, U: int) -> int:
+        """Cells the adversary could still force at (F, U): outside F | U, inside some language containing F."""
+        reach = 0
+        for K in self.H:
+            if F & ~K == 0:
+                reach |= K
+        return reach & ~(F | U)
+
+    def cover(self, F: int, U: int, keeps) -> int | None:
+        """The output that covers most of the cells still forcible at (F, U), among those leading to a position
+        where ``keeps(V)`` holds for the new union V; None if at most ``COVER_ABOVE`` cells are forcible (or
+        without replay, where outputs cover nothing).  Every forced cell multiplies the positions a certificate
+        must cover, and a covered cell is replayable, never forced; so a generator that has won anyway covers
+        before it rests, and its certificate stays short."""
+        R = self.forcible(F, U)
+        if not self.replay or bin(R).count("1") <= COVER_ABOVE:
+            return None
+        best, gain = None, 0
+        for g in self.by_size[::-1]:
+            got = bin(self.H[g] & R).count("1")
+            if got > gain and keeps(U | self.H[g]):
+                best, gain = g, got
+        return best
+
     def gen_move(self, F: int, U: int) -> int:
-        """The generator's winning output at GEN(F, U) (assumed true): stay if that wins, else move up."""
+        """The generator's winning output at GEN(F, U) (assumed true).
+
+        At a quick win (``level``), cover while the outputs keep a quick win, then output the witness of the
+        least level (the play's level never rises, and a final phase at level j > 1 has no target missing the
+        witness: see ``level``).  Otherwise the search's move: stay if that wins, else move up."""
+        j = self.level(F, U)
+        if j is not None:
+            g = self.cover(F, U, lambda V: self.level(F, V) is not None)
+            return self.witness(F, U, j) if g is None else g
         if self.E(F, U):
             good = self.good_outputs(F, U)
             if good:
