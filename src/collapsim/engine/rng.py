@@ -16,13 +16,52 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.extend.random import threefry_2x32
+
+
+#: Threefry-2x32's rotation distances, the first four rounds and the next four alternating (Salmon et al.
+#: 2011, table 4), and the key-schedule parity constant.
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = 0x1BD11BDA
+
+
+def _rotate_left(x: jax.Array, r: int) -> jax.Array:
+    return (x << jnp.uint32(r)) | (x >> jnp.uint32(32 - r))
+
+
+def threefry_unrolled(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32 with 20 rounds of the counter pairs (x0, x1) (m,) uint32 under key words k0, k1 (scalars):
+    the same function as :func:`jax.extend.random.threefry_2x32`, every round written out.
+
+    Why not JAX's own: on CPU JAX lowers the hash as a loop of five four-round blocks (a small program to
+    compile), and XLA keeps the two word arrays in memory between blocks; written out, the 20 rounds fuse into
+    one pass with the words in registers (250 chains x 50 generations of 200 words, CPU seconds, loaded
+    2-core machine: 4.3 against 5.1 ns a word). Same integer arithmetic, so the same words bit for bit
+    (tests/test_rng.py holds it to JAX's).
+    """
+    ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(_PARITY))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for block in range(5):  # four rounds, then a key injection with the block's count
+        for r in _ROTATIONS[block % 2]:
+            x0 = x0 + x1
+            x1 = _rotate_left(x1, r) ^ x0
+        x0 = x0 + ks[(block + 1) % 3]
+        x1 = x1 + ks[(block + 2) % 3] + jnp.uint32(block + 1)
+    return x0, x1
 
 
 def bits(key: jax.Array, n: int) -> jax.Array:
-    """n uint32 words (n,) from a typed or raw Threefry key: the hash of counters 0..n-1, two words per hash."""
+    """n uint32 words (n,) from a typed or raw Threefry key: the hash of counters 0..n-1, two words per hash.
+
+    Laid out as :func:`jax.extend.random.threefry_2x32` lays out a counter array: its first half paired with
+    its second (an odd length padded with one counter 0), the two output halves concatenated.
+    """
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    return threefry_2x32(data, jnp.arange(n, dtype=jnp.uint32))
+    half = -(-n // 2)
+    counters = jnp.arange(n, dtype=jnp.uint32)
+    if n % 2:
+        counters = jnp.concatenate([counters, jnp.zeros(1, jnp.uint32)])
+    y0, y1 = threefry_unrolled(data[0], data[1], counters[:half], counters[half:])
+    return jnp.concatenate([y0, y1])[:n]
 
 
 def uniform(key: jax.Array, shape) -> jax.Array:
