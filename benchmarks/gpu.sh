@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One prepared run for a lent GPU (issue 25): device and JAX version, sweep throughput of the Gaussian,
+# categorical and GMM families at 1e5-1e6 chains (compilation apart), the 1 == N devices check, and the
+# 20-generation `--preset small` GPT-2 loop (as many generations as fit). Ends within its budget (default
+# 450 s, under the 8 minutes a lent window allows for one command) and writes ONE results file, also when a
+# section is cut off at its limit (that section then holds what it measured up to then).
+#
+#   benchmarks/gpu.sh                    # on the GPU machine, from the repository root
+#   benchmarks/gpu.sh --smoke            # the same sections at tiny sizes, on a CPU, in under a minute
+#   benchmarks/gpu.sh --out FILE --budget SECONDS
+#
+# Results: FILE, else $OUT/gpu_results.json when $OUT is set, else benchmarks/gpu_results.json (smoke:
+# gpu_smoke_results.json, so a smoke run never overwrites measured numbers). Logs of every section beside
+# it in a folder named like the file with .logs. The GPT-2 base model is cached in $COLLAPSIM_CACHE (default
+# ~/.cache/collapsim): a second run on the same machine skips its pretraining.
+set -u
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PYTHONPATH="$ROOT/src:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
+PY="${PYTHON:-python}"
+
+MODE=gpu OUTFILE="" BUDGET=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --out) OUTFILE="$2"; shift ;;
+    --budget) BUDGET="$2"; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "gpu.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$BUDGET" in ''|*[!0-9]*) [ -n "$BUDGET" ] && { echo "gpu.sh: --budget takes whole seconds, got $BUDGET" >&2; exit 2; } ;; esac
+
+NAME=gpu_results.json
+[ "$MODE" = smoke ] && NAME=gpu_smoke_results.json
+if [ -z "$OUTFILE" ]; then
+  if [ -n "${OUT:-}" ]; then OUTFILE="$OUT/$NAME"; else OUTFILE="$ROOT/benchmarks/$NAME"; fi
+fi
+WORK="${OUTFILE%.json}.logs"
+rm -rf "$WORK" && mkdir -p "$WORK" || exit 2
+
+# Seconds per section: a cap each (sweeps stop growing earlier, at their share), GPT-2 whatever is left.
+# smoke: tiny sizes whose cost is mostly JAX start-up and compilation on a shared 2-core CPU.
+if [ "$MODE" = smoke ]; then
+  BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=3
+  CAP_INFO=15; CAP_DEVICES=30; CAP_SWEEP=25; SHARE=4; RESERVE=3; MIN_GPT2=5
+else
+  BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4
+  CAP_INFO=40; CAP_DEVICES=60; CAP_SWEEP=70; SHARE=40; RESERVE=10; MIN_GPT2=30
+fi
+START=$(date +%s)
+left() { echo $(( BUDGET - RESERVE - ($(date +%s) - START) )); }
+
+# run NAME CAP CMD...: CMD under `timeout`, its limit the smaller of CAP and the time left; records
+# "EXIT-CODE LIMIT" in NAME.status for the merge (no status file: not run).
+run() {
+  local name="$1" cap="$2"; shift 2
+  local limit; limit=$(left)
+  [ "$limit" -gt "$cap" ] && limit=$cap
+  if [ "$limit" -lt 3 ]; then echo "$name: skipped, no time left" >&2; return; fi
+  echo "$name: up to ${limit}s" >&2
+  timeout -k 5 "$limit" "$@" >"$WORK/$name.log" 2>&1
+  echo "$? $limit" >"$WORK/$name.status"
+}
+
+S="benchmarks/gpu_sections.py"
+run info "$CAP_INFO" "$PY" "$S" info --json "$WORK/info.json"
+run devices "$CAP_DEVICES" "$PY" "$S" devices --json "$WORK/devices.json" --host-devices "$HOSTDEV" $SMOKE
+for fam in gaussian categorical gmm; do
+  run "sweep_$fam" "$CAP_SWEEP" "$PY" "$S" sweep --family "$fam" --share "$SHARE" --json "$WORK/sweep_$fam.json" $SMOKE
+done
+[ "$(left)" -ge "$MIN_GPT2" ] && run gpt2 "$BUDGET" "$PY" "$S" gpt2 --json "$WORK/gpt2.json" $SMOKE
+
+"$PY" "$S" merge --json "$OUTFILE" --work "$WORK" --budget "$BUDGET" --elapsed "$(( $(date +%s) - START ))" --mode "$MODE"
