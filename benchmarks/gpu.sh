@@ -8,6 +8,8 @@
 #   benchmarks/gpu.sh                    # on the GPU machine, from the repository root
 #   benchmarks/gpu.sh --smoke            # the same sections at tiny sizes, on a CPU, in under a minute
 #   benchmarks/gpu.sh --out FILE --budget SECONDS
+#   benchmarks/gpu.sh --only gpt2        # some sections only (info,devices,sweep_gaussian,sweep_categorical,
+#                                        # sweep_gmm,gpt2), e.g. to give the GPT-2 loop a whole budget
 #
 # Results: FILE, else $OUT/gpu_results.json when $OUT is set, else benchmarks/gpu_results.json (smoke:
 # gpu_smoke_results.json, so a smoke run never overwrites measured numbers). Logs of every section beside
@@ -20,13 +22,14 @@ cd "$ROOT"
 export PYTHONPATH="$ROOT/src:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 PY="${PYTHON:-python}"
 
-MODE=gpu OUTFILE="" BUDGET=""
+MODE=gpu OUTFILE="" BUDGET="" ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --out) OUTFILE="$2"; shift ;;
     --budget) BUDGET="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --only) ONLY=",$2,"; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -41,22 +44,25 @@ fi
 WORK="${OUTFILE%.json}.logs"
 rm -rf "$WORK" && mkdir -p "$WORK" || exit 2
 
-# Seconds per section: a cap each (sweeps stop growing earlier, at their share), GPT-2 whatever is left.
-# smoke: tiny sizes whose cost is mostly JAX start-up and compilation on a shared 2-core CPU.
+# Seconds per section: a cap each, in percent of the budget (sweeps stop growing earlier, at their share),
+# GPT-2 whatever is left. --smoke: tiny sizes, whose cost on a CPU is JAX start-up and compilation, and two
+# sections at a time (a CPU has cores to share; on the GPU one process at a time holds the device).
 if [ "$MODE" = smoke ]; then
-  BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=3
-  CAP_INFO=15; CAP_DEVICES=30; CAP_SWEEP=25; SHARE=4; RESERVE=3; MIN_GPT2=5
+  BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=2; LANES=2
+  P_INFO=25; P_DEVICES=50; P_SWEEP=40; SHARE=3; RESERVE=3; MIN_GPT2=5
 else
-  BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4
-  CAP_INFO=40; CAP_DEVICES=60; CAP_SWEEP=70; SHARE=40; RESERVE=10; MIN_GPT2=30
+  BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4; LANES=1
+  P_INFO=7; P_DEVICES=12; P_SWEEP=12; SHARE=30; RESERVE=10; MIN_GPT2=30
 fi
 START=$(date +%s)
 left() { echo $(( BUDGET - RESERVE - ($(date +%s) - START) )); }
+cap() { echo $(( BUDGET * $1 / 100 )); }
 
 # run NAME CAP CMD...: CMD under `timeout`, its limit the smaller of CAP and the time left; records
 # "EXIT-CODE LIMIT" in NAME.status for the merge (no status file: not run).
 run() {
   local name="$1" cap="$2"; shift 2
+  case "${ONLY:-,$name,}" in *",$name,"*) ;; *) echo "- not selected" >"$WORK/$name.status"; return ;; esac
   local limit; limit=$(left)
   [ "$limit" -gt "$cap" ] && limit=$cap
   if [ "$limit" -lt 3 ]; then echo "$name: skipped, no time left" >&2; return; fi
@@ -66,11 +72,24 @@ run() {
 }
 
 S="benchmarks/gpu_sections.py"
-run info "$CAP_INFO" "$PY" "$S" info --json "$WORK/info.json"
-run devices "$CAP_DEVICES" "$PY" "$S" devices --json "$WORK/devices.json" --host-devices "$HOSTDEV" $SMOKE
-for fam in gaussian categorical gmm; do
-  run "sweep_$fam" "$CAP_SWEEP" "$PY" "$S" sweep --family "$fam" --share "$SHARE" --json "$WORK/sweep_$fam.json" $SMOKE
-done
-[ "$(left)" -ge "$MIN_GPT2" ] && run gpt2 "$BUDGET" "$PY" "$S" gpt2 --json "$WORK/gpt2.json" $SMOKE
+first_lane() {
+  run info "$(cap $P_INFO)" "$PY" "$S" info --json "$WORK/info.json"
+  run devices "$(cap $P_DEVICES)" "$PY" "$S" devices --json "$WORK/devices.json" --host-devices "$HOSTDEV" $SMOKE
+}
+sweeps() {
+  for fam in gaussian categorical gmm; do
+    run "sweep_$fam" "$(cap $P_SWEEP)" "$PY" "$S" sweep --family "$fam" --share "$SHARE" --json "$WORK/sweep_$fam.json" $SMOKE
+  done
+}
+gpt2() {
+  [ "$(left)" -ge "$MIN_GPT2" ] && run gpt2 "$BUDGET" "$PY" "$S" gpt2 --json "$WORK/gpt2.json" $SMOKE
+}
+if [ "$LANES" = 2 ]; then
+  { first_lane; gpt2; } &
+  sweeps
+  wait
+else
+  first_lane; sweeps; gpt2
+fi
 
 "$PY" "$S" merge --json "$OUTFILE" --work "$WORK" --budget "$BUDGET" --elapsed "$(( $(date +%s) - START ))" --mode "$MODE"

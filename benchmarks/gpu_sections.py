@@ -133,7 +133,8 @@ SWEEP_FAMILIES = {
     "gmm": ({}, 1000, {"holdout": 50, "max_iter": 10}, 50),
 }
 SWEEP_ALPHAS = (0.1, 0.3)
-FULL_SIZES, FULL_GENERATIONS = (100_000, 300_000, 1_000_000), 20
+#: 10^4 first: a rate even where 10^5 chains would not fit a section's share (the GMM's EM on small calls).
+FULL_SIZES, FULL_GENERATIONS = (10_000, 100_000, 300_000, 1_000_000), 20
 SMOKE_SIZES, SMOKE_GENERATIONS = (64, 128), 3
 
 
@@ -173,21 +174,22 @@ def section_sweep(args) -> None:
     """Chain-generations per second of the engine's sweep driver at growing chain counts, compilation apart.
 
     One compiled shape for every size: the chunk (chains per call) is the engine's default for the largest
-    size, so a warm-up of one chunk compiles what every timed size runs. A size is tried only if the last
-    one's time, scaled by the chain ratio, fits what is left of ``--share`` seconds."""
+    size (or the smallest size, if less), so a warm-up of one chunk compiles what every timed size runs. After it, a size is tried only if the
+    last one's time, scaled by the chain ratio, fits what is left of ``--share`` seconds."""
     from collapsim.engine import check_finite, default_chunk, sparse_metrics
 
     sec = Section(args.json, f"sweep_{args.family}")
     sizes = SMOKE_SIZES if args.smoke else FULL_SIZES
     spec, loop, cfg, params_batch, alphas = sweep_setup(args.family, args.smoke)
     G = alphas.shape[0]
-    chunk = default_chunk(cfg, sizes[-1])
+    # never above the smallest size: the driver shrinks a chunk larger than the run, a shape of its own
+    chunk = min(default_chunk(cfg, sizes[-1]), sizes[0])
     recorded = sparse_metrics(loop.family, cfg)
     sec.save(family=args.family, options=dict(spec.family_options), samples=cfg.samples, generations=cfg.generations,
              policy="mix", alphas=list(SWEEP_ALPHAS), chunk=chunk, share_s=args.share, runs=[])
-    t_start = time.perf_counter()
-    warm_chains = min(chunk, sizes[0])
+    warm_chains = chunk
     warm_s, _ = timed_grid(loop, cfg, params_batch, alphas, warm_chains, chunk)
+    t_start = time.perf_counter()
     sec.save(warmup_s=round(warm_s, 3), warmup_chains=G * -(-warm_chains // G))
     runs, stopped = [], "every size ran"
     for chains in sizes:
@@ -213,12 +215,13 @@ def section_sweep(args) -> None:
 
 
 def _bigger_chunk(sec, loop, cfg, params_batch, alphas, chunk, last: dict, left: float) -> None:
-    """The largest finished size again with 8x the engine's chunk, if its compile and run seem to fit in
-    ``left`` seconds: whether the CPU-sized default call leaves an accelerator idle."""
-    big = min(8 * chunk, last["chains"])
+    """The largest finished size again with 16x the engine's chunk, if its compile and run seem to fit in
+    ``left`` seconds: whether the call size chosen for a CPU's caches (engine.devices.CALL_POINTS_PER_DEVICE)
+    leaves an accelerator idle."""
+    big = min(16 * chunk, last["chains"])
     guess = 2 * last["seconds"] + 2 * (sec.data.get("compile_s") or 0)
     if big <= chunk or guess > left:
-        sec.save(bigger_chunk={"skipped": f"8x chunk: {big} chains per call; about {guess:.1f} s needed, {left:.1f} s left"
+        sec.save(bigger_chunk={"skipped": f"16x chunk: {big} chains per call; about {guess:.1f} s needed, {left:.1f} s left"
                                if big > chunk else "the largest size is one chunk already"})
         return
     warm, _ = timed_grid(loop, cfg, params_batch, alphas, big, big)
@@ -238,9 +241,9 @@ DEVICE_CASES = {
 }
 
 
-def device_run(out: str, chains: int, generations: int) -> None:
-    """In this process (its device layout set by the caller's environment): every DEVICE_CASES run through
-    ``simulate`` (what ``collapsim run`` does), the per-chain metrics saved to ``out`` (.npz)."""
+def device_run(out: str, chains: int, generations: int, cases: tuple) -> None:
+    """In this process (its device layout set by the caller's environment): the named DEVICE_CASES run
+    through ``simulate`` (what ``collapsim run`` does), the per-chain metrics saved to ``out`` (.npz)."""
     import jax
     import numpy as np
 
@@ -248,17 +251,18 @@ def device_run(out: str, chains: int, generations: int) -> None:
     from collapsim.runs.spec import RunSpec
 
     arrays = {}
-    for case, (family, opts, n, method) in DEVICE_CASES.items():
+    for case in cases:
+        family, opts, n, method = DEVICE_CASES[case]
         spec, _, loop = resolve(RunSpec(family, opts, {}, "mix", "0.3", n, generations, chains, 0, method=method))
         for m, v in simulate(spec, loop).items():
             arrays[f"{case}/{m}"] = v
     np.savez(out, devices=len(jax.local_devices()), backend=jax.default_backend(), **arrays)
 
 
-def _device_child(tmp: Path, label: str, env: dict, chains: int, generations: int) -> dict:
+def _device_child(tmp: Path, label: str, env: dict, chains: int, generations: int, cases: tuple) -> dict:
     out = tmp / f"{label}.npz"
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); from gpu_sections import device_run; "
-            f"device_run({str(out)!r}, {chains}, {generations})")
+            f"device_run({str(out)!r}, {chains}, {generations}, {cases!r})")
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True, text=True)
     if res.returncode != 0:
@@ -288,24 +292,27 @@ def section_devices(args) -> None:
     no second device of its own. With several GPUs, also one GPU against all of them; with any GPU, the
     largest difference between its numbers and the CPU's (float rounding, not required to be 0)."""
     sec = Section(args.json, "devices")
-    chains, gens = (61, 3) if args.smoke else (601, 6)  # 601: several calls, the last padded
+    # 601 chains: several calls, the last one padded. --smoke: the Gaussian case alone (each case is a
+    # compilation per device, the bulk of this section's time on a CPU)
+    chains, gens = (61, 3) if args.smoke else (601, 6)
+    cases = tuple(DEVICE_CASES)[:1] if args.smoke else tuple(DEVICE_CASES)
     n = args.host_devices
-    sec.save(cases=list(DEVICE_CASES), chains=chains, generations=gens, host_devices=n)
+    sec.save(cases=list(cases), chains=chains, generations=gens, host_devices=n)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cpu = {"JAX_PLATFORMS": "cpu"}
-        one = _device_child(tmp, "cpu1", dict(cpu, XLA_FLAGS="--xla_force_host_platform_device_count=1"), chains, gens)
-        many = _device_child(tmp, f"cpu{n}", dict(cpu, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"), chains, gens)
+        one = _device_child(tmp, "cpu1", dict(cpu, XLA_FLAGS="--xla_force_host_platform_device_count=1"), chains, gens, cases)
+        many = _device_child(tmp, f"cpu{n}", dict(cpu, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"), chains, gens, cases)
         check = {"devices": [int(one["arrays"]["devices"]), int(many["arrays"]["devices"])], **_compare(one["arrays"], many["arrays"]),
                  "seconds": [one["seconds"], many["seconds"]]}
         sec.save(host_cpu=check, passed=check["identical"] and check["devices"][1] > 1)
         gpus = _gpu_count()
         sec.save(gpus=gpus)
         if gpus >= 1:
-            gpu_all = _device_child(tmp, "gpu_all", {"JAX_PLATFORMS": "cuda"}, chains, gens)
+            gpu_all = _device_child(tmp, "gpu_all", {"JAX_PLATFORMS": "cuda"}, chains, gens, cases)
             sec.save(gpu_vs_cpu=_compare(gpu_all["arrays"], one["arrays"]))
             if gpus > 1:
-                gpu1 = _device_child(tmp, "gpu1", {"JAX_PLATFORMS": "cuda", "CUDA_VISIBLE_DEVICES": "0"}, chains, gens)
+                gpu1 = _device_child(tmp, "gpu1", {"JAX_PLATFORMS": "cuda", "CUDA_VISIBLE_DEVICES": "0"}, chains, gens, cases)
                 g = {"devices": [1, gpus], **_compare(gpu1["arrays"], gpu_all["arrays"])}
                 sec.save(gpu=g, passed=sec.data["passed"] and g["identical"])
             else:
@@ -429,7 +436,9 @@ def section_merge(args) -> None:
         f, status = work / f"{name}.json", work / f"{name}.status"
         data = json.loads(f.read_text()) if f.is_file() else {"section": name, "complete": False}
         rc, limit = (status.read_text().split() + ["", ""])[:2] if status.is_file() else ("", "")
-        if not rc:
+        if rc == "-":
+            data["status"], limit = "not run: not selected (--only)", ""
+        elif not rc:
             data["status"] = "not run: no time left in the budget" if limit == "" else "not run"
         elif rc in ("124", "137"):
             data["status"] = f"timed out at its {limit} s limit (results up to then)"
