@@ -49,7 +49,7 @@ rm -rf "$WORK" && mkdir -p "$WORK" || exit 2
 # sections at a time (a CPU has cores to share; on the GPU one process at a time holds the device).
 if [ "$MODE" = smoke ]; then
   BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=2; LANES=2
-  P_INFO=25; P_DEVICES=50; P_SWEEP=40; SHARE=3; RESERVE=3; MIN_GPT2=5
+  P_INFO=25; P_DEVICES=50; P_SWEEP=40; SHARE=5; RESERVE=3; MIN_GPT2=5
 else
   BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4; LANES=1
   P_INFO=7; P_DEVICES=12; P_SWEEP=12; SHARE=30; RESERVE=10; MIN_GPT2=30

@@ -133,102 +133,99 @@ SWEEP_FAMILIES = {
     "gmm": ({}, 1000, {"holdout": 50, "max_iter": 10}, 50),
 }
 SWEEP_ALPHAS = (0.1, 0.3)
-#: 10^4 first: a rate even where 10^5 chains would not fit a section's share (the GMM's EM on small calls).
+#: Chains in all (both points). 10^4 first: a rate even where 10^5 would not fit a section's share.
 FULL_SIZES, FULL_GENERATIONS = (10_000, 100_000, 300_000, 1_000_000), 20
-SMOKE_SIZES, SMOKE_GENERATIONS = (64, 128), 3
+#: Two sizes whose calls have one shape on a CPU (256 chains: the engine's default_chunk), so the second
+#: compiles nothing and the smoke run pays one compilation per family.
+SMOKE_SIZES, SMOKE_GENERATIONS = (1024, 2048), 3
 
 
-def sweep_setup(family: str, smoke: bool):
-    """(spec, loop, cfg, params_batch (G leading), alphas (G, T)) of the family's benchmark sweep."""
-    import jax
-    import numpy as np
-
-    from collapsim.runs.execute import loop_config, resolve
+def sweep_spec(family: str, smoke: bool, chains: int):
+    """The family's benchmark sweep: SWEEP_ALPHAS under ``mix``, ``chains // 2`` chains each."""
     from collapsim.runs.spec import RunSpec
+    from collapsim.sweeps.run import default_summary
+    from collapsim.sweeps.spec import Axis, SweepSpec
 
     full_opts, full_n, smoke_opts, smoke_n = SWEEP_FAMILIES[family]
     opts, n = (smoke_opts, smoke_n) if smoke else (full_opts, full_n)
     gens = SMOKE_GENERATIONS if smoke else FULL_GENERATIONS
-    # resolved with 2 seeds: the family is built once and the driver is then handed the chain count itself
-    # (a spec with 10^6 seeds would be refused by the run command's memory check for its (seeds, T) tables,
-    # which this benchmark keeps only as a per-metric mean).
-    resolved = [resolve(RunSpec(family, opts, {}, "mix", str(a), n, gens, 2, 0)) for a in SWEEP_ALPHAS]
-    specs = [(s, lp) for s, _, lp in resolved]
-    spec, loop = specs[0]
-    params_batch = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *[lp.params for _, lp in specs])
-    alphas = np.stack([s.alpha_schedule() for s, _ in specs]).astype(np.float32)
-    return spec, loop, loop_config(spec, loop), params_batch, alphas
+    base = RunSpec(family, opts, {}, "mix", None, n, gens, chains // len(SWEEP_ALPHAS), 0)
+    sweep = SweepSpec(base, (Axis("alpha", SWEEP_ALPHAS),))
+    return SweepSpec(base, sweep.axes, default_summary(sweep))
 
 
-def timed_grid(loop, cfg, params_batch, alphas, chains: int, chunk: int):
-    """(seconds, per-chain metrics) of :func:`collapsim.engine.run_grid` over ``chains`` chains in all."""
-    from collapsim.engine import run_grid
+def timed_sweep(sweep) -> tuple[float, dict]:
+    """(seconds, run_sweep's result) of the whole sweep into a fresh folder (a used one would be resumed)."""
+    from collapsim.sweeps.run import run_sweep
 
-    seeds = -(-chains // alphas.shape[0])
-    t0 = time.perf_counter()
-    out = run_grid(loop.family, cfg, params_batch, alphas, seeds, 0, chunk=chunk)
-    return time.perf_counter() - t0, out
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = run_sweep(sweep, Path(tmp) / "s", progress=False)
+        return time.perf_counter() - t0, res
+
+
+def call_shape(sweep) -> tuple[int, int]:
+    """(grid points, chains) of each compiled call of ``sweep``, as ``run_sweep`` and ``run_chunk`` will pick
+    them (memory-bounded calls on an accelerator, the engine's cache-sized ones on a CPU): a size whose shape
+    was run before compiles nothing."""
+    import jax
+
+    from collapsim.memory import available_bytes
+    from collapsim.sweeps.plan import call_chunk, make_chunks, plan
+
+    groups, available = plan(sweep), available_bytes()
+    chunks = make_chunks(groups, sweep.base.seeds, available)
+    chains = len(chunks[0].points) * sweep.base.seeds
+    call = call_chunk(groups[0], chains, available, jax.default_backend() != "cpu")
+    return len(chunks[0].points), min(call or chains, chains)
+
+
+def _final_means(res: dict) -> dict:
+    """metric -> mean over the sweep's points of the chains' mean at the last generation (a sanity figure)."""
+    import numpy as np
+
+    sums = {}
+    for arrays in res["results"]:
+        for k, m in enumerate(arrays["metrics"]):
+            sums.setdefault(str(m), []).extend(arrays["mean"][:, k, -1].tolist())
+    return {m: float(np.mean(v)) for m, v in sums.items()}
 
 
 def section_sweep(args) -> None:
-    """Chain-generations per second of the engine's sweep driver at growing chain counts, compilation apart.
-
-    One compiled shape for every size: the chunk (chains per call) is the engine's default for the largest
-    size (or the smallest size, if less), so a warm-up of one chunk compiles what every timed size runs. After it, a size is tried only if the
-    last one's time, scaled by the chain ratio, fits what is left of ``--share`` seconds."""
-    from collapsim.engine import check_finite, default_chunk, sparse_metrics
-
+    """Chain-generations per second of ``collapsim sweep``'s engine (``sweeps.run.run_sweep``: chunks, calls
+    of the size it picks for this backend, summaries, chunk files; not the table and figure) at growing
+    chain counts. Each size runs twice in fresh folders: the first run compiles any new call shape (what a
+    user waits for), the second is the throughput. A size is tried only if the last one's two runs, scaled by
+    the chain ratio (and the first size's compilation if its call shape is new, :func:`call_shape`), fit what
+    is left of ``--share`` seconds, counted from the end of the first compiling run."""
     sec = Section(args.json, f"sweep_{args.family}")
     sizes = SMOKE_SIZES if args.smoke else FULL_SIZES
-    spec, loop, cfg, params_batch, alphas = sweep_setup(args.family, args.smoke)
-    G = alphas.shape[0]
-    # never above the smallest size: the driver shrinks a chunk larger than the run, a shape of its own
-    chunk = min(default_chunk(cfg, sizes[-1]), sizes[0])
-    recorded = sparse_metrics(loop.family, cfg)
-    sec.save(family=args.family, options=dict(spec.family_options), samples=cfg.samples, generations=cfg.generations,
-             policy="mix", alphas=list(SWEEP_ALPHAS), chunk=chunk, share_s=args.share, runs=[])
-    warm_chains = chunk
-    warm_s, _ = timed_grid(loop, cfg, params_batch, alphas, warm_chains, chunk)
-    t_start = time.perf_counter()
-    sec.save(warmup_s=round(warm_s, 3), warmup_chains=G * -(-warm_chains // G))
-    runs, stopped = [], "every size ran"
+    probe = sweep_spec(args.family, args.smoke, sizes[0])
+    sec.save(family=args.family, options=dict(probe.base.family_options), samples=probe.base.samples,
+             generations=probe.base.generations, policy="mix", alphas=list(SWEEP_ALPHAS), share_s=args.share, runs=[])
+    t_start, runs, shapes, stopped = None, [], set(), "every size ran"
     for chains in sizes:
-        left = args.share - (time.perf_counter() - t_start)
-        if runs and runs[-1]["seconds"] * chains / runs[-1]["chains"] > left:
-            stopped = f"stopped before {chains} chains: {runs[-1]['chains']} took {runs[-1]['seconds']:.2f} s, " \
-                      f"{left:.1f} s of the {args.share:.0f} s share left"
-            break
-        seconds, out = timed_grid(loop, cfg, params_batch, alphas, chains, chunk)
-        check_finite({m: v.reshape(-1, v.shape[-1]) for m, v in out.items()}, recorded)
-        total = G * -(-chains // G)
-        runs.append({"chains": total, "seconds": round(seconds, 4),
-                     "chain_generations_per_s": total * cfg.generations / seconds,
-                     "final_means": _finite_means(out, recorded)})
-        del out
+        sweep = sweep_spec(args.family, args.smoke, chains)
+        shape = call_shape(sweep)
+        if runs:
+            left = args.share - (time.perf_counter() - t_start)
+            guess = 2 * runs[-1]["seconds"] * chains / runs[-1]["chains"] + (runs[0]["compile_s"] if shape not in shapes else 0)
+            if guess > left:
+                stopped = (f"stopped before {chains} chains: about {guess:.1f} s needed, {left:.1f} s of the "
+                           f"{args.share:.0f} s share left")
+                break
+        first, _ = timed_sweep(sweep)
+        t_start = t_start or time.perf_counter()
+        seconds, res = timed_sweep(sweep)
+        shapes.add(shape)
+        total = sweep.base.seeds * len(SWEEP_ALPHAS)
+        runs.append({"chains": total, "first_s": round(first, 4), "seconds": round(seconds, 4),
+                     "compile_s": round(max(first - seconds, 0.0), 4), "call_shape": list(shape),
+                     "chunks": len(res["chunks"]), "chain_generations_per_s": total * sweep.base.generations / seconds,
+                     "final_means": _final_means(res)})
         sec.save(runs=runs)
-    first = runs[0]
-    # the warm-up ran warm_chains chains once with compilation: its compute at the first size's rate is taken off
-    compute = G * -(-warm_chains // G) * cfg.generations / first["chain_generations_per_s"]
-    sec.save(compile_s=round(max(warm_s - compute, 0.0), 3), stopped=stopped,
+    sec.save(stopped=stopped, compile_s=runs[0]["compile_s"],
              best_chain_generations_per_s=max(r["chain_generations_per_s"] for r in runs), complete=True)
-    _bigger_chunk(sec, loop, cfg, params_batch, alphas, chunk, runs[-1], args.share - (time.perf_counter() - t_start))
-
-
-def _bigger_chunk(sec, loop, cfg, params_batch, alphas, chunk, last: dict, left: float) -> None:
-    """The largest finished size again with 16x the engine's chunk, if its compile and run seem to fit in
-    ``left`` seconds: whether the call size chosen for a CPU's caches (engine.devices.CALL_POINTS_PER_DEVICE)
-    leaves an accelerator idle."""
-    big = min(16 * chunk, last["chains"])
-    guess = 2 * last["seconds"] + 2 * (sec.data.get("compile_s") or 0)
-    if big <= chunk or guess > left:
-        sec.save(bigger_chunk={"skipped": f"16x chunk: {big} chains per call; about {guess:.1f} s needed, {left:.1f} s left"
-                               if big > chunk else "the largest size is one chunk already"})
-        return
-    warm, _ = timed_grid(loop, cfg, params_batch, alphas, big, big)
-    seconds, _ = timed_grid(loop, cfg, params_batch, alphas, last["chains"], big)
-    sec.save(bigger_chunk={"chunk": big, "chains": last["chains"], "seconds": round(seconds, 4), "warmup_s": round(warm, 3),
-                           "chain_generations_per_s": last["chains"] * cfg.generations / seconds,
-                           "over_default_chunk": last["seconds"] / seconds})
 
 
 # ------------------------------------------------------------------------------------------ 1 == N devices
