@@ -48,10 +48,10 @@ rm -rf "$WORK" && mkdir -p "$WORK" || exit 2
 # GPT-2 whatever is left. --smoke: tiny sizes, whose cost on a CPU is JAX start-up and compilation, and two
 # sections at a time (a CPU has cores to share; on the GPU one process at a time holds the device).
 if [ "$MODE" = smoke ]; then
-  BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=2; LANES=2
+  BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=2
   P_INFO=25; P_DEVICES=50; P_SWEEP=40; SHARE=5; RESERVE=3; MIN_GPT2=5
 else
-  BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4; LANES=1
+  BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4
   P_INFO=7; P_DEVICES=12; P_SWEEP=12; SHARE=30; RESERVE=10; MIN_GPT2=30
 fi
 START=$(date +%s)
@@ -72,24 +72,22 @@ run() {
 }
 
 S="benchmarks/gpu_sections.py"
-first_lane() {
-  run info "$(cap $P_INFO)" "$PY" "$S" info --json "$WORK/info.json"
-  run devices "$(cap $P_DEVICES)" "$PY" "$S" devices --json "$WORK/devices.json" --host-devices "$HOSTDEV" $SMOKE
+section() {
+  case "$1" in
+    info) run info "$(cap $P_INFO)" "$PY" "$S" info --json "$WORK/info.json" ;;
+    devices) run devices "$(cap $P_DEVICES)" "$PY" "$S" devices --json "$WORK/devices.json" --host-devices "$HOSTDEV" $SMOKE ;;
+    sweep_*) run "$1" "$(cap $P_SWEEP)" "$PY" "$S" sweep --family "${1#sweep_}" --share "$SHARE" --json "$WORK/$1.json" $SMOKE ;;
+    gpt2) [ "$(left)" -ge "$MIN_GPT2" ] && run gpt2 "$BUDGET" "$PY" "$S" gpt2 --json "$WORK/gpt2.json" $SMOKE ;;
+  esac
 }
-sweeps() {
-  for fam in gaussian categorical gmm; do
-    run "sweep_$fam" "$(cap $P_SWEEP)" "$PY" "$S" sweep --family "$fam" --share "$SHARE" --json "$WORK/sweep_$fam.json" $SMOKE
-  done
-}
-gpt2() {
-  [ "$(left)" -ge "$MIN_GPT2" ] && run gpt2 "$BUDGET" "$PY" "$S" gpt2 --json "$WORK/gpt2.json" $SMOKE
-}
-if [ "$LANES" = 2 ]; then
-  { first_lane; gpt2; } &
-  sweeps
+if [ "$MODE" = smoke ]; then
+  # two lanes of about equal CPU time (mostly compilation): the device check's three compilations and the
+  # GMM's and categorical's programs beside the Gaussian's and GPT-2's (pretraining, sampler, train step)
+  { for s in info devices sweep_gmm sweep_categorical; do section $s; done; } &
+  for s in sweep_gaussian gpt2; do section $s; done
   wait
 else
-  first_lane; sweeps; gpt2
+  for s in info devices sweep_gaussian sweep_categorical sweep_gmm gpt2; do section $s; done
 fi
 
 "$PY" "$S" merge --json "$OUTFILE" --work "$WORK" --budget "$BUDGET" --elapsed "$(( $(date +%s) - START ))" --mode "$MODE"
