@@ -447,6 +447,8 @@ def section_merge(args) -> None:
         else:
             data["status"] = "ok" if data.get("complete") else "ended without completing"
         data["limit_s"] = float(limit) if limit else None
+        if name == "gpt2" and data.get("preset") and not data.get("complete"):
+            data["note"] = _gpt2_note(data)
         data["nonfinite"] = _nonfinite(data)
         results["sections"][name] = data
     out = Path(args.json)
@@ -454,6 +456,16 @@ def section_merge(args) -> None:
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(summary(results))
     print(f"results: {out}")
+
+
+def _gpt2_note(d: dict) -> str:
+    """How far an unfinished GPT-2 section got, in words."""
+    base = d.get("base_model", {})
+    if "heldout_cross_entropy" not in base:
+        return (f"the loop did not run: pretraining the base model reached step {base.get('steps_done', 0)} of "
+                f"{base.get('steps')} in {base.get('seconds', 0)} s; run again on the same machine (--only gpt2)")
+    return (f"only {d.get('generations_done', 0)} of {d.get('generations_asked')} generations fit in the time "
+            f"(base model from {base.get('origin')})")
 
 
 def summary(results: dict) -> str:

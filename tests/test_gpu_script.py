@@ -47,7 +47,7 @@ def _numbers(x):
 
 
 def test_smoke_run_fills_every_section_with_finite_numbers(tmp_path):
-    r = _script(tmp_path, "--smoke", "--budget", "240", timeout=300)
+    r = _script(tmp_path, "--smoke", "--budget", "400", timeout=460)
     assert r["mode"] == "smoke" and set(r["sections"]) == SECTIONS
     for name, s in r["sections"].items():
         assert s["status"] == "ok", (name, s["status"], s.get("error"))
@@ -95,13 +95,18 @@ def test_merge_names_each_section_state(tmp_path):
     (work / "c.log").write_text("Traceback\nValueError: broken\n")
     (work / "e.json").write_text('{"section": "e", "complete": true, "y": NaN}')
     (work / "e.status").write_text("0 5\n")
-    main(["merge", "--json", str(tmp_path / "r.json"), "--work", str(work), "--sections", "a,b,c,d,e"])
+    (work / "gpt2.json").write_text(json.dumps({"section": "gpt2", "complete": False, "preset": "small",
+                                                "base_model": {"origin": "cache", "heldout_cross_entropy": 1.8},
+                                                "generations_asked": 20, "generations_done": 7}))
+    (work / "gpt2.status").write_text("124 200\n")
+    main(["merge", "--json", str(tmp_path / "r.json"), "--work", str(work), "--sections", "a,b,c,d,e,gpt2"])
     s = json.loads((tmp_path / "r.json").read_text())["sections"]
     assert s["a"]["status"] == "ok" and s["a"]["limit_s"] == 10
     assert s["b"]["status"].startswith("timed out at its 30 s limit") and s["b"]["runs"] == [{"rate": 2.0}]
     assert s["c"]["status"] == "failed (exit 1)" and s["c"]["error"][-1] == "ValueError: broken"
     assert s["d"]["status"].startswith("not run")
     assert s["e"]["nonfinite"] == [".y"]
+    assert s["gpt2"]["note"].startswith("only 7 of 20 generations fit")
 
 
 @pytest.mark.parametrize("bad", [["--budget", "soon"], ["--frobnicate"]])
