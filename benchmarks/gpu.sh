@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One prepared run for a lent GPU (issue 25): device and JAX version, sweep throughput of the Gaussian,
-# categorical and GMM families at 1e5-1e6 chains (compilation apart), the 1 == N devices check, and the
+# categorical and GMM families at 1e4-1e6 chains (compilation apart), the 1 == N devices check, and the
 # 20-generation `--preset small` GPT-2 loop (as many generations as fit). Ends within its budget (default
 # 450 s, under the 8 minutes a lent window allows for one command) and writes ONE results file, also when a
 # section is cut off at its limit (that section then holds what it measured up to then).
 #
 #   benchmarks/gpu.sh                    # on the GPU machine, from the repository root
-#   benchmarks/gpu.sh --smoke            # the same sections at tiny sizes, on a CPU, in under a minute
+#   benchmarks/gpu.sh --smoke            # the same sections at tiny sizes, on a CPU (58 s budget)
 #   benchmarks/gpu.sh --out FILE --budget SECONDS
 #   benchmarks/gpu.sh --only gpt2        # some sections only (info,devices,sweep_gaussian,sweep_categorical,
 #                                        # sweep_gmm,gpt2), e.g. to give the GPT-2 loop a whole budget
@@ -24,6 +24,7 @@ PY="${PYTHON:-python}"
 
 MODE=gpu OUTFILE="" BUDGET="" ONLY=""
 while [ $# -gt 0 ]; do
+  case "$1" in --out|--budget|--only) [ $# -ge 2 ] || { echo "gpu.sh: $1 needs a value" >&2; exit 2; } ;; esac
   case "$1" in
     --smoke) MODE=smoke ;;
     --out) OUTFILE="$2"; shift ;;
@@ -49,10 +50,10 @@ rm -rf "$WORK" && mkdir -p "$WORK" || exit 2
 # sections at a time (a CPU has cores to share; on the GPU one process at a time holds the device).
 if [ "$MODE" = smoke ]; then
   BUDGET="${BUDGET:-58}"; SMOKE=--smoke; HOSTDEV=2
-  P_INFO=25; P_DEVICES=50; P_SWEEP=40; SHARE=5; RESERVE=3; MIN_GPT2=5
+  P_INFO=25; P_DEVICES=50; P_SWEEP=40; P_SHARE=20; RESERVE=3; MIN_GPT2=5
 else
   BUDGET="${BUDGET:-450}"; SMOKE=; HOSTDEV=4
-  P_INFO=7; P_DEVICES=12; P_SWEEP=12; SHARE=30; RESERVE=10; MIN_GPT2=30
+  P_INFO=7; P_DEVICES=12; P_SWEEP=12; P_SHARE=7; RESERVE=10; MIN_GPT2=30
 fi
 START=$(date +%s)
 left() { echo $(( BUDGET - RESERVE - ($(date +%s) - START) )); }
@@ -76,7 +77,7 @@ section() {
   case "$1" in
     info) run info "$(cap $P_INFO)" "$PY" "$S" info --json "$WORK/info.json" ;;
     devices) run devices "$(cap $P_DEVICES)" "$PY" "$S" devices --json "$WORK/devices.json" --host-devices "$HOSTDEV" $SMOKE ;;
-    sweep_*) run "$1" "$(cap $P_SWEEP)" "$PY" "$S" sweep --family "${1#sweep_}" --share "$SHARE" --json "$WORK/$1.json" $SMOKE ;;
+    sweep_*) run "$1" "$(cap $P_SWEEP)" "$PY" "$S" sweep --family "${1#sweep_}" --share "$(cap $P_SHARE)" --json "$WORK/$1.json" $SMOKE ;;
     gpt2) [ "$(left)" -ge "$MIN_GPT2" ] && run gpt2 "$BUDGET" "$PY" "$S" gpt2 --json "$WORK/gpt2.json" $SMOKE ;;
   esac
 }

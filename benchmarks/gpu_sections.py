@@ -130,7 +130,7 @@ def _jaxlib_version() -> str:
 SWEEP_FAMILIES = {
     "gaussian": ({"dim": 10, "covariance": "full", "ddof": 0}, 100, {"dim": 2, "covariance": "full", "ddof": 0}, 10),
     "categorical": ({"vocab": 50}, 100, {"vocab": 10}, 20),
-    "gmm": ({}, 1000, {"holdout": 50, "max_iter": 10}, 50),
+    "gmm": ({}, 1000, {"holdout": 20, "max_iter": 5}, 20),
 }
 SWEEP_ALPHAS = (0.1, 0.3)
 #: Chains in all (both points). 10^4 first: a rate even where 10^5 would not fit a section's share.
