@@ -16,6 +16,7 @@ in-process timer can.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -76,7 +77,7 @@ def nvidia_smi() -> list:
     """One dict per GPU from ``nvidia-smi`` (empty when there is none or the tool is missing)."""
     try:
         res = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+                             capture_output=True, text=True, check=False, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return []
     if res.returncode != 0:
@@ -87,9 +88,9 @@ def nvidia_smi() -> list:
 
 def git_commit() -> str:
     try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+                               text=True, check=False, timeout=10).stdout.strip()
         return res.stdout.strip() + (" (with uncommitted changes)" if dirty else "") if res.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -261,7 +262,7 @@ def _device_child(tmp: Path, label: str, env: dict, chains: int, generations: in
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); from gpu_sections import device_run; "
             f"device_run({str(out)!r}, {chains}, {generations}, {cases!r})")
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"{label}: {res.stderr.strip().splitlines()[-1:]}")
     import numpy as np
@@ -320,7 +321,7 @@ def section_devices(args) -> None:
 def _gpu_count() -> int:
     """GPUs JAX sees, asked in a subprocess so no process holds the GPU while the children run."""
     code = "import jax; print(sum(d.platform == 'gpu' for d in jax.devices()))"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                          env=dict(os.environ, JAX_PLATFORMS=""))
     try:
         return int(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else 0
@@ -399,7 +400,7 @@ def _gpt2_loop(sec: Section, opts: dict, gens: int, samples: int, seeds: int) ->
     with tempfile.TemporaryDirectory() as tmp:
         sec.save(generations_done=0, build_s=round(time.perf_counter() - t0, 2))
         out = simulate(spec, loop, progress, checkpoint=str(Path(tmp) / "run.checkpoint.npz"))
-    per_gen = [b - a for a, b in zip(ticks, ticks[1:])]
+    per_gen = [b - a for a, b in itertools.pairwise(ticks)]
     sec.save(loop_s=round(time.perf_counter() - t0, 2), first_generation_s=ticks[0] if ticks else None,
              later_generation_s=(sum(per_gen) / len(per_gen)) if per_gen else None,
              final_means=_finite_means(out, recorded(spec, loop)),
