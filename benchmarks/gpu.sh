@@ -8,8 +8,9 @@
 #   benchmarks/gpu.sh                    # on the GPU machine, from the repository root
 #   benchmarks/gpu.sh --smoke            # the same sections at tiny sizes, on a CPU (58 s budget)
 #   benchmarks/gpu.sh --out FILE --budget SECONDS
-#   benchmarks/gpu.sh --only gpt2        # some sections only (info,devices,sweep_gaussian,sweep_categorical,
-#                                        # sweep_gmm,gpt2), e.g. to give the GPT-2 loop a whole budget
+#   benchmarks/gpu.sh --only gpt2        # some sections only (devices,sweep_gaussian,sweep_categorical,
+#                                        # sweep_gmm,gpt2; info always), e.g. the GPT-2 loop with a whole budget
+#   PYTHON=/path/to/python benchmarks/gpu.sh   # the interpreter with JAX (default: python on PATH)
 #
 # Results: FILE, else $OUT/gpu_results.json when $OUT is set, else benchmarks/gpu_results.json (smoke:
 # gpu_smoke_results.json, so a smoke run never overwrites measured numbers). Logs of every section beside
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --out) OUTFILE="$2"; shift ;;
     --budget) BUDGET="$2"; shift ;;
     --only) ONLY=",$2,"; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -63,7 +64,7 @@ cap() { echo $(( BUDGET * $1 / 100 )); }
 # "EXIT-CODE LIMIT" in NAME.status for the merge (no status file: not run).
 run() {
   local name="$1" cap="$2"; shift 2
-  case "${ONLY:-,$name,}" in *",$name,"*) ;; *) echo "- not selected" >"$WORK/$name.status"; return ;; esac
+  case "${ONLY:-,$name,},info," in *",$name,"*) ;; *) echo "- not selected" >"$WORK/$name.status"; return ;; esac
   local limit; limit=$(left)
   [ "$limit" -gt "$cap" ] && limit=$cap
   if [ "$limit" -lt 3 ]; then echo "$name: skipped, no time left" >&2; return; fi

@@ -81,6 +81,12 @@ def test_a_budget_too_short_still_writes_the_results_file(tmp_path):
     assert r["sections"]["gpt2"]["status"].startswith("not run")
 
 
+def test_only_runs_the_named_sections_and_always_names_the_device(tmp_path):
+    r = _script(tmp_path, "--smoke", "--only", "nothing", "--budget", "60", timeout=90)
+    assert r["sections"]["info"]["status"] == "ok" and r["sections"]["info"]["jax_version"]
+    assert all(s["status"] == "not run: not selected (--only)" for n, s in r["sections"].items() if n != "info")
+
+
 def test_merge_names_each_section_state(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
