@@ -48,6 +48,9 @@ def _numbers(x):
             yield from _numbers(v)
 
 
+# About 140 CPU-seconds of XLA compilation (a dozen programs in six processes): in the slow set, which CI runs,
+# so the script is still known to work before any GPU minute is spent.
+@pytest.mark.slow
 def test_smoke_run_fills_every_section_with_finite_numbers(tmp_path):
     r = _script(tmp_path, "--smoke", "--budget", "400", timeout=460)
     assert r["mode"] == "smoke" and set(r["sections"]) == SECTIONS
