@@ -144,98 +144,268 @@ def solve_lower_small(L, r):
     return jnp.stack(ys, -1)
 
 
-def log_densities(x, model, full: bool):
-    """log pi_k + log N(x_n; mu_k, Sigma_k), shape (n, K)."""
-    diff = x[:, None, :] - model["means"][None]  # (n, K, d)
-    d = x.shape[1]
+# The EM and k-means kernels below hold a chain's points as columns: xt (d, n), responsibilities (K, n), so
+# that the long axis n is the minor (contiguous) one. Under vmap over chains the arrays are (B, K, d, n) and
+# XLA's CPU loops vectorise along n; with points as rows ((n, K, d), minor axes of size 2 at K = d = 2) one
+# EM iteration of 250 chains x 1,000 points took 0.15 s, about 20x the columns layout (measured, README).
+
+
+def _solve_lower_cols(L, r):
+    """y with L y = r for every column: L (K, d, d), r (K, d, n) -> (K, d, n), unrolled over the static d."""
+    d = L.shape[-1]
+    ys = []
+    for i in range(d):
+        acc = r[:, i] - sum((L[:, i, k, None] * ys[k] for k in range(i)), jnp.zeros_like(r[:, i]))
+        ys.append(acc / L[:, i, i, None])
+    return jnp.stack(ys, 1)
+
+
+def _log_joint(xt, model, full: bool):
+    """(log pi_k + log N(x_n; mu_k, Sigma_k) as (K, n), x_n - mu_k as (K, d, n)) for points xt (d, n)."""
+    diff = xt[None] - model["means"][:, :, None]
+    d = xt.shape[0]
     if full:
         chol = model["chol"]
-        y = solve_lower_small(chol[None], diff)
-        maha = jnp.sum(y * y, -1)
+        y = _solve_lower_cols(chol, diff)
+        maha = jnp.sum(y * y, 1)
         logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), -1)
     else:
         var = model["covs"]
-        maha = jnp.sum(diff * diff / var[None], -1)
+        maha = jnp.sum(diff * diff / var[:, :, None], 1)
         logdet = jnp.sum(jnp.log(var), -1)
-    return jnp.log(model["weights"])[None] - 0.5 * (maha + logdet[None] + d * _LOG2PI)
+    return jnp.log(model["weights"])[:, None] - 0.5 * (maha + logdet[:, None] + d * _LOG2PI), diff
+
+
+def _e_step(xt, w, model, full: bool):
+    """(mean log-likelihood (sum_n w_n log p(x_n)) / sum_n w_n, responsibilities (K, n), x_n - mu_k (K, d, n))."""
+    lp, diff = _log_joint(xt, model, full)
+    top = jnp.max(lp, 0)
+    ll = top + jnp.log(jnp.sum(jnp.exp(lp - top), 0))  # logsumexp over the K rows
+    return jnp.sum(w * ll) / jnp.sum(w), jnp.exp(lp - ll), diff
+
+
+def _moments(diff, rw, ref, reg, full: bool):
+    """The M-step (module docstring) from weighted moments about reference means: ``diff`` = x_n - ref_k
+    (K, d, n), ``rw`` = w_n r_nk (K, n), ``ref`` (K, d).
+
+    Why about a reference: the E-step has x_n - mu_k (old means) at hand, so the M-step needs no second pass
+    over the points, and moments about the old mean cancel far less in float32 than raw moments (the
+    correction is the mean's shift e, small once EM settles). With s = sum_n rw, N_k = s + 10 eps:
+    mu_k = (s ref_k + sum_n rw diff) / N_k (a component that lost every point goes to 0, as before) and
+    Sigma_k = (sum_n rw diff diff^T - e S1^T - S1 e^T + s e e^T) / N_k + reg I, e = mu_k - ref_k, S1 = sum rw diff.
+    """
+    d = diff.shape[1]
+    s = jnp.sum(rw, -1)
+    nk = s + 10.0 * jnp.finfo(rw.dtype).eps
+    s1 = jnp.sum(rw[:, None] * diff, -1)  # (K, d)
+    means = (s[:, None] * ref + s1) / nk[:, None]
+    e = means - ref
+    if not full:
+        s2 = jnp.sum(rw[:, None] * diff * diff, -1)
+        covs = (s2 - 2 * e * s1 + s[:, None] * e * e) / nk[:, None] + reg
+        return {"weights": nk / nk.sum(), "means": means, "covs": covs}
+    rd = rw[:, None] * diff
+    s2 = jnp.sum(rd[:, :, None] * diff[:, None], -1)  # (K, d, d)
+    outer = lambda a, b: a[:, :, None] * b[:, None]  # noqa: E731
+    covs = (s2 - outer(e, s1) - outer(s1, e) + s[:, None, None] * outer(e, e)) / nk[:, None, None] + reg * jnp.eye(d)
+    return {"weights": nk / nk.sum(), "means": means, "covs": covs, "chol": cholesky_small(covs)}
+
+
+def _m_step_cols(xt, w, resp, reg, full: bool):
+    """M-step from responsibilities (K, n) for points xt (d, n); moments about the weighted data mean."""
+    centre = (xt @ w) / jnp.sum(w)
+    ref = jnp.broadcast_to(centre, (resp.shape[0], xt.shape[0]))
+    return _moments(xt[None] - ref[:, :, None], resp * w, ref, reg, full)
+
+
+def em_step(xt, w, model, reg, full: bool):
+    """One fused EM iteration on points xt (d, n): (mean log-likelihood of ``model``, the M-step's model)."""
+    ll, resp, diff = _e_step(xt, w, model, full)
+    return ll, _moments(diff, resp * w, model["means"], reg, full)
+
+
+def log_densities(x, model, full: bool):
+    """log pi_k + log N(x_n; mu_k, Sigma_k), shape (n, K)."""
+    return _log_joint(x.T, model, full)[0].T
 
 
 def mean_log_likelihood(x, w, model, full: bool):
     """(sum_n w_n log p(x_n)) / sum_n w_n, and the responsibilities (n, K)."""
-    lp = log_densities(x, model, full)
-    ll = logsumexp(lp, axis=1)
-    return jnp.sum(w * ll) / jnp.sum(w), jnp.exp(lp - ll[:, None])
+    ll, resp, _ = _e_step(x.T, w, model, full)
+    return ll, resp.T
 
 
 def m_step(x, w, resp, reg, full: bool):
-    """The weighted M-step (module docstring); every output finite for any responsibilities."""
-    K, d = resp.shape[1], x.shape[1]
-    rw = resp * w[:, None]
-    nk = rw.sum(0) + 10.0 * jnp.finfo(jnp.float32).eps
-    means = (rw.T @ x) / nk[:, None]
-    diff = x[:, None, :] - means[None]
-    if not full:
-        return {"weights": nk / nk.sum(), "means": means, "covs": jnp.einsum("nk,nkd->kd", rw, diff * diff) / nk[:, None] + reg}
-    covs = jnp.einsum("nk,nki,nkj->kij", rw, diff, diff) / nk[:, None, None] + reg * jnp.eye(d)
-    return {"weights": nk / nk.sum(), "means": means, "covs": covs, "chol": cholesky_small(covs)}
+    """The weighted M-step (module docstring) from responsibilities (n, K); every output finite for any
+    responsibilities."""
+    return _m_step_cols(x.T, w, resp.T, reg, full)
+
+
+def kmeans_centres(key, xt, w, K: int, lloyd_steps: int = 10):
+    """k-means++ seeding (weights w) and at most ``lloyd_steps`` k-means (Lloyd) steps: centres (K, d).
+
+    Lloyd stops early at a fixed point (centres unchanged by a step), where the remaining steps could not
+    move them: the same centres as running every step. Seeding alone put both centres in one cluster in
+    ~10% of chains, and EM from there stopped at the tolerance in a poor optimum (a component mean off by
+    2 in 1 chain of 200)."""
+    keys = jax.random.split(key, K)
+    logw = jnp.where(w > 0, 0.0, -jnp.inf)
+    centres = [xt[:, jax.random.categorical(keys[0], logw)]]
+    d2 = jnp.sum((xt - centres[0][:, None]) ** 2, 0)
+    for k in range(1, K):
+        logits = jnp.where(w > 0, jnp.log(d2 + 1e-12), -jnp.inf)
+        c = xt[:, jax.random.categorical(keys[k], logits)]
+        centres.append(c)
+        d2 = jnp.minimum(d2, jnp.sum((xt - c[:, None]) ** 2, 0))
+
+    def lloyd(state):  # weighted k-means steps, as scikit-learn's GaussianMixture runs k-means before EM
+        c, _, it = state
+        hard = _nearest(xt, c) * w
+        count = hard.sum(-1)
+        new = jnp.where(count[:, None] > 0, (hard @ xt.T) / jnp.maximum(count, 1.0)[:, None], c)
+        return new, jnp.any(new != c), it + 1
+
+    state = (jnp.stack(centres), jnp.bool_(True), jnp.int32(0))
+    return jax.lax.while_loop(lambda s: s[1] & (s[2] < lloyd_steps), lloyd, state)[0]
+
+
+def _nearest(xt, centres):
+    """One-hot (K, n) of each point's nearest centre (the first on ties), points xt (d, n), centres (K, d)."""
+    d2 = jnp.sum((xt[None] - centres[:, :, None]) ** 2, 1)
+    return jax.nn.one_hot(jnp.argmin(d2, 0), centres.shape[0], axis=0, dtype=xt.dtype)
 
 
 def kmeans_pp_resp(key, x, w, K: int, lloyd_steps: int = 10):
-    """k-means++ seeding (weights w), ``lloyd_steps`` k-means steps, then hard responsibilities to the nearest
-    centre, (n, K). Seeding alone put both centres in one cluster in ~10% of chains, and EM from there
-    stopped at the tolerance in a poor optimum (a component mean off by 2 in 1 chain of 200)."""
-    keys = jax.random.split(key, K)
-    logw = jnp.where(w > 0, 0.0, -jnp.inf)
-    centres = [x[jax.random.categorical(keys[0], logw)]]
-    d2 = jnp.sum((x - centres[0]) ** 2, -1)
-    for k in range(1, K):
-        logits = jnp.where(w > 0, jnp.log(d2 + 1e-12), -jnp.inf)
-        c = x[jax.random.categorical(keys[k], logits)]
-        centres.append(c)
-        d2 = jnp.minimum(d2, jnp.sum((x - c) ** 2, -1))
-    centres = jnp.stack(centres)
-
-    def lloyd(c, _):  # weighted k-means steps, as scikit-learn's GaussianMixture runs k-means before EM
-        hard = jax.nn.one_hot(jnp.argmin(jnp.sum((x[:, None] - c[None]) ** 2, -1), 1), K) * w[:, None]
-        count = hard.sum(0)
-        return jnp.where(count[:, None] > 0, hard.T @ x / jnp.maximum(count, 1.0)[:, None], c), None
-
-    centres = jax.lax.scan(lloyd, centres, None, length=lloyd_steps)[0]
-    return jax.nn.one_hot(jnp.argmin(jnp.sum((x[:, None] - centres[None]) ** 2, -1), 1), K)
+    """Hard responsibilities (n, K) to the nearest of :func:`kmeans_centres`, for points x (n, d)."""
+    return _nearest(x.T, kmeans_centres(key, x.T, w, K, lloyd_steps)).T
 
 
 def em(x, w, start, reg, tol, max_iter: int, full: bool):
-    """EM from the parameters ``start`` until the mean log-likelihood gains < tol or max_iter M-steps.
+    """EM from the parameters ``start`` until the mean log-likelihood gains < tol or max_iter M-steps
+    (scikit-learn's rule: the gain is measured before each M-step, and the model returned is that M-step's).
 
+    One chain, points x (n, d). Under vmap a ``lax.while_loop`` runs every chain as long as the slowest;
+    the family's fit runs :func:`em_batch` instead (via ``custom_vmap``), which does not.
     Returns (model, iterations run, final mean log-likelihood).
     """
+    xt = x.T
+    state = _em_state(start, x.dtype)
+    model, _, it, _ = jax.lax.while_loop(lambda s: _live(s, max_iter), lambda s: _em_body(xt, w, s, reg, tol, full), state)
+    return model, it, _e_step(xt, w, model, full)[0]
 
-    def body(state):
-        model, prev, it, _ = state
-        ll, resp = mean_log_likelihood(x, w, model, full)
-        new = m_step(x, w, resp, reg, full)
-        return new, ll, it + 1, jnp.abs(ll - prev) < tol
 
-    def cond(state):
-        return (state[2] < max_iter) & ~state[3]
+def _em_state(start, dtype):
+    """(model, previous mean log-likelihood, iterations run, converged) before the first iteration."""
+    return start, jnp.full((), -jnp.inf, dtype), jnp.int32(0), jnp.bool_(False)
 
-    model, _, it, _ = jax.lax.while_loop(cond, body, (start, jnp.full((), -jnp.inf, x.dtype), jnp.int32(0), jnp.bool_(False)))
-    return model, it, mean_log_likelihood(x, w, model, full)[0]
+
+def _live(state, max_iter: int):
+    return (state[2] < max_iter) & ~state[3]
+
+
+def _em_body(xt, w, state, reg, tol, full: bool):
+    model, prev, it, _ = state
+    ll, new = em_step(xt, w, model, reg, full)
+    return new, ll, it + 1, jnp.abs(ll - prev) < tol
+
+
+def em_batch(xt, w, start, reg, tol, max_iter: int, full: bool, smallest: int = 8):
+    """EM for a batch of B chains, each stopping at its own tolerance, without running every chain for as
+    long as the slowest: points xt (B, d, n), weights w (B, n), ``start`` a batched model; ``reg`` and
+    ``tol`` (B,). Returns (models, iterations (B,)), per chain the same as :func:`em`.
+
+    Unconverged chains are compacted into static buffers of B, B/2, B/4, ... down to ``smallest`` chains:
+    each round takes the smallest buffer that holds every live chain (or the whole batch), gathers those
+    chains' state and points into it, iterates until the live ones would fit the next smaller buffer (the
+    smallest: until none is left; converged chains in a buffer are frozen, as under vmap), and scatters the
+    state back. Work is thus at most about twice each chain's own iterations plus one gather of the points
+    per round. Measured (README): a k-means++ start's iteration counts have a median of 6 and a tail to 36.
+    """
+    B = xt.shape[0]
+    sizes = [B]
+    while sizes[-1] // 2 >= smallest:
+        sizes.append(sizes[-1] // 2)
+    body = jax.vmap(lambda x_, w_, s, r, t: _em_body(x_, w_, s, r, t, full))
+    live = lambda s: jax.vmap(lambda s_: _live(s_, max_iter))(s)  # noqa: E731
+
+    def run(level, state):
+        floor = sizes[level + 1] if level + 1 < len(sizes) else 0
+        if level == 0:  # the whole batch: nothing to gather
+            idx, x_, w_, r_, t_, sub = None, xt, w, reg, tol, state
+        else:
+            idx = jnp.argsort(~live(state), stable=True)[:sizes[level]]  # live chains first
+            take = lambda a: a[idx]  # noqa: E731
+            x_, w_, r_, t_, sub = take(xt), take(w), take(reg), take(tol), jax.tree.map(take, state)
+
+        def step(s):
+            new = body(x_, w_, s, r_, t_)
+            keep = live(s)  # converged or capped chains keep their state, as a vmapped while_loop does
+            return jax.tree.map(lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, s)
+
+        sub = jax.lax.while_loop(lambda s: jnp.sum(live(s)) > floor, step, sub)
+        if idx is None:
+            return sub
+        return jax.tree.map(lambda a, b: a.at[idx].set(b), state, sub)
+
+    def level_of(state):  # the smallest buffer that holds every live chain
+        n_live = jnp.sum(live(state))
+        return jnp.sum(jnp.asarray(sizes[1:]) >= n_live).astype(jnp.int32)
+
+    def round_(state):
+        return jax.lax.switch(level_of(state), [lambda s, i=i: run(i, s) for i in range(len(sizes))], state)
+
+    state = jax.vmap(lambda s: _em_state(s, xt.dtype))(start)
+    state = jax.lax.while_loop(lambda s: jnp.any(live(s)), round_, state)
+    return state[0], state[2]
 
 
 def em_trace(x, w, start, reg, iters: int, full: bool):
     """The mean log-likelihood before each of ``iters`` EM steps and after the last, (iters + 1,): EM's
     monotonicity (Dempster et al. 1977, theorem 1) is what the tests check on it."""
+    xt = x.T
 
     def step(model, _):
-        ll, resp = mean_log_likelihood(x, w, model, full)
-        return m_step(x, w, resp, reg, full), ll
+        ll, new = em_step(xt, w, model, reg, full)
+        return new, ll
 
     model, lls = jax.lax.scan(step, start, None, length=iters)
-    return jnp.append(lls, mean_log_likelihood(x, w, model, full)[0])
+    return jnp.append(lls, _e_step(xt, w, model, full)[0])
 
 
 # ------------------------------------------------------------------------------------------------ family
+
+
+def _em_per_chain_or_batch(full: bool, max_iter: int):
+    """The fit's EM, ``run(xt (d, n), w (n,), start, reg, tol) -> model``: :func:`em` for one chain, and under
+    vmap (the drivers map the step over chains) :func:`em_batch`, which does not hold every chain for the
+    slowest one's iterations. ``custom_vmap`` swaps the batched rule in without the engine knowing."""
+
+    @jax.custom_batching.custom_vmap
+    def run(xt, w, start, reg, tol):
+        return em(xt.T, w, start, reg, tol, max_iter, full)[0]
+
+    @run.def_vmap
+    def _batched(axis_size, in_batched, xt, w, start, reg, tol):
+        args = [a if b else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a))
+                for a, b in zip(jax.tree.leaves((xt, w, start, reg, tol)), jax.tree.leaves(in_batched))]
+        xt, w, start, reg, tol = jax.tree.unflatten(jax.tree.structure((xt, w, start, reg, tol)), args)
+        model = em_batch(xt, w, start, reg, tol, max_iter, full)[0]
+        return model, jax.tree.map(lambda _: True, model)
+
+    return run
+
+
+def sort_floats(a, axis: int = -1):
+    """``jnp.sort`` for finite floats, by sorting order-preserving int32 keys (the float's bits with the
+    magnitude bits flipped for negatives; -0.0 sorts before +0.0). Why: XLA's CPU sort calls the float
+    comparator (NaN- and signed-zero-aware) per comparison; on int32 keys it was 7x faster (250 x 16 sorts
+    of 1,000 draws: 0.30 s against 2.2 s, loaded 2-core machine), and the metric's sort was most of a
+    generation. Exact: the same values in the same order as ``jnp.sort`` for finite input."""
+    if a.dtype != jnp.float32:
+        return jnp.sort(a, axis=axis)
+    flip = lambda b: b ^ ((b >> 31) & 0x7FFFFFFF)  # noqa: E731  (an involution)
+    keys = jnp.sort(flip(jax.lax.bitcast_convert_type(a, jnp.int32)), axis=axis)
+    return jax.lax.bitcast_convert_type(flip(keys), jnp.float32)
 
 
 #: Metrics a loop may record only every k-th generation (``LoopConfig.metrics_every``): the two that draw the
@@ -280,16 +450,20 @@ def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str =
     def sample(key, model, n, params):
         return _draw(key, model["weights"], model["means"], model["chol"] if full else jnp.sqrt(model["covs"]), n)
 
+    run_em = _em_per_chain_or_batch(full, max_iter)
+
     def fit(key, previous, x, weight, params):
         w = jnp.ones((x.shape[0],), jnp.float32) if weight is None else weight
+        xt = x.T
         if start_from == "warm" and previous is not None:
             start = previous
         elif start_from == "random":
             r = jax.random.uniform(key, (x.shape[0], K))
-            start = m_step(x, w, r / r.sum(1, keepdims=True), params["reg"], full)
+            start = _m_step_cols(xt, w, (r / r.sum(1, keepdims=True)).T, params["reg"], full)
         else:
-            start = m_step(x, w, kmeans_pp_resp(key, x, w, K), params["reg"], full)
-        return em(x, w, start, params["reg"], params["tol"], max_iter, full)[0]
+            centres = kmeans_centres(key, xt, w, K)
+            start = _moments(xt[None] - centres[:, :, None], _nearest(xt, centres) * w, centres, params["reg"], full)
+        return run_em(xt, w, start, params["reg"], params["tol"])
 
     def metrics(key, model, params):
         order = jnp.argsort(model["means"][:, 0])
@@ -304,7 +478,7 @@ def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str =
         hold = params["holdout"]
         out["heldout_ll"] = jnp.mean(logsumexp(log_densities(hold, model, full), axis=1))
         y = sample(key, model, hold.shape[0], params)
-        proj_model = jnp.sort(y @ params["directions"].T, axis=0)
+        proj_model = sort_floats(y @ params["directions"].T, axis=0)
         out["sliced_w2sq"] = jnp.mean((proj_model - params["holdout_sorted"]) ** 2)
         z = (y - params["mean0"]) @ params["whiten"].T
         out["tail_mass"] = jnp.mean(jnp.sum(z * z, -1) > 4.0)
