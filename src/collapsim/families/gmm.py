@@ -309,53 +309,57 @@ def _em_body(xt, w, state, reg, tol, full: bool):
     return new, ll, it + 1, jnp.abs(ll - prev) < tol
 
 
-def em_batch(xt, w, start, reg, tol, max_iter: int, full: bool, smallest: int = 8):
-    """EM for a batch of B chains, each stopping at its own tolerance, without running every chain for as
-    long as the slowest: points xt (B, d, n), weights w (B, n), ``start`` a batched model; ``reg`` and
-    ``tol`` (B,). Returns (models, iterations (B,)), per chain the same as :func:`em`.
+def em_batch(xt, w, start, reg, tol, max_iter: int, full: bool, buffer: int = 0):
+    """EM for a batch of B chains, each stopping at its own tolerance (or max_iter) as :func:`em` does, without
+    holding every chain for the slowest one's iterations: points xt (B, d, n), weights w (B, n), ``start`` a
+    batched model, ``reg`` and ``tol`` (B,). Returns (models, iterations run (B,)).
 
-    Unconverged chains are compacted into static buffers of B, B/2, B/4, ... down to ``smallest`` chains:
-    each round takes the smallest buffer that holds every live chain (or the whole batch), gathers those
-    chains' state and points into it, iterates until the live ones would fit the next smaller buffer (the
-    smallest: until none is left; converged chains in a buffer are frozen, as under vmap), and scatters the
-    state back. Work is thus at most about twice each chain's own iterations plus one gather of the points
-    per round. Measured (README): a k-means++ start's iteration counts have a median of 6 and a tail to 36.
+    The chains pass through a static buffer of ``buffer`` slots (default ceil(B / 4)): one ``lax.while_loop``
+    runs EM steps on the buffered chains (converged ones frozen, as under vmap) and, whenever at most half of
+    them are still live and other chains wait, writes the buffer back and refills it with the first live
+    chains (an argsort and one gather of their points). The buffer thus stays at least half busy until the
+    last few chains, and one EM body of one shape is compiled (a cascade of smaller buffers compiled one body
+    per size, which cost more compile time than it saved at K = d = 2).
     """
     B = xt.shape[0]
-    sizes = [B]
-    while sizes[-1] // 2 >= smallest:
-        sizes.append(sizes[-1] // 2)
-    body = jax.vmap(lambda x_, w_, s, r, t: _em_body(x_, w_, s, r, t, full))
-    live = lambda s: jax.vmap(lambda s_: _live(s_, max_iter))(s)  # noqa: E731
+    S = min(B, buffer or -(-B // 4))
+    step = jax.vmap(lambda x_, w_, s, r, t: _em_body(x_, w_, s, r, t, full))
+    live = jax.vmap(lambda s: _live(s, max_iter))
 
-    def run(level, state):
-        floor = sizes[level + 1] if level + 1 < len(sizes) else 0
-        if level == 0:  # the whole batch: nothing to gather
-            idx, x_, w_, r_, t_, sub = None, xt, w, reg, tol, state
-        else:
-            idx = jnp.argsort(~live(state), stable=True)[:sizes[level]]  # live chains first
-            take = lambda a: a[idx]  # noqa: E731
-            x_, w_, r_, t_, sub = take(xt), take(w), take(reg), take(tol), jax.tree.map(take, state)
-
-        def step(s):
-            new = body(x_, w_, s, r_, t_)
-            keep = live(s)  # converged or capped chains keep their state, as a vmapped while_loop does
-            return jax.tree.map(lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, s)
-
-        sub = jax.lax.while_loop(lambda s: jnp.sum(live(s)) > floor, step, sub)
-        if idx is None:
-            return sub
-        return jax.tree.map(lambda a, b: a.at[idx].set(b), state, sub)
-
-    def level_of(state):  # the smallest buffer that holds every live chain
-        n_live = jnp.sum(live(state))
-        return jnp.sum(jnp.asarray(sizes[1:]) >= n_live).astype(jnp.int32)
-
-    def round_(state):
-        return jax.lax.switch(level_of(state), [lambda s, i=i: run(i, s) for i in range(len(sizes))], state)
+    def advance(x_, w_, r_, t_, sub):  # one EM step for the live chains of the buffer; the rest keep their state
+        new, keep = step(x_, w_, sub, r_, t_), live(sub)
+        return jax.tree.map(lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, sub)
 
     state = jax.vmap(lambda s: _em_state(s, xt.dtype))(start)
-    state = jax.lax.while_loop(lambda s: jnp.any(live(s)), round_, state)
+    if S == B:  # one buffer holds every chain: the plain batched loop
+        state = jax.lax.while_loop(lambda s: jnp.any(live(s)), lambda s: advance(xt, w, reg, tol, s), state)
+        return state[0], state[2]
+
+    def fill(state):  # the first S live chains (then finished ones), their points and state
+        idx = jnp.argsort(~live(state), stable=True)[:S]
+        return idx, (xt[idx], w[idx], reg[idx], tol[idx]), jax.tree.map(lambda a: a[idx], state)
+
+    def waiting(state, idx):  # live chains outside the buffer (the buffered ones' entries are stale)
+        alive = live(state)
+        return jnp.sum(alive) - jnp.sum(alive[idx])
+
+    def body(carry):
+        state, idx, data, sub = carry
+        sub = advance(*data, sub)
+        refill = (2 * jnp.sum(live(sub)) <= S) & (waiting(state, idx) > 0)
+
+        def swap(c):
+            st = jax.tree.map(lambda a, b: a.at[c[1]].set(b), c[0], c[3])
+            return (st,) + fill(st)
+
+        return jax.lax.cond(refill, swap, lambda c: c, (state, idx, data, sub))
+
+    def more(carry):
+        state, idx, _, sub = carry
+        return jnp.any(live(sub)) | (waiting(state, idx) > 0)
+
+    state, idx, _, sub = jax.lax.while_loop(more, body, (state,) + fill(state))
+    state = jax.tree.map(lambda a, b: a.at[idx].set(b), state, sub)
     return state[0], state[2]
 
 
@@ -396,16 +400,18 @@ def _em_per_chain_or_batch(full: bool, max_iter: int):
 
 
 def sort_floats(a, axis: int = -1):
-    """``jnp.sort`` for finite floats, by sorting order-preserving int32 keys (the float's bits with the
-    magnitude bits flipped for negatives; -0.0 sorts before +0.0). Why: XLA's CPU sort calls the float
-    comparator (NaN- and signed-zero-aware) per comparison; on int32 keys it was 7x faster (250 x 16 sorts
-    of 1,000 draws: 0.30 s against 2.2 s, loaded 2-core machine), and the metric's sort was most of a
-    generation. Exact: the same values in the same order as ``jnp.sort`` for finite input."""
-    if a.dtype != jnp.float32:
+    """``jnp.sort(a, axis)``; on a CPU backend NumPy sorts, through a host callback (one call per batch of
+    chains: the callback is vmapped by adding leading axes, so ``axis`` is taken from the end).
+
+    Why: XLA's CPU sort calls a compiled comparator per comparison, and the sliced W2's 16 sorts of 1,000
+    model draws per chain were most of a generation: 250 chains took 0.44 s in XLA (0.30 s on int32 keys)
+    against 0.09 s in NumPy (loaded 2-core machine). Sorting is exact, so the numbers are the same; other
+    backends (a GPU) keep XLA's sort."""
+    if jax.default_backend() != "cpu":
         return jnp.sort(a, axis=axis)
-    flip = lambda b: b ^ ((b >> 31) & 0x7FFFFFFF)  # noqa: E731  (an involution)
-    keys = jnp.sort(flip(jax.lax.bitcast_convert_type(a, jnp.int32)), axis=axis)
-    return jax.lax.bitcast_convert_type(flip(keys), jnp.float32)
+    from_end = axis - a.ndim if axis >= 0 else axis
+    return jax.pure_callback(lambda v: np.sort(v, axis=from_end), jax.ShapeDtypeStruct(a.shape, a.dtype), a,
+                             vmap_method="expand_dims")
 
 
 #: Metrics a loop may record only every k-th generation (``LoopConfig.metrics_every``): the two that draw the
