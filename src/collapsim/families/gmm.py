@@ -9,10 +9,11 @@ EM (Dempster, Laird and Rubin 1977; the M-step as in Bishop, PRML eqs. 9.24-9.27
      Sigma_k = sum_n w_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg I.
 The 10 eps and ``reg`` (scikit-learn's reg_covar) make a component that lost all its points a legal state: its
 mean goes to 0, its covariance to reg I and its weight to ~1e-6, all finite. Iterations run in a
-``lax.while_loop`` until the mean log-likelihood gains less than ``tol`` or ``max_iter`` is reached (under
-vmap each chain's state is frozen once it has converged: static shapes, a per-chain tolerance mask).
+``lax.while_loop`` until the mean log-likelihood gains less than ``tol`` or ``max_iter`` is reached; under
+vmap (the drivers) the fit runs :func:`em_batch`, which stops each chain at its own tolerance without holding
+the batch for its slowest chain.
 Initialisation (static ``init``): ``kmeans++`` seeding from the fit's key (Arthur and Vassilvitskii 2007)
-and 10 weighted k-means (Lloyd) steps, then
+and at most 10 weighted k-means (Lloyd) steps, then
 the hard nearest-centre assignment as the first responsibilities; ``random`` responsibilities
 (uniform, normalised: every component starts near the overall mean, and EM can stop at that symmetric
 saddle when the likelihood climbs by less than ``tol`` per step, so it is the weakest start); ``warm``: the
