@@ -79,6 +79,10 @@ def _register():
 
     bench.add_command(bench_replay_cmd, "replay")
 
+    from collapsim.commands.bench.gmm import bench_gmm_cmd
+
+    bench.add_command(bench_gmm_cmd, "gmm")
+
     from collapsim.commands.replay import replay
 
     main.add_command(replay, "replay")
