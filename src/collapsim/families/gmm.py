@@ -189,26 +189,25 @@ def _moments(diff, rw, ref, reg, full: bool):
     """The M-step (module docstring) from weighted moments about reference means: ``diff`` = x_n - ref_k
     (K, d, n), ``rw`` = w_n r_nk (K, n), ``ref`` (K, d).
 
-    Why about a reference: the E-step has x_n - mu_k (old means) at hand, so the M-step needs no second pass
-    over the points, and moments about the old mean cancel far less in float32 than raw moments (the
-    correction is the mean's shift e, small once EM settles). With s = sum_n rw, N_k = s + 10 eps:
-    mu_k = (s ref_k + sum_n rw diff) / N_k (a component that lost every point goes to 0, as before) and
-    Sigma_k = (sum_n rw diff diff^T - e S1^T - S1 e^T + s e e^T) / N_k + reg I, e = mu_k - ref_k, S1 = sum rw diff.
+    Why about a reference: the E-step has x_n - mu_k (old means) at hand, so the M-step needs no second read
+    of the points. With s = sum_n rw, N_k = s + 10 eps: mu_k = (s ref_k + sum_n rw diff) / N_k (a component
+    that lost every point goes to 0, as before) and Sigma_k = sum_n rw c_n c_n^T / N_k + reg I about the new
+    mean, c_n = diff_n - e, e = mu_k - ref_k. Why not the one-pass form
+    sum rw diff diff^T - e S1^T - S1 e^T + s e e^T (S1 = sum rw diff): it cancels
+    when a component moves far onto points that coincide (a collapsed chain), and in float32 that gave a
+    negative variance and NaN (GMM, n = 2, accumulate-subsample, generation 85).
     """
-    d = diff.shape[1]
     s = jnp.sum(rw, -1)
     nk = s + 10.0 * jnp.finfo(rw.dtype).eps
     s1 = jnp.sum(rw[:, None] * diff, -1)  # (K, d)
     means = (s[:, None] * ref + s1) / nk[:, None]
-    e = means - ref
+    c = diff - (means - ref)[:, :, None]  # (K, d, n): x_n - mu_k (new means)
+    rc = rw[:, None] * c
     if not full:
-        s2 = jnp.sum(rw[:, None] * diff * diff, -1)
-        covs = (s2 - 2 * e * s1 + s[:, None] * e * e) / nk[:, None] + reg
+        covs = jnp.sum(rc * c, -1) / nk[:, None] + reg
         return {"weights": nk / nk.sum(), "means": means, "covs": covs}
-    rd = rw[:, None] * diff
-    s2 = jnp.sum(rd[:, :, None] * diff[:, None], -1)  # (K, d, d)
-    outer = lambda a, b: a[:, :, None] * b[:, None]  # noqa: E731
-    covs = (s2 - outer(e, s1) - outer(s1, e) + s[:, None, None] * outer(e, e)) / nk[:, None, None] + reg * jnp.eye(d)
+    d = diff.shape[1]
+    covs = jnp.sum(rc[:, :, None] * c[:, None], -1) / nk[:, None, None] + reg * jnp.eye(d)
     return {"weights": nk / nk.sum(), "means": means, "covs": covs, "chol": cholesky_small(covs)}
 
 
