@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from collapsim.commands.compile_cache import OPT_OUT, use_compile_cache
 
 
@@ -34,9 +36,42 @@ def test_an_unwritable_cache_folder_turns_the_cache_off_silently(tmp_path):
     assert "JAX_COMPILATION_CACHE_DIR" not in env
 
 
-def _run(tmp_path, name, cache, *extra_env):
+def _environ(cache, *extra):
     env = {k: v for k, v in os.environ.items() if k not in (OPT_OUT, "JAX_COMPILATION_CACHE_DIR")}
-    env.update({"COLLAPSIM_CACHE": str(cache)}, **dict(extra_env))
+    env.update({"COLLAPSIM_CACHE": str(cache)}, **dict(extra))
+    return env
+
+
+#: A process that sets the cache up as the launcher does, then compiles and runs one small program.
+_PROGRAM = """
+from collapsim.commands.compile_cache import use_compile_cache
+use_compile_cache()
+import jax, jax.numpy as jnp
+f = jax.jit(lambda k: jnp.cumsum(jax.random.normal(k, (64,))) @ jnp.linspace(0.0, 1.0, 64))
+print(repr(float(f(jax.random.key(3)))))
+"""
+
+
+def _program(cache, *extra):
+    res = subprocess.run([sys.executable, "-c", _PROGRAM], env=_environ(cache, *extra), capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "cache" not in res.stderr.lower(), res.stderr  # no warning about the cache
+    return res.stdout
+
+
+def test_a_second_process_finds_the_program_the_first_compiled(tmp_path):
+    cache = tmp_path / "cache"
+    first = _program(cache)
+    written = _entries(cache / "jax")
+    assert any(name.startswith("jit__lambda") for name in written), written
+    second = _program(cache)
+    assert _entries(cache / "jax") == written, "the second process compiled nothing new: every program was found"
+    assert first == second, "the program read back computes what the freshly compiled one did"
+
+
+def _run(tmp_path, name, cache, *extra_env):
+    env = _environ(cache, *extra_env)
     out = tmp_path / name
     res = subprocess.run([sys.executable, "-m", "collapsim", "run", "gaussian", "--dim", "2", "--samples", "5",
                           "--generations", "3", "--seeds", "8", "--out", str(out)],
@@ -50,7 +85,8 @@ def _entries(folder):
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else []
 
 
-def test_a_second_process_reads_the_programs_the_first_wrote_with_the_same_numbers(tmp_path):
+@pytest.mark.slow  # three `collapsim run` processes; the default suite runs the one-program test above
+def test_a_second_run_reads_the_programs_the_first_wrote_with_the_same_numbers(tmp_path):
     cache = tmp_path / "cache"
     first = _run(tmp_path, "first", cache)
     written = _entries(cache / "jax")
