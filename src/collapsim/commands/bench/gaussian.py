@@ -277,12 +277,20 @@ GRID_COLUMNS = [("d", "dim", "d"), ("n", "samples", "d"), ("T", "generations", "
 @click.option("--loop-seconds", type=Checked(Rule(float, low=0, open_low=True)), default=1.0, show_default=True,
               help="--grid: time the per-chain loop on as many chains as take this long, then scale.")
 @click.option("--markdown", is_flag=True, help="--grid: print the table as Markdown.")
+@click.option("--wall", is_flag=True, help="Time the peers' cell as a user waits for it instead: `collapsim run` "
+              "in a fresh process with an empty compilation cache (cold) and again (warm), against the per-chain loop.")
 def bench_gaussian_cmd(chains, generations, samples, loop_chains, repeats, as_json, grid, grid_generations, loop_seconds,
-                       markdown):
+                       markdown, wall):
     """Time the Gaussian loop: collapsim vs vectorised NumPy vs a per-chain loop vs the bare RNG."""
     from collapsim.commands.options import use_all_cores
 
     use_all_cores()
+    if wall:
+        from collapsim.commands.bench.wall import format_wall, time_wall
+
+        report = time_wall(loop_seconds=loop_seconds, say=lambda s: click.echo(f"... {s}", err=True))
+        click.echo(json.dumps(report) if as_json else format_wall(report))
+        return
     if grid:
         rows = run_grid_bench(grid_cells(grid_generations), loop_seconds, 1, say=lambda s: click.echo(f"... {s}", err=True))
         table = markdown_grid(rows, GRID_COLUMNS) if markdown else format_grid(rows, GRID_COLUMNS)
