@@ -172,11 +172,11 @@ def grid_cells(generations: int = 5, chains: int = 1000, points: float = 2e6, fl
 
 
 def _full_setup(dim: int, samples: int):
-    from collapsim.families.gaussian import default_params, gaussian, shortcut_supports
+    from collapsim.families.gaussian import default_params, loop_family, shortcut_supports
     from collapsim.families.gaussian import SHORTCUT_FROM_SAMPLES
 
     shortcut = shortcut_supports(dim, "full", "replace", samples) and samples >= SHORTCUT_FROM_SAMPLES  # what auto picks
-    return gaussian(dim, "full", 0, samples), default_params(dim), shortcut
+    return loop_family(dim, "full", 0, samples, shortcut), default_params(dim), shortcut
 
 
 def time_collapsim_cell(dim: int, samples: int, generations: int, chains: int, repeats: int = 1) -> dict:
