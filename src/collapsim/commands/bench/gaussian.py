@@ -141,7 +141,7 @@ def format_report(r: dict) -> str:
     lines = [f"work: {r['chains']} chains x {r['generations']} generations x {r['samples']} samples = {r['draws']:.3g} draws"]
     lines += [f"  {name:<62}{t:>9.3f} s" for name, t in rows]
     lines += [
-        f"  compile time (excluded above)                                 {r['compile_s']:>9.3f} s",
+        f"  compile time (excluded above; the wall time of a command, cold and warm: --wall) {r['compile_s']:>9.3f} s",
         f"ratios: loop / collapsim = {r['loop_over_collapsim']:.1f}x, numpy / collapsim = {r['numpy_over_collapsim']:.2f}x, "
         f"collapsim / bare draw = {r['collapsim_over_rng']:.2f}x",
         f"throughput: collapsim {r['collapsim_samples_per_s']:.3g} samples/s, bare jax.random draw {r['rng_samples_per_s']:.3g} samples/s",
