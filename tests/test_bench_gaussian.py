@@ -48,3 +48,21 @@ def test_grid_references_simulate_the_full_mle_refit_and_the_grid_spans_the_prom
     for key in ("collapsim_s", "numpy_s", "loop_s", "compile_s", "loop_over_collapsim", "numpy_over_collapsim"):
         assert row[key] > 0, key
     assert row["method"] == "explicit" and row["loop_chains_timed"] == 1
+
+
+def test_wall_bench_runs_the_peers_cell_as_the_issue_writes_it():
+    from collapsim.commands.bench.wall import PEERS_CELL, run_command
+
+    assert " ".join(["collapsim", *run_command(PEERS_CELL)]) == (
+        "collapsim run gaussian --dim 10 --samples 100 --generations 100 --seeds 1000 --ddof 0 --covariance full")
+
+
+@pytest.mark.slow  # two `collapsim run` processes
+def test_wall_bench_times_the_command_cold_and_warm_against_the_loop():
+    from collapsim.commands.bench.wall import format_wall, time_wall
+
+    r = time_wall({"dim": 2, "samples": 5, "generations": 2, "seeds": 4}, loop_seconds=0.01)
+    for key in ("cold_s", "warm_s", "loop_s", "compile_s", "collapsim_s"):
+        assert r[key] > 0, key
+    assert r["loop_over_cold"] == r["loop_s"] / r["cold_s"] and r["loop_over_warm"] == r["loop_s"] / r["warm_s"]
+    assert "warm cache" in format_wall(r)

@@ -106,3 +106,34 @@ def test_fit_gives_the_w2_cross_term_and_log_determinant(d, n):
         assert float(model["logdet"]) == -np.inf
     else:
         assert float(model["logdet"]) == pytest.approx(np.linalg.slogdet(cov)[1], abs=1e-3)
+
+
+def test_shortcut_loops_and_only_they_compile_at_the_lower_xla_level():
+    from collapsim.families.gaussian import SHORTCUT_COMPILE_OPTIONS
+    from collapsim.runs.execute import resolve
+    from collapsim.runs.spec import RunSpec
+
+    def built(method):
+        spec = RunSpec("gaussian", {"dim": 10, "ddof": 0, "covariance": "full"}, {}, "replace", None, 100, 3, 10,
+                       method=method)
+        return resolve(spec)[2].family.compile_options
+
+    assert built("auto") == SHORTCUT_COMPILE_OPTIONS  # the peers' cell takes the shortcut
+    assert built("explicit") == ()
+
+
+@pytest.mark.slow  # two compilations each (30-60 s on the loaded 2-core machine)
+@pytest.mark.parametrize("dim", [1, 4])
+def test_the_shortcut_compiled_at_a_lower_xla_level_gives_the_same_numbers_bit_for_bit(dim):
+    """The shortcut's loop compiles at XLA optimisation level 1 (a fraction of the compile time); its numbers
+    must be those of the default level, so a run's metrics do not depend on the setting."""
+    from collapsim.families.gaussian import SHORTCUT_COMPILE_OPTIONS, loop_family
+
+    quick = loop_family(dim, "full", 0, 10, shortcut=True)
+    assert quick.compile_options == SHORTCUT_COMPILE_OPTIONS
+    cfg = LoopConfig("replace", 10, 4, shortcut=True)
+    alpha, params = np.zeros(4, np.float32), default_params(dim)
+    fast, plain = (run_loop(f, cfg, params, alpha, 24, 3) for f in (quick, gaussian(dim, "full", 0, 10)))
+    assert set(fast) == set(plain)
+    for name in plain:
+        np.testing.assert_array_equal(fast[name], plain[name], err_msg=name)

@@ -17,7 +17,10 @@ def runs_the_engine(argv: list[str]) -> bool:
 
 
 def main() -> None:
+    from collapsim.commands.compile_cache import use_compile_cache
     from collapsim.commands.heap import names_training_loop, retain_freed_memory
+
+    use_compile_cache()  # before JAX is imported: it reads the cache settings once, at import
 
     if names_training_loop(sys.argv[1:]):
         retain_freed_memory()

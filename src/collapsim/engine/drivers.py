@@ -58,8 +58,12 @@ def _programs(family: Family, cfg: LoopConfig, grid: bool = False) -> tuple[Call
     shares point g (a scalar), so computations on the parameters alone stay out of the per-chain work.
     """
     g_axis = 0 if grid else None
-    start = jax.jit(jax.vmap(partial(_start, family=family, cfg=cfg), in_axes=(0, g_axis, None, None)))
-    segment = jax.jit(jax.vmap(partial(_segment, family=family, cfg=cfg), in_axes=(0, 0, g_axis, None, None, None)))
+    # The family's compiler options are CPU settings (measured there): other backends compile as they do.
+    options = dict(family.compile_options) if family.compile_options and jax.default_backend() == "cpu" else None
+    start = jax.jit(jax.vmap(partial(_start, family=family, cfg=cfg), in_axes=(0, g_axis, None, None)),
+                    compiler_options=options)
+    segment = jax.jit(jax.vmap(partial(_segment, family=family, cfg=cfg), in_axes=(0, 0, g_axis, None, None, None)),
+                      compiler_options=options)
     return start, segment
 
 

@@ -61,6 +61,10 @@ class Family(NamedTuple):
         :func:`recorded_generations`; elsewhere they are not computed (the step leaves them out of the metric
         function's output inside a ``lax.cond`` on the generation index, and XLA drops the dead work) and
         their entries are NaN.
+      compile_options: XLA compiler options for the loop's programs on CPU, as (name, value) pairs (hashable:
+        the family keys the drivers' program cache), e.g. ``(("xla_backend_optimization_level", 1),)``: a
+        family whose step compiles slowly at XLA's default level and runs as fast with identical numbers at a
+        lower one (measured per family; see :mod:`collapsim.families.gaussian`).
     Data is a pytree whose leaves have a leading axis n: points (n, d), (X, y) pairs, token ids (n, L).
     """
 
@@ -76,6 +80,7 @@ class Family(NamedTuple):
     lapack: bool = False
     widen: Optional[Callable[[Model, int], Model]] = None
     expensive: tuple = ()
+    compile_options: tuple = ()
 
 
 class LoopConfig(NamedTuple):

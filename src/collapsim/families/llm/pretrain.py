@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from collapsim.errors import ConfigError
+from collapsim.files.cache import cache_root
 from collapsim.families.llm import source as S
 
 #: Bumped when the training procedure changes, so older cached models are not reused.
@@ -42,12 +43,6 @@ class PretrainSettings(NamedTuple):
     lr: float = 3e-3
     warmup: int = 100
     seed: int = 0
-
-
-def cache_root() -> Path:
-    """``$COLLAPSIM_CACHE`` or ``~/.cache/collapsim``."""
-    root = os.environ.get("COLLAPSIM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "collapsim")
-    return Path(root)
 
 
 def content_hash(src: S.MarkovSource, shape: ModelShape, settings: PretrainSettings) -> str:
