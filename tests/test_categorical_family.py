@@ -106,7 +106,7 @@ def test_the_theory_tests_have_power():
     assert abs(s["mean"][-1] - wrong["entropy"][-1]) > 4 * s["stderr"][-1]
 
 
-@pytest.mark.parametrize("policy", ["replace", "mix"])
+@pytest.mark.parametrize("policy", ["replace", pytest.param("mix", marks=pytest.mark.slow)])
 def test_shortcut_and_explicit_paths_give_the_same_distribution(policy):
     K, M, T = 20, 30, 25
     family = fam.categorical(K, 8, tempered=True)  # through a decoding transform too
@@ -123,7 +123,8 @@ def test_shortcut_and_explicit_paths_give_the_same_distribution(policy):
                 assert stats.ks_2samp(x, y).pvalue > 1e-3, (metric, g)
 
 
-@pytest.mark.parametrize("decoding", [dict(temperature=0.7), dict(top_k=10)], ids=["temperature0.7", "top-k10"])
+@pytest.mark.parametrize("decoding", [pytest.param(dict(temperature=0.7), marks=pytest.mark.slow), dict(top_k=10)],
+                         ids=["temperature0.7", "top-k10"])
 def test_decoding_loses_the_tail_faster(decoding):
     K, M, T, seeds = 50, 200, 10, 1000
     truth = fam.zipf_truth(K)

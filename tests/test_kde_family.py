@@ -28,6 +28,7 @@ def test_mean_variance_follows_the_recursion_over_100_generations():
     assert var[-1] > 1.5 * var[0]
 
 
+@pytest.mark.slow
 def test_cli_moons_mix_within_4_stderr(tmp_path):
     out = tmp_path / "moons"
     res = CliRunner().invoke(main, ["run", "kde", "--truth", "moons", "--dim", "2", "--bandwidth", "0.15", "--samples", "30",

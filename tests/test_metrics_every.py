@@ -58,7 +58,8 @@ CASES = {
     "categorical explicit mix": lambda: (*_categorical(), "mix", 15, False),
     "gmm": lambda: (*_gmm(), "replace", 40, False),
 }
-SLOW = ("gaussian d=10 shortcut", "gaussian d=6 thin fit n<=d", "gaussian d=18 mix (LAPACK)", "categorical explicit mix", "gmm")
+SLOW = ("gaussian d=3 explicit (jnp Jacobi)", "gaussian d=10 shortcut", "gaussian d=6 thin fit n<=d",
+        "gaussian d=18 mix (LAPACK)", "categorical explicit mix", "gmm")
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in CASES])

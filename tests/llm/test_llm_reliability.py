@@ -121,6 +121,7 @@ def test_finetune_batch_beyond_memory_is_refused(work, monkeypatch):
     assert "this machine has 6.1e-05 GiB" in res.stderr and not (work / "out").exists()
 
 
+@pytest.mark.slow
 def test_finetune_out_rules_and_huge_batch_that_fits(work):
     """A batch above the data size is the data (it fits, so it runs); a rerun replaces the earlier
     checkpoint; the result is loadable; nothing else in the parent folder changes."""

@@ -49,6 +49,7 @@ def test_logprob_is_under_the_untruncated_model(ck):
     assert (np.asarray(out.decode_logprob) >= np.asarray(out.logprob) - 1e-5).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_top_k_one_is_greedy_and_deterministic_keys(ck):
     ids, mask = left_pad(PROMPTS, pad_id=0)
     greedy = sample(ck.params, ck.config, ids, mask, jax.random.PRNGKey(0), sampling_params(0.0), max_new_tokens=8)
