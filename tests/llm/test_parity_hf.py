@@ -137,7 +137,6 @@ def test_training_loss_matches_hf_labels_with_padding(hf_model, ours):
 def test_decoding_pipeline_matches_hf_logits_processors(penalty, temp, k, p):
     """Penalty -> temperature -> top-k -> top-p on the same logits gives the same surviving logits as
     Hugging Face's processors in generate's order."""
-    import jax
     import jax.numpy as jnp
     import torch
     from transformers.generation.logits_process import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor,
