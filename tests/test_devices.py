@@ -37,6 +37,6 @@ def _cases():
 @pytest.mark.parametrize("case", list(_cases()))
 def test_results_do_not_depend_on_the_number_of_devices(tmp_path, case):
     one = _metrics(tmp_path, case, 1)
-    assert one == _metrics(tmp_path, case, 3), "3 devices gave other numbers than 1"
-    if case.startswith("gaussian-d1"):
-        assert one == _metrics(tmp_path, case, 2), "2 devices gave other numbers than 1"
+    # The case on 2 devices (where it differed); the slow cases on 3, an uneven split of the calls.
+    many = 2 if case.startswith("gaussian-d1") else 3
+    assert one == _metrics(tmp_path, case, many), f"{many} devices gave other numbers than 1"

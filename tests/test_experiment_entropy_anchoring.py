@@ -6,6 +6,9 @@ import pytest
 from collapsim.theory.categorical import stationary
 from experiments.entropy_anchoring import SCHEDULES, main
 
+# One module fixture of 300 chains x 60 generations x 5 schedules (about 20 s): in the slow set, which CI runs.
+pytestmark = pytest.mark.slow
+
 T = 60
 
 

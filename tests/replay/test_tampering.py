@@ -194,7 +194,7 @@ def _sweep(classes, replay):
     return n_edits, rejected, kinds
 
 
-@pytest.mark.parametrize("replay", [True, False])
+@pytest.mark.parametrize("replay", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_every_single_move_edit_is_judged_like_the_element_oracle(replay):
     # Without replay every class is generatable and the certificates are long: fewer classes keep it quick.
     n_edits, rejected, kinds = _sweep(_classes(4 if replay else 3), replay)
