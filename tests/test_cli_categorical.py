@@ -25,8 +25,8 @@ ISSUE = ["run", "categorical", "--vocab", "50", "--samples", "200", "--generatio
 
 @pytest.mark.parametrize(
     "extra",
-    [["--init", "uniform"], ["--init", "uniform", "--policy", "mix", "--alpha", "0.1"], ["--init", "zipf"],
-     ["--init", "zipf", "--policy", "mix", "--alpha", "0.1"]],
+    [["--init", "uniform"], pytest.param(["--init", "uniform", "--policy", "mix", "--alpha", "0.1"], marks=pytest.mark.slow),
+     ["--init", "zipf"], ["--init", "zipf", "--policy", "mix", "--alpha", "0.1"]],
     ids=["uniform", "uniform-mix0.1", "zipf", "zipf-mix0.1"],
 )
 def test_issue_command_within_4_stderr_of_exact_theory(tmp_path, extra):

@@ -81,6 +81,7 @@ def test_a_component_that_loses_every_point_is_a_finite_legal_state():
     assert all(np.isfinite(float(v)) for v in jax.jit(fam.metrics)(jax.random.key(2), model, params).values())
 
 
+@pytest.mark.slow
 def test_cli_gmm_run_folder(tmp_path):
     out = tmp_path / "g"
     res = CliRunner().invoke(main, ["run", "gmm", "--generations", "3", "--samples", "200", "--seeds", "8",

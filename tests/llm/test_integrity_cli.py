@@ -25,6 +25,7 @@ def _run(args):
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_table_matches_the_library(tmp_path):
     from collapsim.metrics.minilm import embed, load_minilm
     from collapsim.metrics import integrity as im

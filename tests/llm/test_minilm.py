@@ -38,6 +38,7 @@ def model():
     return load_minilm()
 
 
+@pytest.mark.slow
 def test_parity_with_sentence_transformers(model, monkeypatch):
     _need("sentence_transformers", "sentence-transformers")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the reference reads the same local folder, never the hub

@@ -52,7 +52,7 @@ def test_logits_match_unpadded_and_left_padded(hf_model, ours):
     np.testing.assert_allclose(got_full, ref_full, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("penalty", [1.0, 1.3])
+@pytest.mark.parametrize("penalty", [1.0, pytest.param(1.3, marks=pytest.mark.slow)])
 def test_greedy_generation_token_identical_left_padded(hf_model, ours, penalty):
     import jax
     import torch
