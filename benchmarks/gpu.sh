@@ -44,7 +44,12 @@ if [ -z "$OUTFILE" ]; then
   if [ -n "${OUT:-}" ]; then OUTFILE="$OUT/$NAME"; else OUTFILE="$ROOT/benchmarks/$NAME"; fi
 fi
 WORK="${OUTFILE%.json}.logs"
-rm -rf "$WORK" && mkdir -p "$WORK" || exit 2
+# The logs folder is ours only if an earlier run marked it: never delete a folder we did not make.
+if [ -e "$WORK" ] && [ ! -f "$WORK/.gpu_sh_logs" ]; then
+  echo "gpu.sh: $WORK exists and was not written by gpu.sh; choose another --out" >&2; exit 2
+fi
+rm -rf "$WORK"
+mkdir -p "$WORK" 2>/dev/null && : > "$WORK/.gpu_sh_logs" || { echo "gpu.sh: cannot create the logs folder $WORK" >&2; exit 2; }
 
 # Seconds per section: a cap each, in percent of the budget (sweeps stop growing earlier, at their share),
 # GPT-2 whatever is left. --smoke: tiny sizes, whose cost on a CPU is JAX start-up and compilation, and two
