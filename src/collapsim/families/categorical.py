@@ -457,7 +457,7 @@ def predict_spec(spec, truth=None, bottom=None, available: int | None = None, re
     if spec.policy not in ("replace", "mix"):
         return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
     if spec.curate > 1:
-        return curated_prediction(spec, truth, reward)
+        return curated_prediction(spec, truth, reward, bottom)
     prediction = uncurated_prediction(spec, truth, bottom, available)
     if reward is None:
         return prediction
@@ -483,11 +483,25 @@ def uncurated_prediction(spec, truth, bottom, available):
     return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom), approx)
 
 
-def curated_prediction(spec, truth, reward):
-    """The theory of a curated replace or mix run (``spec.curate`` > 1): see :mod:`collapsim.theory.curation`."""
+def curated_prediction(spec, truth, reward, bottom):
+    """The theory of a curated replace or mix run (``spec.curate`` > 1, :mod:`collapsim.theory.curation`): exact
+    rows at generations 0 and 1, the ideal learner (and, under a constant alpha > 0, its stationary point)
+    as labelled approximations."""
     from collapsim.theory import Prediction
+    from collapsim.theory import curation
 
-    return Prediction({}, {}, "curation theory not drawn yet")
+    alpha = spec.alpha_schedule()
+    try:
+        curves, approx, note = curation.predictions(truth, reward, spec.curate, spec.reward_temperature, spec.samples,
+                                                    alpha, bottom)
+    except ValueError as err:  # a reward spread the float64 integral cannot resolve
+        return Prediction({}, {}, f"no curation theory drawn: {err}")
+    if spec.policy == "mix" and alpha.size and np.all(alpha == alpha[0]) and alpha[0] > 0:
+        fixed = curation.law_metrics(curation.stationary_point(truth, reward, spec.curate, spec.reward_temperature,
+                                                               float(alpha[0])), truth, reward, bottom)
+        for name, value in fixed.items():
+            approx[name]["stationary point, ideal learner"] = np.full(spec.generations + 1, value)
+    return Prediction(curves, approx, note)
 
 
 
