@@ -155,6 +155,7 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
             mine = sorted({int(have[np.argmin(np.abs(have - g))]) for g in gens})
         for g in mine:
             th = s.get("theory")
+            th = None if th is not None and not np.isfinite(th[g]) else th  # nan: no exact value at this generation
             z = ""
             if th is not None and "floored" in s and s["floored"][g]:
                 z, tails = "floor", True
