@@ -14,7 +14,16 @@ Metrics (names used in ``metrics.csv``):
                      ||mu_t - mu_0||^2 + tr(S + S0 - 2 (S0^1/2 S S0^1/2)^1/2),
   ``log_sigma2``     log sigma2 (its exact mean, unlike sigma2's, is what a Monte Carlo mean can check),
   ``det_ratio``      det(Sigma_t) / det(Sigma_0) (full covariance, d > 1 only),
-  ``log_det_ratio``  log det(Sigma_t) - log det(Sigma_0) from the model's factor (full covariance, n > d > 1).
+  ``log_det_ratio``  log det(Sigma_t) - log det(Sigma_0) from the model's factor (full covariance, n > d > 1),
+  ``expected_reward`` E_model r(X) in closed form, with a reward (``--reward``, below).
+
+Rewards (``--reward``, for ``--curate K``; see :func:`reward_params`), with a = ``--reward-scale`` and the
+target x* = t e_1, t = ``--reward-target``:
+  ``linear``   r(x) = a x_1 (w = a e_1),                     E r = a mu_1;
+  ``target``   r(x) = -a ||x - x*||^2,                       E r = -a (||mu - x*||^2 + tr Sigma);
+  ``several``  R = 2 targets, +t e_1 and -t e_1, each K-tuple judged by one of them at random; expected_reward
+               is the mean of the two targets' E r. The curated theory (collapsim.theory.gaussian_curation)
+               covers ``linear``.
 
 Surviving collapse. Collapsed chains are legal states: a covariance whose float32 scatter is no longer
 positive definite (or has rank < d, as it must when n <= d) gets the factor of its PSD part (pivots or
@@ -210,8 +219,43 @@ def nuclear_norm(m: jax.Array, sweeps: int | None = None) -> jax.Array:
     return one(m)
 
 
+REWARDS = ("none", "linear", "target", "several")
+
+
+def reward_params(name: str, dim: int, scale: float, target: float) -> dict:
+    """The reward's numbers, for the family's params: ``reward_direction`` (d,) = a e_1 (linear), or
+    ``reward_targets`` (R, d) and ``reward_scale`` a (target: x* = t e_1; several: +t e_1 and -t e_1)."""
+    e1 = np.eye(dim)[0]
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    if name == "none":
+        return {}
+    if name == "linear":
+        return {"reward_direction": f32(scale * e1)}
+    if name in ("target", "several"):
+        signs = [1.0] if name == "target" else [1.0, -1.0]
+        return {"reward_targets": f32([sg * target * e1 for sg in signs]), "reward_scale": f32(scale)}
+    raise ConfigError(f"unknown --reward {name!r}; choose one of {', '.join(REWARDS)}")
+
+
+def point_rewards(name: str, x: jax.Array, params) -> jax.Array:
+    """Rewards (n, R) of points x (n, d) under the built-in reward ``name`` (its numbers in ``params``)."""
+    if name == "linear":
+        return (x @ params["reward_direction"])[:, None]
+    targets = params["reward_targets"]  # (R, d): ||x - x*||^2 expanded, one (n, R) product instead of (n, R, d)
+    sq = (x * x).sum(axis=1)[:, None] - 2.0 * x @ targets.T + (targets * targets).sum(axis=1)[None, :]
+    return -params["reward_scale"] * sq
+
+
+def model_expected_reward(name: str, mean: jax.Array, cov: jax.Array, params) -> jax.Array:
+    """E r(X) for X ~ N(mean (d,), cov (d, d)), in closed form (the mean over the R targets for ``several``)."""
+    if name == "linear":
+        return mean @ params["reward_direction"]
+    gap = mean[None, :] - params["reward_targets"]  # (R, d)
+    return -params["reward_scale"] * ((gap * gap).sum(axis=1).mean() + jnp.trace(cov))
+
+
 @lru_cache(maxsize=None)
-def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int = 0) -> Family:
+def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int = 0, reward: str = "none") -> Family:
     """Build the Gaussian family for static ``dim``, ``covariance`` and ``ddof`` (cached: one object each).
 
     ``samples``: the loop's n when the caller knows it (0: unknown). At n <= d (full covariance, d > 1) every
@@ -219,13 +263,19 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int
     cross term, computed where the model is made from the n-column factor, because the metric would see only
     the padded (d, d) one (d = 100, n = 10: an SVD of 100 x 100 instead of a Jacobi sweep over 100 x 10, 4x
     the whole loop). W2 is then cheap and not among the expensive metrics.
+
+    ``reward``: a built-in reward (:data:`REWARDS`; its numbers in params, :func:`reward_params`): the family
+    can then be curated and records ``expected_reward``; "none": neither.
     """
     if dim < 1 or covariance not in COVARIANCES or ddof < 0:
         validate(dim, covariance, ddof, samples=max(ddof + 1, 2))
+    if reward not in REWARDS:
+        raise ConfigError(f"unknown --reward {reward!r}; choose one of {', '.join(REWARDS)}")
     isotropic = covariance == "isotropic"
     factored = dim > 1 and not isotropic  # the model carries a factor of its covariance and its log det
     pure = dim <= PURE_MAX_DIM  # factor and W2 in plain jnp: no LAPACK call in the step
     carry_cross = factored and 0 < samples <= dim  # thin fits: W2's cross term made with the model
+    rewarded = reward != "none"
     eye = jnp.eye(dim, dtype=jnp.float32)
 
     def _factor(cov):
@@ -331,7 +381,12 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int
                 # From the model's log det, which a float32 det (underflowing to 0 within a few dozen
                 # generations) cannot give; floored like log_sigma2 where the fit lost rank to rounding.
                 out["log_det_ratio"] = jnp.maximum(model["logdet"], dim * log_tiny) - params["logdet"]
+        if rewarded:
+            out["expected_reward"] = model_expected_reward(reward, model["mean"], cov, params)
         return out
+
+    def reward_fn(x, params):
+        return point_rewards(reward, x, params)
 
     def _group_stats(key, model, m):
         """Sample mean and scatter of m draws from ``model`` (m may be traced; m = 0 gives zeros)."""
@@ -381,7 +436,8 @@ def gaussian(dim: int = 1, covariance: str = "full", ddof: int = 1, samples: int
         return shortcut_supports(dim, covariance, policy, samples)
 
     return Family("gaussian", init, sample_real, sample, fit, metrics, supports, refit_mixture, lapack=factored and not pure,
-                  expensive=EXPENSIVE_METRICS if factored and not carry_cross else ())
+                  expensive=EXPENSIVE_METRICS if factored and not carry_cross else (),
+                  reward=reward_fn if rewarded else None)
 
 
 def shortcut_supports(dim: int, covariance: str, policy: str, samples: int | None = None) -> bool:
@@ -420,10 +476,57 @@ def predict(spec, loop=None):
     from collapsim.theory.gaussian import predictions
 
     o = spec.family_options
+    reward = o.get("reward", "none")
+    if spec.curate > 1:
+        return curated_predict(spec)
     dim, covariance, ddof = int(o["dim"]), o["covariance"], int(o["ddof"])
+    variance = float(o["variance"])
     curves = predictions(spec.policy, spec.generations, spec.samples, ddof, dim, covariance,
-                         float(o["variance"]), spec.alpha_schedule())
-    return Prediction(curves, {}) if curves else none_for(spec.policy)
+                         variance, spec.alpha_schedule())
+    if not curves:
+        return none_for(spec.policy)
+    if reward == "linear":  # E mu_t = mu_0 = 0 under replace and mix (the refit mean is unbiased)
+        curves["expected_reward"] = np.zeros(spec.generations + 1)
+    elif reward in ("target", "several"):
+        # E ||mu_t - x*||^2 = ||x*||^2 + E ||mu_t||^2 (E mu_t = 0), and every target has ||x*|| = t.
+        t, a = float(o["reward_target"]), float(o["reward_scale"])
+        curves["expected_reward"] = -a * (t * t + curves["mean_sq_drift"] + dim * curves["sigma2"])
+    return Prediction(curves, {})
+
+
+def curated_predict(spec):
+    """:class:`~collapsim.theory.Prediction` of a curated run (``spec.curate`` > 1): under the linear reward
+    with replace or mix, exact sigma2, mean_sq_drift and expected_reward at generations 0 and 1 (nan after),
+    and the ideal learner (n = inf, and under a constant alpha > 0 its stationary point) as labelled
+    approximations (:mod:`collapsim.theory.gaussian_curation`)."""
+    from collapsim.theory import Prediction
+    from collapsim.theory import gaussian_curation as gc
+
+    o = spec.family_options
+    if o["reward"] != "linear":
+        return Prediction({}, {}, f"no curation theory for --reward {o['reward']}: the winner of a quadratic reward "
+                                  "is not a linear selection (only --reward linear has one)")
+    if spec.policy not in ("replace", "mix"):
+        return Prediction({}, {}, f"no curation theory for policy {spec.policy!r}")
+    dim, T = int(o["dim"]), spec.generations
+    mean0, cov0 = np.zeros(dim), float(o["variance"]) * np.eye(dim)
+    direction = float(o["reward_scale"]) * np.eye(dim)[0]
+    alpha = spec.alpha_schedule()
+    alpha = np.zeros_like(alpha) if spec.policy == "replace" else np.asarray(alpha, np.float64)
+    beta, k = float(spec.reward_temperature), int(spec.curate)
+    first = gc.one_generation(mean0, cov0, direction, beta, k, spec.samples, int(o["ddof"]), float(alpha[0]))
+    at0 = {"sigma2": float(o["variance"]), "mean_sq_drift": 0.0, "expected_reward": 0.0}
+    curves = {name: np.concatenate([[at0[name], first[name]], np.full(T - 1, np.nan)]) for name in first}
+    isotropic = o["covariance"] == "isotropic"
+    ideal = gc.ideal_learner(mean0, cov0, direction, beta, k, alpha, isotropic)
+    approx = {name: {"ideal learner (n = inf)": curve} for name, curve in ideal.items()}
+    if spec.policy == "mix" and np.all(alpha == alpha[0]) and alpha[0] > 0:
+        fixed = gc.stationary_point(mean0, cov0, direction, beta, k, float(alpha[0]), isotropic)
+        for name, value in fixed.items():
+            approx[name]["stationary point, ideal learner"] = np.full(T + 1, value)
+    note = ("curated theory: exact at generations 0 and 1 (one curated generation from the truth); later "
+            "generations drawn as approximations (the ideal learner, n = inf)") if T > 1 else ""
+    return Prediction(curves, approx, note)
 
 
 # ---------------------------------------------------------------------------------------------------- entry
@@ -444,9 +547,9 @@ SHORTCUT_FROM_SAMPLES = 64
 SHORTCUT_COMPILE_OPTIONS = (("xla_backend_optimization_level", 1),)
 
 
-def loop_family(dim: int, covariance: str, ddof: int, samples: int, shortcut: bool) -> Family:
+def loop_family(dim: int, covariance: str, ddof: int, samples: int, shortcut: bool, reward: str = "none") -> Family:
     """The family a loop runs: :func:`gaussian`, with :data:`SHORTCUT_COMPILE_OPTIONS` under the shortcut."""
-    family = gaussian(dim, covariance, ddof, samples)
+    family = gaussian(dim, covariance, ddof, samples, reward)
     return family._replace(compile_options=SHORTCUT_COMPILE_OPTIONS) if shortcut else family
 
 
@@ -458,6 +561,9 @@ def _gaussian_build(spec) -> Loop:
     variance = float(o["variance"])
     if not variance > 0 or variance == float("inf"):
         raise ConfigError(f"--variance must be positive and finite, got {variance}")
+    reward = o["reward"]
+    if spec.curate > 1 and reward == "none":
+        raise ConfigError(f"--curate {spec.curate} needs a reward to curate by: --reward {', '.join(REWARDS[1:])}")
     supported = shortcut_supports(dim, covariance, spec.policy, spec.samples)
     # A full covariance in d > 1 takes the shortcut at any n: it carries log det exactly (a sum of log
     # chi-squares), where an explicit float32 fit loses a thin direction to rounding (d = 3, n = 10, ddof 0:
@@ -465,14 +571,16 @@ def _gaussian_build(spec) -> Loop:
     full = dim > 1 and covariance == "full"
     shortcut = resolve_method(spec, supported, full or spec.samples >= SHORTCUT_FROM_SAMPLES)
     params = default_params(dim, variance)
-    return Loop(loop_family(dim, covariance, ddof, spec.samples, shortcut), params, shortcut, {"truth": f"N(0, {variance:g} I_{dim})"},
-                log_floors(dim, params, spec.precision))
+    params.update(reward_params(reward, dim, float(o["reward_scale"]), float(o["reward_target"])))
+    return Loop(loop_family(dim, covariance, ddof, spec.samples, shortcut, reward), params, shortcut,
+                {"truth": f"N(0, {variance:g} I_{dim})"}, log_floors(dim, params, spec.precision))
 
 
 def _gaussian_title(spec) -> str:
     o = spec.family_options
+    curated = f", curate={spec.curate} ({o['reward']}, beta={spec.reward_temperature:g})" if spec.curate > 1 else ""
     return (f"gaussian d={o['dim']} ({o['covariance']}), ddof={o['ddof']}, n={spec.samples}, {spec.policy}"
-            + alpha_title(spec) + f", {spec.seeds} chains")
+            + alpha_title(spec) + curated + f", {spec.seeds} chains")
 
 
 ENTRY = Entry(
@@ -483,6 +591,13 @@ ENTRY = Entry(
         Option("covariance", str, "full", "Fit the full covariance or s^2 I.", choices=("full", "isotropic")),
         Option("ddof", int, 1, "0: maximum likelihood, 1: unbiased variance.", low=0),
         Option("variance", float, 1.0, "Truth N(0, variance I).", low=0, open_low=True),
+        Option("reward", str, "none", "Reward for --curate and the expected_reward metric: linear (a x_1), target "
+               "(-a ||x - t e_1||^2), several (targets +t e_1 and -t e_1, each K-tuple judged by one at random); "
+               "a = --reward-scale, t = --reward-target.", choices=REWARDS),
+        Option("reward_scale", float, 1.0, "The reward's scale a (linear: its slope along x_1; its sign picks the "
+               "direction).", low=-1e6, high=1e6),
+        Option("reward_target", float, 2.0, "The target's distance t from the origin along x_1 (target, several).",
+               low=-1e6, high=1e6),
     ),
     _gaussian_build, predict, _gaussian_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * (1 if shortcut else spec.samples) * spec.family_options["dim"]

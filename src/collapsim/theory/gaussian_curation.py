@@ -163,20 +163,55 @@ def one_generation(mean0, cov0, direction, beta: float, k: int, n: int, ddof: in
             "expected_reward": float(np.asarray(direction, np.float64) @ m)}
 
 
-def ideal_learner(mean0, cov0, direction, beta: float, k: int, alpha) -> dict:
+def _ideal_map(mean0, cov0, w, beta: float, k: int, a: float, isotropic: bool, mean, cov):
+    """One ideal-learner generation: the model becomes the law its fit sees (an isotropic fit keeps tr / d)."""
+    mean, cov = mixture_law(a, mean0, cov0, *curated_law(mean, cov, w, beta, k))
+    if isotropic:
+        cov = float(np.trace(cov)) / cov.shape[0] * np.eye(cov.shape[0])
+    return mean, cov
+
+
+def _law_metrics(mean0, w, mean, cov) -> tuple:
+    gap = mean - mean0
+    return float(np.trace(cov)) / mean0.shape[0], float(gap @ gap), float(w @ mean)
+
+
+_METRICS = ("sigma2", "mean_sq_drift", "expected_reward")
+
+
+def ideal_learner(mean0, cov0, direction, beta: float, k: int, alpha, isotropic: bool = False) -> dict:
     """The n -> inf chain (an approximation of the finite-n one): model_{t+1} = the law its fit sees.
 
-    alpha: (T,) the mix weight of each generation (zeros: replace). Returns metric -> (T + 1,) curves
-    (sigma2, mean_sq_drift, expected_reward).
+    alpha: (T,) the mix weight of each generation (zeros: replace); isotropic: the fit is s^2 I. Returns
+    metric -> (T + 1,) curves (sigma2, mean_sq_drift, expected_reward).
     """
     mean0, cov0 = np.asarray(mean0, np.float64), np.asarray(cov0, np.float64)
     w = np.asarray(direction, np.float64)
     mean, cov = mean0, cov0
-    rows = []
-    for a in [None] + [float(x) for x in np.asarray(alpha, np.float64)]:
-        if a is not None:
-            mean, cov = mixture_law(a, mean0, cov0, *curated_law(mean, cov, w, beta, k))
-        gap = mean - mean0
-        rows.append((float(np.trace(cov)) / mean0.shape[0], float(gap @ gap), float(w @ mean)))
+    rows = [_law_metrics(mean0, w, mean, cov)]
+    for a in np.asarray(alpha, np.float64):
+        mean, cov = _ideal_map(mean0, cov0, w, beta, k, float(a), isotropic, mean, cov)
+        rows.append(_law_metrics(mean0, w, mean, cov))
     rows = np.array(rows)
-    return {"sigma2": rows[:, 0], "mean_sq_drift": rows[:, 1], "expected_reward": rows[:, 2]}
+    return {name: rows[:, i] for i, name in enumerate(_METRICS)}
+
+
+def stationary_point(mean0, cov0, direction, beta: float, k: int, alpha: float, isotropic: bool = False,
+                     tol: float = 1e-12, max_steps: int = 100_000) -> dict:
+    """The ideal learner's fixed point under a constant mix weight alpha in (0, 1]: metric -> float.
+
+    Iterates the map (each step shrinks the distance to the truth's side by about 1 - alpha) until the mean and
+    covariance move by less than ``tol``; raises ValueError if they have not settled after ``max_steps``.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"a stationary point needs 0 < alpha <= 1, got {alpha}")
+    mean0, cov0 = np.asarray(mean0, np.float64), np.asarray(cov0, np.float64)
+    w = np.asarray(direction, np.float64)
+    mean, cov = mean0, cov0
+    for _ in range(max_steps):
+        new_mean, new_cov = _ideal_map(mean0, cov0, w, beta, k, alpha, isotropic, mean, cov)
+        moved = max(np.abs(new_mean - mean).max(), np.abs(new_cov - cov).max())
+        mean, cov = new_mean, new_cov
+        if moved < tol:
+            return dict(zip(_METRICS, _law_metrics(mean0, w, mean, cov)))
+    raise ValueError(f"the ideal learner did not settle within {max_steps} generations (alpha = {alpha})")
