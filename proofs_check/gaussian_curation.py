@@ -66,7 +66,8 @@ def check_three_way_winner():
 
 def check_max_of_normals():
     """beta -> 0 (eq. GC3): max_normal_moments against the classical K = 2, 3 values (and mpmath for K = 5),
-    and winner_moments at c = 1000 within 1e-4 of the limit (the Gumbel noise is then 1/1000 of a sd)."""
+    and winner_moments at c = 1000 within 2e-6 of the limit (the gap closes as 1/c^2: the theory takes the
+    limit above c = 1000)."""
     mp.mp.dps = 30
     pi = np.pi
     known = {2: (1 / np.sqrt(pi), 1 - 1 / pi), 3: (1.5 / np.sqrt(pi), 1 + np.sqrt(3) / (2 * pi) - 2.25 / pi)}
@@ -77,7 +78,7 @@ def check_max_of_normals():
     known[5] = (float(m1), float(m2 - m1 * m1))
     for k, ref in known.items():
         _close(th.max_normal_moments(k), ref, 1e-10)
-        _close(th.winner_moments(1000.0, k), ref, 1e-4)
+        _close(th.winner_moments(1000.0, k), ref, 2e-6)
     return known
 
 

@@ -521,7 +521,10 @@ def curated_predict(spec):
     ideal = gc.ideal_learner(mean0, cov0, direction, beta, k, alpha, isotropic)
     approx = {name: {"ideal learner (n = inf)": curve} for name, curve in ideal.items()}
     if spec.policy == "mix" and np.all(alpha == alpha[0]) and alpha[0] > 0:
-        fixed = gc.stationary_point(mean0, cov0, direction, beta, k, float(alpha[0]), isotropic)
+        try:
+            fixed = gc.stationary_point(mean0, cov0, direction, beta, k, float(alpha[0]), isotropic)
+        except ValueError:  # none, or none reached: the ideal-learner curve shows the run-away
+            fixed = {}
         for name, value in fixed.items():
             approx[name]["stationary point, ideal learner"] = np.full(T + 1, value)
     note = ("curated theory: exact at generations 0 and 1 (one curated generation from the truth); later "
@@ -563,7 +566,8 @@ def _gaussian_build(spec) -> Loop:
         raise ConfigError(f"--variance must be positive and finite, got {variance}")
     reward = o["reward"]
     if spec.curate > 1 and reward == "none":
-        raise ConfigError(f"--curate {spec.curate} needs a reward to curate by: --reward {', '.join(REWARDS[1:])}")
+        raise ConfigError(f"--curate {spec.curate} needs a reward to curate by (the gaussian family has no reward "
+                          f"unless one is chosen): --reward {', '.join(REWARDS[1:])}")
     supported = shortcut_supports(dim, covariance, spec.policy, spec.samples)
     # A full covariance in d > 1 takes the shortcut at any n: it carries log det exactly (a sum of log
     # chi-squares), where an explicit float32 fit loses a thin direction to rounding (d = 3, n = 10, ddof 0:

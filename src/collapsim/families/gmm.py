@@ -33,7 +33,9 @@ coordinate), ``var_k`` (tr Sigma_k / d) for k = 1..K; ``active`` the number of c
 squared 2-Wasserstein distance between M model draws and the held-out sample, averaged over the P directions
 (for d = 1 the exact W2^2 of the two empirical laws; an estimate with a finite-sample floor of order 1/M);
 ``tail_mass`` the share of M model draws beyond 2 sigma of the truth (Mahalanobis distance > 2 under its
-overall mean and covariance; the truth's own share is in config.json).
+overall mean and covariance; the truth's own share is in config.json); with ``--reward linear`` (r(x) = a x_1,
+for ``--curate K``) ``expected_reward`` = a sum_k pi_k mu_k1, exact for the mixture (no curation theory: the
+refit is EM).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from collapsim.errors import ConfigError
 from collapsim.families.entry import Entry, Loop, Option, alpha_title, buffer_factor
 
 COVARIANCES = ("full", "diag")
+REWARDS = ("none", "linear")
 INITS = ("kmeans++", "random", "warm")
 _LOG2PI = float(np.log(2 * np.pi))
 
@@ -422,9 +425,13 @@ EXPENSIVE_METRICS = ("sliced_w2sq", "tail_mass")
 
 
 @lru_cache(maxsize=None)
-def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str = "kmeans++", max_iter: int = 100) -> Family:
-    """The GMM family for static sizes and switches (cached: one object each)."""
+def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str = "kmeans++", max_iter: int = 100,
+        reward: str = "none") -> Family:
+    """The GMM family for static sizes and switches (cached: one object each). ``reward`` "linear": points
+    score ``x @ params["reward_direction"]`` (d,), the family can be curated and records expected_reward."""
     validate(dim, components, covariance, init, max_iter)
+    if reward not in REWARDS:
+        raise ConfigError(f"unknown --reward {reward!r}; choose one of {', '.join(REWARDS)}")
     full = covariance == "full"
     K = components
     start_from = init  # the name ``init`` is the family's init function below
@@ -488,9 +495,15 @@ def gmm(dim: int = 2, components: int = 2, covariance: str = "full", init: str =
         out["sliced_w2sq"] = jnp.mean((proj_model - params["holdout_sorted"]) ** 2)
         z = (y - params["mean0"]) @ params["whiten"].T
         out["tail_mass"] = jnp.mean(jnp.sum(z * z, -1) > 4.0)
+        if reward == "linear":  # E r = w . E X, and a mixture's mean is its weighted component means
+            out["expected_reward"] = model["weights"] @ (model["means"] @ params["reward_direction"])
         return out
 
-    return Family("gmm", init, sample_real, sample, fit, metrics, expensive=EXPENSIVE_METRICS)
+    def reward_fn(x, params):
+        return (x @ params["reward_direction"])[:, None]  # (n, 1)
+
+    return Family("gmm", init, sample_real, sample, fit, metrics, expensive=EXPENSIVE_METRICS,
+                  reward=reward_fn if reward != "none" else None)
 
 
 # ---------------------------------------------------------------------------------------------------- entry
@@ -508,13 +521,19 @@ def _gmm_build(spec) -> Loop:
     for name in ("tol", "reg", "threshold"):
         if not (float(p[name]) >= 0 and float(p[name]) != float("inf")):
             raise ConfigError(f"--{name} must be a finite number >= 0, got {p[name]}")
+    if spec.curate > 1 and o["reward"] == "none":
+        raise ConfigError(f"--curate {spec.curate} needs a reward to curate by (the gmm family has no reward unless "
+                          "one is chosen): --reward linear")
     truth = two_component_truth(o["dim"], float(o["separation"]), float(o["truth_weight"]))
     params = make_params(*truth, holdout_size=o["holdout"], seed=spec.seed, tol=float(p["tol"]), reg=float(p["reg"]),
                              threshold=float(p["threshold"]))
+    if o["reward"] == "linear":
+        params["reward_direction"] = jnp.asarray(float(o["reward_scale"]) * np.eye(o["dim"])[0], jnp.float32)
     derived = {"truth": f"{o['truth_weight']:g} N(-{o['separation'] / 2:g} e1, I_{o['dim']}) + "
                         f"{1 - o['truth_weight']:g} N(+{o['separation'] / 2:g} e1, I_{o['dim']})",
                "truth_tail_mass": truth_tail_mass(*truth, draws=200_000)}
-    return Loop(gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"]), params, False, derived)
+    return Loop(gmm(o["dim"], o["components"], o["covariance"], o["init"], o["max_iter"], o["reward"]), params, False,
+                derived)
 
 
 def _gmm_check(spec) -> None:
@@ -538,13 +557,15 @@ def _gmm_holdout_floats(spec) -> float:
 def _gmm_predict(spec, loop):
     from collapsim.theory import Prediction
 
-    return Prediction({}, {}, "no closed form for a mixture refit by EM (Monte Carlo only)")
+    return Prediction({}, {}, "no closed form for a mixture refit by EM (Monte Carlo only; with --curate, no "
+                              "curation theory either)")
 
 
 def _gmm_title(spec) -> str:
     o = spec.family_options
+    curated = f", curate={spec.curate} ({o['reward']}, beta={spec.reward_temperature:g})" if spec.curate > 1 else ""
     return (f"gmm K={o['components']} d={o['dim']} ({o['covariance']}, init {o['init']}), n={spec.samples}, {spec.policy}"
-            + alpha_title(spec) + f", {spec.seeds} chains")
+            + alpha_title(spec) + curated + f", {spec.seeds} chains")
 
 
 ENTRY = Entry(
@@ -565,6 +586,10 @@ ENTRY = Entry(
         # A weight is at most 1, so a threshold of 1 or more would count no component active, ever.
         Option("threshold", float, 0.05, "Weight above which a component counts as active, in [0, 1).", target="params",
                low=0, high=1, open_high=True),
+        Option("reward", str, "none", "Reward for --curate and the expected_reward metric: linear (a x_1, a = "
+               "--reward-scale).", choices=REWARDS),
+        Option("reward_scale", float, 1.0, "The linear reward's slope a along x_1 (its sign picks the direction).",
+               low=-1e6, high=1e6),
     ),
     _gmm_build, _gmm_predict, _gmm_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["components"]
