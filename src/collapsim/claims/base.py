@@ -60,14 +60,15 @@ def agree(theirs: float, ours: float, se: Optional[float], rel: float = 0.0, wha
     state its own). ``se`` None means ours is exact.
     """
     gap = theirs - ours
+    pct = f"{100 * gap / ours:+.1f}%" if ours else f"{gap:+.3g}"
     se_part = Z_TOLERANCE * (se or 0.0)
     slack = max(se_part, rel * abs(ours))
     where = f"{what}: " if what else ""
     z = f", z = {gap / se:+.1f}" if se else ""
     if abs(gap) <= slack:
-        return REPRODUCED, f"{where}{theirs:.4g} vs ours {ours:.4g} ({100 * gap / ours:+.1f}%{z}), within " + (
+        return REPRODUCED, f"{where}{theirs:.4g} vs ours {ours:.4g} ({pct}{z}), within " + (
             f"{Z_TOLERANCE:g} SE" if slack == se_part else f"the {100 * rel:g}% allowed an approximation")
-    return REFUTED, f"{where}{theirs:.4g} vs ours {ours:.4g} ({100 * gap / ours:+.1f}%{z}), beyond " + (
+    return REFUTED, f"{where}{theirs:.4g} vs ours {ours:.4g} ({pct}{z}), beyond " + (
         f"{Z_TOLERANCE:g} SE" if se_part >= rel * abs(ours) else f"the {100 * rel:g}% allowed an approximation")
 
 
