@@ -87,6 +87,10 @@ def _register():
 
     main.add_command(replay, "replay")
 
+    from collapsim.commands.reproduce import reproduce
+
+    main.add_command(reproduce, "reproduce")
+
     from collapsim.commands.llm import bench_llm_cmd, llm
 
     main.add_command(llm, "llm")
