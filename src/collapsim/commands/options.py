@@ -74,3 +74,16 @@ def engine_options(*, generations: int, samples: int, seeds: int):
 
     return wrap
 
+
+
+def curation_options() -> list:
+    """``--curate K`` and ``--reward-temperature BETA`` (the run spec's ``curate`` and ``reward_temperature``),
+    shared by ``run`` and ``sweep``; the reward itself is a family option (``--reward``)."""
+    return [
+        click.option("--curate", type=Checked(ENGINE_RULES["curate"]), default=SPEC_DEFAULTS["curate"], show_default=True,
+                     help="K: each synthetic training point is the Bradley-Terry winner of K model draws under the "
+                          "family's --reward (1: no curation)."),
+        click.option("--reward-temperature", type=Checked(ENGINE_RULES["reward_temperature"]),
+                     default=SPEC_DEFAULTS["reward_temperature"], show_default=True,
+                     help="beta > 0: draw j of a K-tuple wins with probability softmax(r_j / beta)."),
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from collapsim.commands.options import Checked, engine_options, option_type, use_all_cores
+from collapsim.commands.options import Checked, curation_options, engine_options, option_type, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.runs.registry import ENTRIES, Entry
 from collapsim.runs.spec import DRIVERS, ENGINE_RULES, METHODS, PRECISIONS, SPEC_DEFAULTS, RunSpec
@@ -36,13 +36,14 @@ def execute_and_report(spec: RunSpec, out) -> None:
 
 
 def spec_from_options(e: Entry, generations, samples, seeds, policy, alpha, seed, method, driver, metrics_every,
-                      precision, **options) -> RunSpec:
+                      precision, curate=SPEC_DEFAULTS["curate"], reward_temperature=SPEC_DEFAULTS["reward_temperature"],
+                      **options) -> RunSpec:
     """The run spec of ``collapsim run FAMILY``'s parsed options (also :func:`collapsim.api.run`'s); ``alpha``
     None (not given) takes the spec's default for the policy, and a given one is read there, once."""
     fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
     pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
     return RunSpec(e.name, fo, pa, policy, alpha, samples, generations, seeds, seed,
-                   method, driver, metrics_every, precision)
+                   method, driver, metrics_every, precision, curate, reward_temperature)
 
 
 def family_command(e: Entry) -> click.Command:
@@ -60,6 +61,8 @@ def family_command(e: Entry) -> click.Command:
             continue
         cmd = click.option(f"--{o.name.replace('_', '-')}", o.name, type=kind, default=o.default, show_default=True,
                            help=o.help)(cmd)
+    for opt in reversed(curation_options()):
+        cmd = opt(cmd)
     cmd = click.option("--metrics-every", type=Checked(ENGINE_RULES["metrics_every"]), default=SPEC_DEFAULTS["metrics_every"], show_default=True,
                        help="Record the family's expensive metrics (e.g. the Gaussian's W2) only every k-th "
                             "generation (and at 0 and the last); the others every generation.")(cmd)

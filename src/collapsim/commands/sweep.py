@@ -10,7 +10,7 @@ import threading
 
 import click
 
-from collapsim.commands.options import Checked, option_type, use_all_cores
+from collapsim.commands.options import Checked, curation_options, option_type, use_all_cores
 from collapsim.errors import ConfigError
 from collapsim.engine.policies import POLICIES
 from collapsim.runs.registry import ENTRIES, Entry
@@ -160,7 +160,8 @@ _DIST_OPTIONS = [
 
 
 def sweep_from_options(e: Entry, grid, summary, until_collapse, cap, generations, samples, seeds, policy, alpha, seed,
-                       method, **options):
+                       method, curate=SPEC_DEFAULTS["curate"], reward_temperature=SPEC_DEFAULTS["reward_temperature"],
+                       **options):
     """The :class:`~collapsim.sweeps.SweepSpec` of ``collapsim sweep FAMILY``'s parsed options (also
     :func:`collapsim.api.sweep`'s)."""
     from collapsim.sweeps.spec import SweepSpec, parse_axis
@@ -172,7 +173,7 @@ def sweep_from_options(e: Entry, grid, summary, until_collapse, cap, generations
     fo = {o.name: options[o.name] for o in e.options if o.target == "family_options"}
     pa = {o.name: options[o.name] for o in e.options if o.target == "params"}
     base = RunSpec(e.name, fo, pa, policy, alpha, samples, generations, seeds, seed,
-                   method, "scan")
+                   method, "scan", curate=curate, reward_temperature=reward_temperature)
     if summary is None and until_collapse:
         summary = "collapse"
     return SweepSpec(base, axes, summary or "", until_collapse, cap)
@@ -205,6 +206,7 @@ def family_command(e: Entry) -> click.Command:
         click.option("--out", type=click.Path(), default=None, help="Sweep folder (default runs/sweep-FAMILY-<hash>: the same sweep resumes there)."),
         click.option("--method", type=click.Choice(METHODS), default=SPEC_DEFAULTS["method"], show_default=True, help="explicit, shortcut or auto."),
     ]
+    opts += curation_options()
     # Applied to a Command object, each option is appended: this order is the --help order.
     for opt in opts:
         cmd = opt(cmd)

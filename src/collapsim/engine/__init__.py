@@ -42,7 +42,7 @@ _PUBLIC = {
     **dict.fromkeys(("CALL_POINTS_PER_DEVICE", "default_chunk", "dispatch", "one_blas_thread"), "devices"),
     **dict.fromkeys(("Checkpoint", "check_finite", "run_grid", "run_host", "run_loop"), "drivers"),
     **dict.fromkeys(("POLICIES", "SHORTCUT_POLICIES"), "policies"),
-    **dict.fromkeys(("Carry", "Family", "LoopConfig", "init_carry", "is_recorded", "make_step", "metrics_at",
+    **dict.fromkeys(("Carry", "Family", "LoopConfig", "REWARD_TEMPERATURE", "bradley_terry_winners", "curated_sample", "init_carry", "is_recorded", "make_step", "metrics_at",
                      "recorded_generations", "sparse_metrics", "validate_loop"), "step"),
 }
 __all__ = sorted(_PUBLIC)

@@ -24,6 +24,7 @@ def default_chunk(cfg, chains: int) -> int:
     """Chains per compiled call: about CALL_POINTS_PER_DEVICE points each (a whole buffer for accumulate),
     at least MIN_CALLS calls when they stay large, evened out so the last one wastes little padding."""
     points = cfg.samples * (cfg.generations if "accumulate" in cfg.policy else 1)
+    points += cfg.samples * (cfg.curate - 1)  # curation draws K n points to keep n
     most = max(1, CALL_POINTS_PER_DEVICE // points)
     calls = max(-(-chains // most), min(MIN_CALLS, chains // MIN_CALL_CHAINS), 1)
     return -(-chains // calls)

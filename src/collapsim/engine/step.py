@@ -23,7 +23,11 @@ Data = Any  # a pytree of arrays, each with leading axis n
 # fold_in tags of a generation's key (see the module docstring). The synthetic draw uses the key itself
 # (the hot path pays for no derivation: a fold_in per chain and generation cost 25% of the Gaussian loop);
 # the others fold in tags at the top of the 32-bit range, far from the small counters a draw hashes.
-_REAL, _PICK, _FIT, _METRIC = (2**32 - 16 + i for i in range(4))
+_REAL, _PICK, _FIT, _METRIC, _CURATE = (2**32 - 16 + i for i in range(5))
+#: The key of the reward temperature beta (a float scalar > 0) in a family's ``params`` dict, read by the step
+#: when ``LoopConfig.curate`` > 1 (the run layer puts it there: a parameter, so a sweep varies it without
+#: recompiling).
+REWARD_TEMPERATURE = "reward_temperature"
 
 
 def _explicit_only(policy: str, method: str, samples: int) -> bool:
@@ -61,6 +65,10 @@ class Family(NamedTuple):
         :func:`recorded_generations`; elsewhere they are not computed (the step leaves them out of the metric
         function's output inside a ``lax.cond`` on the generation index, and XLA drops the dead work) and
         their entries are NaN.
+      reward: optional ``reward(data, params) -> (n, R)`` per-point rewards of n data points under R rewards (R = 1:
+        one reward; R > 1: "several rewards", each K-tuple judged by one of them at random), in the family's
+        natural units (the engine divides by the reward temperature). None: the family cannot curate (or no
+        reward was chosen). A family with a reward also records ``expected_reward`` among its metrics.
       compile_options: XLA compiler options for the loop's programs on CPU, as (name, value) pairs (hashable:
         the family keys the drivers' program cache), e.g. ``(("xla_backend_optimization_level", 1),)``: a
         family whose step compiles slowly at XLA's default level and runs as fast with identical numbers at a
@@ -81,6 +89,7 @@ class Family(NamedTuple):
     widen: Optional[Callable[[Model, int], Model]] = None
     expensive: tuple = ()
     compile_options: tuple = ()
+    reward: Optional[Callable[[Data, Params], jax.Array]] = None
 
 
 class LoopConfig(NamedTuple):
@@ -91,6 +100,7 @@ class LoopConfig(NamedTuple):
     generations: int
     shortcut: bool = False  # draw each refit model directly with family.refit_mixture
     metrics_every: int = 1  # record the family's expensive metrics every k-th generation (recorded_generations)
+    curate: int = 1  # K: each synthetic point is the Bradley-Terry winner of K model draws (1: no curation)
 
     @property
     def method(self) -> str:
@@ -112,6 +122,13 @@ def validate_loop(family: Family, cfg: LoopConfig, alpha) -> None:
         raise ConfigError(f"samples per generation must be at least 1, got {cfg.samples}")
     if cfg.generations < 1:
         raise ConfigError(f"generations must be at least 1, got {cfg.generations}")
+    curate = cfg.curate
+    if isinstance(curate, (bool, np.bool_)) or not isinstance(curate, (int, np.integer)) or curate < 1:
+        raise ConfigError(f"--curate must be a whole number of at least 1 (1: no curation), got {curate!r}")
+    if curate > 1 and family.reward is None:
+        raise ConfigError(f"family {family.name!r} has no reward to curate by (--curate {curate})")
+    if curate > 1 and cfg.shortcut:
+        raise ConfigError("the exact shortcut draws no synthetic points to curate; use the explicit method with --curate")
     if cfg.shortcut and (family.refit_mixture is None or cfg.policy not in SHORTCUT_POLICIES):
         raise ConfigError(f"family {family.name!r} has no exact shortcut for policy {cfg.policy!r}")
     if not family.supports(cfg.policy, cfg.method, cfg.samples):
@@ -161,13 +178,39 @@ def make_step(family: Family, cfg: LoopConfig, params: Params) -> Callable:
             a = None if cfg.policy == "replace" else alpha_t
             new = family.refit_mixture(key, model, a, n, params)
         else:
-            synthetic = family.sample(key, model, n, params)
+            synthetic = (family.sample(key, model, n, params) if cfg.curate == 1 else
+                         curated_sample(family, key, model, n, cfg.curate, params))
             fresh = family.sample_real(jax.random.fold_in(key, _REAL), params, n) if policy.needs_fresh else None
             data, weight, pool = policy.assemble(jax.random.fold_in(key, _PICK), synthetic, fresh, real0, pool, alpha_t, t)
             new = family.fit(jax.random.fold_in(key, _FIT), model, data, weight, params)
         return Carry(new, pool, real0), metrics_at(family, cfg, jax.random.fold_in(key, _METRIC), new, params, t)
 
     return step
+
+
+def bradley_terry_winners(key: jax.Array, rewards: jax.Array, beta) -> jax.Array:
+    """Index (n,) int32 of each K-tuple's winner: tuple i's draw j wins with probability
+    softmax_j(rewards[i, j, rho_i] / beta), rho_i uniform over the R rewards (rewards: (n, K, R)).
+
+    Gumbel-max: argmax_j (r_j / beta + G_j) with G_j i.i.d. standard Gumbel is distributed as that softmax
+    (no normalisation, and no overflow however small beta is).
+    """
+    n, k, r = rewards.shape
+    pick_key, gumbel_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+    judged = rewards[..., 0] if r == 1 else jnp.take_along_axis(
+        rewards, jax.random.randint(pick_key, (n, 1, 1), 0, r), axis=2)[..., 0]
+    return jnp.argmax(judged / beta + jax.random.gumbel(gumbel_key, (n, k), judged.dtype), axis=1).astype(jnp.int32)
+
+
+def curated_sample(family: Family, key: jax.Array, model: Model, n: int, k: int, params: Params) -> Data:
+    """n curated synthetic points: K n draws from the decoded model (with the key the uncurated draw uses),
+    grouped into n K-tuples (draws i K .. i K + K - 1 form tuple i), each tuple's Bradley-Terry winner kept
+    (:func:`bradley_terry_winners`, beta = ``params[REWARD_TEMPERATURE]``, randomness from its own fold_in tag)."""
+    draws = family.sample(key, model, k * n, params)
+    rewards = family.reward(draws, params)  # (K n, R)
+    rewards = rewards.reshape(n, k, rewards.shape[-1])
+    win = bradley_terry_winners(jax.random.fold_in(key, _CURATE), rewards, params[REWARD_TEMPERATURE])
+    return jax.tree.map(lambda leaf: leaf.reshape((n, k) + leaf.shape[1:])[jnp.arange(n), win], draws)
 
 
 def recorded_generations(generations: int, every: int = 1) -> np.ndarray:

@@ -123,6 +123,29 @@ def bottom_decile_mask(truth) -> np.ndarray:
     return mask
 
 
+REWARDS = ("none", "rank", "random", "several")
+#: How many reward vectors each built-in reward has (R); "several" judges each K-tuple by one of them at random.
+REWARD_COUNT = {"none": 0, "rank": 1, "random": 1, "several": 3}
+
+
+def reward_vectors(name: str, truth, seed: int = 0) -> np.ndarray:
+    """The per-token rewards (R, K) float64 of a built-in reward over a truth (K,).
+
+    ``rank``: r_i = 1 - rank_i / (K - 1), rank 0 the truth's most probable token (ties by index), so the
+    reward prefers the truth's head (1 for a single token); ``random``: one standard normal vector; ``several``: three, drawn with
+    ``seed`` (the run's, as the dirichlet truth is) from a stream of their own.
+    """
+    truth = np.asarray(truth)
+    vocab = truth.shape[0]
+    if name == "rank":
+        rank = np.empty(vocab)
+        rank[np.argsort(-truth, kind="stable")] = np.arange(vocab)
+        return (1.0 - rank / max(vocab - 1, 1))[None]
+    if name in ("random", "several"):
+        return np.random.default_rng([seed, 0x5EED]).standard_normal((REWARD_COUNT[name], vocab))
+    raise ConfigError(f"unknown --reward {name!r}; choose one of {', '.join(REWARDS)}")
+
+
 def make_params(truth, temperature: float = 1.0, top_p: float = 1.0, smoothing: float = 0.0) -> dict:
     """The parameter pytree for a truth (K,): arrays only, so sweeping any of them never recompiles."""
     truth = np.asarray(truth, np.float64)
@@ -141,12 +164,17 @@ def make_params(truth, temperature: float = 1.0, top_p: float = 1.0, smoothing: 
 
 
 def params_for(options, overrides, seed: int = 0) -> dict:
-    """Parameters from a run spec's family options (init, vocab, zipf_exponent, dirichlet_concentration) and
-    parameter overrides (temperature, top_p, smoothing); a dirichlet truth is drawn with the run's seed."""
+    """Parameters from a run spec's family options (init, vocab, zipf_exponent, dirichlet_concentration,
+    reward) and parameter overrides (temperature, top_p, smoothing); a dirichlet truth and a random reward
+    are drawn with the run's seed. With a reward, ``params["reward"]`` holds its vectors (R, K) float32."""
     truth = initial_truth(options.get("init", "zipf"), int(options.get("vocab", 50)),
                           float(options.get("zipf_exponent", 1.0)), float(options.get("dirichlet_concentration", 1.0)), seed)
-    return make_params(truth, float(overrides.get("temperature", 1.0)), float(overrides.get("top_p", 1.0)),
-                       float(overrides.get("smoothing", 0.0)))
+    params = make_params(truth, float(overrides.get("temperature", 1.0)), float(overrides.get("top_p", 1.0)),
+                         float(overrides.get("smoothing", 0.0)))
+    reward = options.get("reward", "none")
+    if reward != "none":
+        params["reward"] = jnp.asarray(np.asarray(reward_vectors(reward, truth, seed), np.float32))
+    return params
 
 
 def simulated_truth(params) -> np.ndarray:
@@ -331,7 +359,7 @@ EXPENSIVE_METRICS = ("entropy", "kl")
 
 
 @lru_cache(maxsize=None)
-def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: bool = False) -> Family:
+def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: bool = False, rewarded: bool = False) -> Family:
     """Build the categorical family over ``vocab`` tokens (cached: one object, one compile, per setting).
 
     Args:
@@ -339,6 +367,10 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
       top_k: keep the k most probable categories when sampling (0, or k >= K: no truncation).
       tempered: apply ``params["temperature"]`` when sampling.
       nucleus: apply top-p with ``params["top_p"]`` when sampling.
+      rewarded: the family has a reward, ``params["reward"]`` (R, K): token x scores ``reward[:, x]``, it can
+        be curated (``LoopConfig.curate``), and it records ``expected_reward``, sum_x q_x mean_R reward[:, x]
+        with q the decoded model (the law synthetic tokens are drawn from; the mean over the R rewards when
+        R > 1).
     """
     if vocab < 1 or top_k < 0:
         validate(vocab, 1.0, top_k, 1.0, 0.0)
@@ -368,7 +400,13 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
         return {"probs": (counts + s) / (total + vocab * s)}
 
     def metrics(key, model, params):
-        return category_metrics(model["probs"], params["truth"], params["bottom"], params["log_truth"])
+        out = category_metrics(model["probs"], params["truth"], params["bottom"], params["log_truth"])
+        if rewarded:
+            out["expected_reward"] = decode(model["probs"], params) @ params["reward"].mean(axis=0)
+        return out
+
+    def reward(x, params):
+        return params["reward"][:, x].T  # (n, R)
 
     def refit_mixture(key, model, alpha, n, params):
         # n i.i.d. draws from alpha * truth + (1 - alpha) * decoded model, counted: one pass of n draws
@@ -382,7 +420,7 @@ def categorical(vocab: int, top_k: int = 0, tempered: bool = False, nucleus: boo
         return method == "explicit" or policy in ("replace", "mix")
 
     return Family("categorical", init, sample_real, sample, fit, metrics, supports, refit_mixture,
-                  expensive=EXPENSIVE_METRICS)
+                  expensive=EXPENSIVE_METRICS, reward=reward if rewarded else None)
 
 
 def is_decoded(temperature: float, top_k: int, top_p: float, vocab: int) -> bool:
@@ -391,23 +429,26 @@ def is_decoded(temperature: float, top_k: int, top_p: float, vocab: int) -> bool
 
 
 # The theory adapter: the run spec's numbers into the plain functions of collapsim.theory.categorical.
-def predict_spec(spec, truth=None, bottom=None, available: int | None = None):
+def predict_spec(spec, truth=None, bottom=None, available: int | None = None, reward=None):
     """The run pipeline's entry point: :class:`~collapsim.theory.Prediction` for a categorical run spec.
 
     Args:
       truth: the simulated truth (K,) float64 (the float32 one the chains start from, renormalised);
         computed from the spec when None. bottom: its bottom-decile mask (K,) bool.
+      reward: the run's reward vectors (R, K) (``params["reward"]``); computed from the spec when None.
       available: bytes of memory to plan for (None: this machine's, :func:`collapsim.memory.available_bytes`).
     The per-category theory is estimated first (:func:`theory_plan`); when it would not fit in memory or
     time, the prediction keeps the O(T) closed forms and the approximations, with a note naming the estimate.
     """
     from collapsim.theory import Prediction
-    from collapsim.theory.categorical import approximations, closed_form_predictions, predictions, theory_plan
 
     o, p = spec.family_options, spec.params
     if truth is None:
         params = params_for(o, p, spec.seed)
         truth, bottom = simulated_truth(params), np.asarray(params["bottom"])
+        reward = np.asarray(params["reward"], np.float64) if "reward" in params else None
+    elif reward is None and o.get("reward", "none") != "none":
+        reward = np.asarray(reward_vectors(o["reward"], truth, spec.seed), np.float32).astype(np.float64)
     vocab = truth.shape[0]
     if is_decoded(float(p["temperature"]), int(o["top_k"]), float(p["top_p"]), vocab):
         return Prediction({}, {}, "no exact theory drawn: the decoding transform changes the sampling distribution")
@@ -415,6 +456,22 @@ def predict_spec(spec, truth=None, bottom=None, available: int | None = None):
         return Prediction({}, {}, "no exact theory drawn: smoothing revives extinct categories")
     if spec.policy not in ("replace", "mix"):
         return Prediction({}, {}, f"no exact theory for policy {spec.policy!r}")
+    if spec.curate > 1:
+        return curated_prediction(spec, truth, reward, bottom)
+    prediction = uncurated_prediction(spec, truth, bottom, available)
+    if reward is None:
+        return prediction
+    # E[p_t] = p* at every t without curation (the counts are a martingale under replace and mix), and the
+    # expected reward is linear in p.
+    curves = {**prediction.curves, "expected_reward": np.full(spec.generations + 1, float(truth @ reward.mean(axis=0)))}
+    return prediction._replace(curves=curves)
+
+
+def uncurated_prediction(spec, truth, bottom, available):
+    """The exact theory of an undecoded, unsmoothed, uncurated replace or mix run (see :func:`predict_spec`)."""
+    from collapsim.theory import Prediction
+    from collapsim.theory.categorical import approximations, closed_form_predictions, predictions, theory_plan
+
     alpha = spec.alpha_schedule()
     theory_alpha = np.zeros_like(alpha) if spec.policy == "replace" else alpha
     _, why = theory_plan(truth, spec.samples, theory_alpha, available)
@@ -424,6 +481,27 @@ def predict_spec(spec, truth=None, bottom=None, available: int | None = None):
                           f"exact theory skipped for entropy, support, tail mass, TV, KL and bottom-decile mass: it {why}; "
                           "Gini-Simpson and squared error are still exact (eq. C4)")
     return Prediction(predictions(spec.policy, truth, spec.samples, alpha, bottom), approx)
+
+
+def curated_prediction(spec, truth, reward, bottom):
+    """The theory of a curated replace or mix run (``spec.curate`` > 1, :mod:`collapsim.theory.curation`): exact
+    rows at generations 0 and 1, the ideal learner (and, under a constant alpha > 0, its stationary point)
+    as labelled approximations."""
+    from collapsim.theory import Prediction
+    from collapsim.theory import curation
+
+    alpha = spec.alpha_schedule()
+    try:
+        curves, approx, note = curation.predictions(truth, reward, spec.curate, spec.reward_temperature, spec.samples,
+                                                    alpha, bottom)
+    except ValueError as err:  # a reward spread the float64 integral cannot resolve
+        return Prediction({}, {}, f"no curation theory drawn: {err}")
+    if spec.policy == "mix" and alpha.size and np.all(alpha == alpha[0]) and alpha[0] > 0:
+        fixed = curation.law_metrics(curation.stationary_point(truth, reward, spec.curate, spec.reward_temperature,
+                                                               float(alpha[0])), truth, reward, bottom)
+        for name, value in fixed.items():
+            approx[name]["stationary point, ideal learner"] = np.full(spec.generations + 1, value)
+    return Prediction(curves, approx, note)
 
 
 
@@ -450,9 +528,12 @@ def _categorical_build(spec) -> Loop:
 
     o, p = spec.family_options, spec.params
     validate(o["vocab"], p["temperature"], o["top_k"], p["top_p"], p["smoothing"])
+    if spec.curate > 1 and o["reward"] == "none":
+        raise ConfigError(f"--curate {spec.curate} needs a reward to curate by: --reward {', '.join(REWARDS[1:])}")
     params = params_for(o, p, spec.seed)
     shortcut = resolve_method(spec, spec.policy in SHORTCUT_POLICIES, True)
-    family = categorical(o["vocab"], o["top_k"], tempered=p["temperature"] != 1.0, nucleus=p["top_p"] < 1.0)
+    family = categorical(o["vocab"], o["top_k"], tempered=p["temperature"] != 1.0, nucleus=p["top_p"] < 1.0,
+                         rewarded=o["reward"] != "none")
     derived = {"truth": simulated_truth(params), "bottom_decile": np.flatnonzero(np.asarray(params["bottom"]))}
     return Loop(family, params, shortcut, derived)
 
@@ -460,7 +541,8 @@ def _categorical_build(spec) -> Loop:
 def _categorical_predict(spec, loop):
     import numpy as np
 
-    return predict_spec(spec, loop.derived["truth"], np.asarray(loop.params["bottom"]))
+    reward = np.asarray(loop.params["reward"], np.float64) if "reward" in loop.params else None
+    return predict_spec(spec, loop.derived["truth"], np.asarray(loop.params["bottom"]), reward=reward)
 
 
 def _categorical_title(spec) -> str:
@@ -468,7 +550,8 @@ def _categorical_title(spec) -> str:
     decoding = [f"temperature={p['temperature']:g}"] if p["temperature"] != 1.0 else []
     decoding += [f"top-k={o['top_k']}"] if 0 < o["top_k"] < o["vocab"] else []
     decoding += [f"top-p={p['top_p']:g}"] if p["top_p"] < 1.0 else []
-    return (f"categorical K={o['vocab']} ({o['init']}), n={spec.samples}, {spec.policy}" + alpha_title(spec)
+    curated = f", curate={spec.curate} ({o['reward']}, beta={spec.reward_temperature:g})" if spec.curate > 1 else ""
+    return (f"categorical K={o['vocab']} ({o['init']}), n={spec.samples}, {spec.policy}" + alpha_title(spec) + curated
             + (", " + ", ".join(decoding) if decoding else "") + f", {spec.seeds} chains")
 
 
@@ -487,6 +570,9 @@ ENTRY = Entry(
         Option("top_p", float, 1.0, "Nucleus sampling mass in (0, 1] (1: off).", target="params", low=0, high=1,
                open_low=True),
         Option("smoothing", float, 0.0, "Add-s smoothing of the refit counts.", target="params", low=0),
+        Option("reward", str, "none", "Per-token reward for --curate and the expected_reward metric: rank (the "
+               "truth's most probable token 1, its least 0), random (a standard normal vector drawn with --seed), "
+               "several (three such vectors, each K-tuple judged by one at random).", choices=REWARDS),
     ),
     _categorical_build, _categorical_predict, _categorical_title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * (2 if spec.policy == "mix" and not shortcut else 1)

@@ -95,7 +95,13 @@ class Entry(NamedTuple):
 
 
 def resolve_method(spec, supported: bool, auto_shortcut: bool) -> bool:
-    """Whether to use the shortcut: an explicit request must be supported; auto picks it when it is."""
+    """Whether to use the shortcut: an explicit request must be supported; auto picks it when it is. Curated
+    runs (``spec.curate`` > 1) draw explicit samples: no family has an exact curated shortcut yet."""
+    if getattr(spec, "curate", 1) > 1:
+        if spec.method == "shortcut":
+            raise ConfigError(f"--method shortcut: no exact shortcut for curated data (--curate {spec.curate}); "
+                              "use --method explicit or auto")
+        return False
     if spec.method == "shortcut" and not supported:
         raise ConfigError(f"the sufficient-statistics shortcut does not cover {spec.family} with policy {spec.policy!r} "
                           "in this configuration; use --method explicit")

@@ -79,7 +79,9 @@ def tidy_rows(summary: dict) -> list[tuple]:
             if "recorded" in s and not s["recorded"][g]:
                 continue
             th = s.get("theory")
-            rows.append((g, name, s["mean"][g], s["stderr"][g], s["lo"][g], s["hi"][g], "" if th is None else th[g]))
+            # NaN in an exact curve marks a generation it does not cover (curation: exact at generations 0-1 only)
+            cell = "" if th is None or np.isnan(th[g]) else th[g]
+            rows.append((g, name, s["mean"][g], s["stderr"][g], s["lo"][g], s["hi"][g], cell))
     return rows
 
 
@@ -98,7 +100,9 @@ def theory_curves_note(summary: dict) -> dict:
     and the labels of its approximate and fitted curves (in approximations.csv), with the fit's generations."""
     per, fit = {}, ()
     for name, s in summary.items():
-        per[name] = {"exact": s.get("theory") is not None, "approximate": list(s.get("approx") or {}),
+        th = s.get("theory")
+        exact = th is not None and bool(np.isfinite(np.asarray(th, np.float64)).any())
+        per[name] = {"exact": exact, "approximate": list(s.get("approx") or {}),
                      "fitted": list(s.get("fitted") or {})}
         fit = fit or tuple(s.get("fit_generations", ()))
     chains = next(iter(summary.values())).get("chains")
@@ -188,9 +192,14 @@ def heavy_tail_note(summary: dict, chains: int) -> dict:
 
 def reference_curve(s: dict) -> tuple:
     """(curve, kind) a metric's table row compares with: its exact theory, else its first fitted curve, else
-    its first approximation; (None, "") when it has none."""
+    its first approximation (:func:`other_curve`); (None, "") when it has none."""
     if s.get("theory") is not None:
         return s["theory"], "exact"
+    return other_curve(s)
+
+
+def other_curve(s: dict) -> tuple:
+    """(curve, kind) of a metric's first fitted curve, else its first approximation; (None, "") if neither."""
     for key, kind in (("fitted", "fitted"), ("approx", "approx")):
         if s.get(key):
             return np.asarray(next(iter(s[key].values())), np.float64), kind
@@ -219,8 +228,10 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
         ref, kind = reference_curve(s)
         fit = set(s.get("fit_generations", ()))
         for g in mine:
-            th = ref
-            k = ("fit-in" if g in fit else "fit-out") if kind == "fitted" else kind
+            th, k = ref, kind
+            if kind == "exact" and not np.isfinite(ref[g]):  # nan: no exact value at this generation
+                th, k = other_curve(s)
+            k = ("fit-in" if g in fit else "fit-out") if k == "fitted" else k
             kinds.add(k)
             z = ""
             if th is not None and "floored" in s and s["floored"][g]:

@@ -177,7 +177,8 @@ def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:
         th = row["theory"].get(metric)
         never = f">{row['mean'].shape[1] - 1}"  # halving: not within the run's generations
         th_value = None if th is None else summary_value(kind, th)
-        th_text = "" if th is None else (never if np.isnan(th_value) else f"{th_value:.5g}")
+        # nan: a halving time beyond the run, or (final) no exact value at the last generation
+        th_text = "" if th is None else ((never if kind == "halving" else "") if np.isnan(th_value) else f"{th_value:.5g}")
         lines.append("".join(f"{row['point'].assignment[n]!s:>12}" for n in sweep.names)
                      + f"{never if np.isnan(value) else f'{value:.5g}':>18}{'' if kind != 'final' else f'{se:.3g}':>10}{th_text:>12}")
     return lines

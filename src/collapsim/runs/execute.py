@@ -29,6 +29,8 @@ def resolve(spec: RunSpec):
     check_memory(spec)
     spec.alpha_schedule()  # a bad schedule is refused before any work
     loop = e.build(spec)
+    if spec.curate > 1:
+        loop = with_reward_temperature(spec, loop)
     return spec.replace(method="shortcut" if loop.shortcut else "explicit"), e, loop
 
 
@@ -36,7 +38,21 @@ def loop_config(spec: RunSpec, loop):
     """The engine's static loop settings for a resolved spec and its Loop."""
     from collapsim.engine import LoopConfig
 
-    return LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut, spec.metrics_every)
+    return LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut, spec.metrics_every, spec.curate)
+
+
+def with_reward_temperature(spec: RunSpec, loop):
+    """The Loop with beta = ``spec.reward_temperature`` in its parameters (``engine.REWARD_TEMPERATURE``), where
+    the curated step reads it; a family that cannot curate is refused in one line."""
+    import numpy as np
+
+    from collapsim.engine import REWARD_TEMPERATURE
+
+    if loop.family.reward is None:
+        raise ConfigError(f"--curate {spec.curate}: family {spec.family!r} has no reward to curate by")
+    if not isinstance(loop.params, dict):
+        raise ConfigError(f"--curate {spec.curate}: family {spec.family!r} keeps no parameter dict for the reward temperature")
+    return loop._replace(params={**loop.params, REWARD_TEMPERATURE: np.float32(spec.reward_temperature)})
 
 
 def recorded(spec: RunSpec, loop) -> dict:

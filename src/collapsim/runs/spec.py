@@ -39,6 +39,8 @@ ENGINE_RULES = {
     "method": Rule(str, choices=METHODS),
     "driver": Rule(str, choices=DRIVERS),
     "precision": Rule(str, choices=PRECISIONS),
+    "curate": Rule(int, low=1, why="1: no curation"),
+    "reward_temperature": Rule(float, low=0, open_low=True),
 }
 #: An alpha_t value where a number is read (a sweep's alpha axis).
 ALPHA_RULE = Rule(float, 0, 1)
@@ -82,6 +84,11 @@ class RunSpec:
       metrics_every: k >= 1; the family's expensive metrics (``Family.expensive``) are recorded only at
         generation 0, every k-th generation and the last (``engine.recorded_generations``), the others every
         generation; 1 (the default) records everything every generation.
+      curate: K >= 1; each synthetic training point is the Bradley-Terry winner of K draws of the model under
+        the family's reward (``--reward``); 1 (the default) is no curation, the uncurated loop unchanged.
+      reward_temperature: beta > 0 of the Bradley-Terry choice (draw j wins with probability softmax(r_j / beta));
+        read only when curate > 1, where the run layer puts it in the family's parameters (a sweep axis that
+        does not recompile).
       schedule: (not a field) the alpha spelling read once, when the spec is made, into a
         :class:`~collapsim.engine.schedules.Schedule` (None for "none"): a spelling that is no schedule is
         refused here, in one line; :meth:`replace` hands the parsed schedule on, so it is never read again.
@@ -100,6 +107,8 @@ class RunSpec:
     driver: str = "scan"
     metrics_every: int = 1
     precision: str = "float32"
+    curate: int = 1
+    reward_temperature: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "family_options", _frozen(self.family_options))

@@ -43,7 +43,7 @@ def plan(sweep: SweepSpec, tick: Optional[Callable[[], None]] = None) -> list[Gr
     groups: dict = {}
     for i, assignment in enumerate(sweep.assignments()):
         spec, e, loop = _resolve(sweep.point_spec(assignment), sweep.until_collapse)
-        cfg = LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut)
+        cfg = LoopConfig(spec.policy, spec.samples, spec.generations, loop.shortcut, curate=spec.curate)
         shapes = jax.tree.map(lambda a: (np.shape(a), str(np.asarray(a).dtype)), loop.params)
         key = (loop.family, cfg, str(jax.tree.structure(loop.params)), str(shapes))
         groups.setdefault(key, Group(loop.family, cfg, [], e)).points.append(Point(i, assignment, spec, loop))

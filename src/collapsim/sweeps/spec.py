@@ -18,7 +18,7 @@ from collapsim.runs.spec import NO_ALPHA, RunSpec
 
 
 #: Axes the engine itself understands (the rest are the family's options).
-ENGINE_AXES = {"alpha": float, "samples": int, "policy": str}
+ENGINE_AXES = {"alpha": float, "samples": int, "policy": str, "curate": int, "reward_temperature": float}
 #: Spec fields that a sweep fixes for all points.
 NOT_SWEEPABLE = ("generations", "seeds", "seed", "method", "driver", "metrics_every")
 SUMMARY_STATS = ("mean", "stderr", "lo", "hi")
