@@ -59,6 +59,8 @@ undecoded, computed exactly from the position marginals; u = the truth's (eq. S3
   ``distinct_2``        distinct bigrams / bigrams over ceil(1000 / (L - 1)) fresh texts (about 1,000 bigrams,
                         counted within texts) drawn from the decoded model with the metric key, as the GPT-2
                         loop counts its generated texts (a fixed number, so the scale does not move with n)
+  ``opening_entropy``, ``opening_support``  H and #{c: > 0} of the opening law (how texts begin: for k = 2
+                        the first token's law); under ``replace`` it is Wright-Fisher with population n, exactly
   ``live_transitions``  #{(c, x): table[c, x] > 0, c reachable (mbar_c > 0)}: transitions the model can use
 
 Sampling: each generation's table is turned once into per-row integer CDFs (the categorical family's
@@ -367,6 +369,8 @@ def ngram_metrics(opening, table, params, length: int, order: int) -> dict:
     loss = -(o @ _log0(opening) + jnp.sum(W * _log0(table))) / length
     covered = 1.0 - unseen
     return {
+        "opening_entropy": -jnp.sum(_xlogx(opening)),
+        "opening_support": jnp.sum((opening > 0).astype(p.dtype)),
         "unigram_entropy": -jnp.sum(_xlogx(p)),
         "gini_simpson": 1.0 - jnp.sum(p * p),
         "support": jnp.sum(alive.astype(p.dtype)),
@@ -475,12 +479,23 @@ def predict_spec(spec, loop):
         return Prediction({"gini_simpson": gs, "row_gini_simpson": gs}, {},
                           "with --prior-weight only Gini-Simpson has exact theory (eq. N1)")
     if th.visit_work(V, k, L) > th.MAX_VISIT_WORK:
-        return Prediction({}, {}, f"exact generation-1 theory skipped: its visit recursion needs "
-                                  f"{th.visit_work(V, k, L):.2g} multiply-adds")
+        from collapsim.theory.categorical import marginals
+
+        m = marginals(opening, n, np.zeros(T)) if kappa == 0 else None
+        return Prediction({} if m is None else {"opening_entropy": m.entropy, "opening_support": m.support}, {},
+                          f"row Gini-Simpson approximation skipped: its visit recursion needs "
+                          f"{th.visit_work(V, k, L):.2g} multiply-adds")
+    curves = {}
+    if kappa == 0:  # the openings are n i.i.d. draws of the opening law: Wright-Fisher with population n
+        from collapsim.theory.categorical import marginals
+
+        m = marginals(opening, n, np.zeros(T))
+        curves = {"opening_entropy": m.entropy, "opening_support": m.support}
     weights = np.asarray(loop.params["real_context"], np.float64)
-    exact, approx = th.row_gini_curves(opening, table, weights / weights.sum(), n, L, k, T, kappa)
-    return Prediction({"row_gini_simpson": exact}, {"row_gini_simpson": {th.ROW_APPROX_LABEL: approx}},
-                      "exact: row Gini-Simpson at generations 0 and 1 (eq. N2); later generations approximate")
+    approx = th.row_gini_approx(opening, table, weights / weights.sum(), n, L, k, T, kappa)
+    return Prediction(curves, {"row_gini_simpson": {th.ROW_APPROX_LABEL: approx}},
+                      "exact: the opening law's entropy and support (Wright-Fisher, population n); "
+                      "row Gini-Simpson approximate (eq. N2)")
 
 
 # ---------------------------------------------------------------------------------------------------- entry
