@@ -91,9 +91,10 @@ def main() -> None:
             m, se = s[name]["mean"], s[name]["stderr"]
             ax.fill_between(g, m - 2 * se, m + 2 * se, color=colour, alpha=0.2, lw=0)
             ax.plot(g, m, color=colour, lw=1.6, label=f"{policy} (GPT-2, mean +-2 se)")
-            if s[name].get("theory") is not None:
+            if s[name].get("fitted"):  # the Wright-Fisher curve, n_eff fitted on the first half (in-sample there)
                 n_eff = configs[policy]["theory_fit"]["n_eff"]
-                ax.plot(g, s[name]["theory"], "--", color=colour, lw=1.2, label=f"{policy} theory, n_eff={n_eff:.0f}")
+                ax.plot(g, fitted_curve(s[name]), "--", color=colour, lw=1.2,
+                        label=f"{policy} theory, n_eff={n_eff:.0f} fitted")
             ax.set_title(name)
             ax.set_xlabel("generation")
             ax.grid(alpha=0.3)
@@ -109,12 +110,15 @@ def main() -> None:
     shown = sorted({0, 1, T // 4, T // 2, 3 * T // 4, T})
     for policy, _, _ in POLICIES:
         s, fit = results[policy].summary, configs[policy]["theory_fit"]
-        print(f"\n{policy}: n_eff = {fit['n_eff']:.0f} tokens (95% bootstrap over seeds {fit['n_eff_interval95'][0]:.0f}"
-              f"-{fit['n_eff_interval95'][1]:.0f}; {fit['tokens_per_generation']} tokens per generation), fitted on "
+        kind, (lo, hi) = (("95% bootstrap over seeds", fit["n_eff_interval95"]) if "n_eff_interval95" in fit
+                          else ("per-seed range", fit["n_eff_per_seed_range"]))
+        print(f"\n{policy}: n_eff = {fit['n_eff']:.0f} tokens ({kind} {lo:.0f}-{hi:.0f}; "
+              f"{fit['tokens_per_generation']} tokens per generation), fitted on "
               f"generations {fit['fit_generations'][0]}..{fit['fit_generations'][-1]}")
         print(f"{'metric':<16}" + "".join(f"{'gen ' + str(g):>18}" for g in shown))
         for name in PANELS:
-            cells = [f"{s[name]['mean'][g]:.4g}+-{s[name]['stderr'][g]:.2g} ({s[name]['theory'][g]:.4g})" for g in shown]
+            th = fitted_curve(s[name])
+            cells = [f"{s[name]['mean'][g]:.4g}+-{s[name]['stderr'][g]:.2g} ({th[g]:.4g})" for g in shown]
             print(f"{name:<16}" + "".join(f"{c:>18}" for c in cells))
         for name, err in fit["heldout_error"].items():
             print(f"  held-out generations: {name} mean |LM - theory| = {err['mean_abs']:.4g}, max |z| = {err['max_abs_z']:.3g}")
@@ -125,6 +129,11 @@ def main() -> None:
         print(f"  unigram entropy change over the last {LAST} generations: {ent[-1] - ent[-1 - LAST]:+.4f} nats "
               f"(total since generation 0: {ent[-1] - ent[0]:+.4f})")
     print(f"\nwrote {args.out} in {time.perf_counter() - t0:.0f}s")
+
+
+def fitted_curve(s: dict):
+    """A metric's fitted Wright-Fisher curve (the run's only theory: n_eff is fitted on its first generations)."""
+    return next(iter(s["fitted"].values()))
 
 
 if __name__ == "__main__":

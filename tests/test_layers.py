@@ -34,3 +34,12 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     assert res.returncode != 0
     assert "collapsim layers BROKEN" in res.stdout
     assert "collapsim.engine.step -> collapsim.runs.registry" in res.stdout, res.stdout[-3000:]
+
+
+def test_claims_sit_between_commands_and_output():
+    """collapsim.claims runs families, theory and replay and is run by the reproduce command: its layer is
+    below commands and above output (it uses the lower layers, nothing above it)."""
+    import tomllib
+
+    layers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
+    assert layers.index("commands") < layers.index("claims") < layers.index("output"), layers

@@ -173,7 +173,7 @@ class Result:
         as a ``matplotlib.figure.Figure``: no pyplot state, so it works headless, and a notebook shows it as
         a cell's value."""
         if self.kind == "run":
-            return _run_figure(self.config, self._rows)
+            return _run_figure(self.config, self._rows, _approximations(self.path))
         return _sweep_figure(self.path, self.config, self._rows)
 
 
@@ -253,12 +253,26 @@ def _cell(text: str, column: str):
     return text
 
 
-def _run_figure(config: dict, rows: list[dict]):
+def _approximations(folder: Path) -> dict:
+    """approximations.csv as {(metric, kind): {label: (T + 1,) array}} ({} when the folder has none)."""
+    import numpy as np
+
+    path = folder / "approximations.csv"
+    if not path.is_file():
+        return {}
+    curves: dict = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            curves.setdefault((row["metric"], row["kind"]), {}).setdefault(row["label"], []).append(float(row["value"]))
+    return {key: {label: np.asarray(v) for label, v in by.items()} for key, by in curves.items()}
+
+
+def _run_figure(config: dict, rows: list[dict], approximations: dict | None = None):
     """A run folder's figure from its tidy rows: the summary that :func:`collapsim.output.plots.summary_figure` draws,
-    with config.json's heavy-tailed generations. What metrics.csv does not hold comes from the run's theory
-    computed again from its spec: the labelled
-    approximations, and the exact curve of a metric recorded every k-th generation at the generations it has
-    no row (the figure draws the curve at every generation)."""
+    with config.json's heavy-tailed generations. Approximate and fitted curves come from approximations.csv
+    (``approximations``, :func:`_approximations`) when the folder has it; what neither file holds comes from
+    the run's theory computed again from its spec: the exact curve of a metric recorded every k-th generation
+    at the generations it has no row (the figure draws the curve at every generation)."""
     import numpy as np
 
     from collapsim.output.run import EXACT_THEORY
@@ -277,6 +291,8 @@ def _run_figure(config: dict, rows: list[dict]):
         if row["theory"] is not None:
             s["theory"][row["generation"]] = row["theory"]
             s["has_theory"] = True
+    approximations = approximations or {}
+    fit = (config.get("theory_curves") or {}).get("fitted_on_generations", ())
     prediction = None
     if e.predict_runs is None:  # a theory fitted on the chains (gpt2) cannot be computed again from the spec
         # The loop's settings only (the spec is as run: defaults filled in, method resolved); not
@@ -294,8 +310,13 @@ def _run_figure(config: dict, rows: list[dict]):
             s["every"] = sparse["every"]
             if s["theory"] is not None and prediction is not None:
                 s["theory"] = np.asarray(prediction.curves[name], np.float64)
-        if prediction is not None and name in prediction.approx:
+        if (name, "approximate") in approximations:
+            s["approx"] = approximations[name, "approximate"]
+        elif prediction is not None and name in prediction.approx:  # a folder written before approximations.csv
             s["approx"] = prediction.approx[name]
+        if (name, "fitted") in approximations:
+            s["fitted"], s["fit_generations"] = approximations[name, "fitted"], tuple(fit)
+        s["chains"] = spec.seeds
     note = config.get("theory", "")
     return summary_figure(summary, e.title(spec), "" if note == EXACT_THEORY else note)
 

@@ -2,6 +2,7 @@
 with the same command and ends with the same metrics.csv as an uninterrupted run (slow set: each run
 compiles the sampler and the train step)."""
 
+import csv
 import json
 
 import numpy as np
@@ -51,16 +52,27 @@ def test_killed_during_generation_3_resumes_to_the_same_metrics(tmp_path, cache,
     assert (resumed.path / "metrics.csv").read_text() == expected
     assert not (tmp_path / ".killed.checkpoint.npz").exists()
 
-    # the run folder: every metric per generation, theory rows for the unigram metrics, the fitted n_eff
+    # the run folder: every metric per generation; the unigram metrics' fitted curves in approximations.csv
+    # (kind fitted), never in metrics.csv's theory column (nothing here is exact); the fitted n_eff
     rows = (whole.path / "metrics.csv").read_text().splitlines()[1:]
     names = {r.split(",")[1] for r in rows}
     assert {"perplexity", "unigram_entropy", "gini_simpson", "support", "tail_mass", "kl_unigram",
             "cross_entropy_gap", "distinct_2", "decoding_removed_mass"} <= names
-    with_theory = {r.split(",")[1] for r in rows if r.split(",")[-1] != ""}
-    assert with_theory == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
+    assert not [r for r in rows if r.split(",")[-1] != ""]
+    with open(whole.path / "approximations.csv", newline="") as f:
+        approx = list(csv.reader(f))[1:]
+    assert {r[1] for r in approx} == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
+    assert {r[2] for r in approx} == {"fitted"} and len(approx) == 4 * (GENS + 1)
     config = json.loads((whole.path / "config.json").read_text())
+    assert config["theory_curves"]["fitted_on_generations"] == [1]
+    assert config["theory_curves"]["per_metric"]["support"] == {"exact": False, "approximate": [],
+                                                                "fitted": [approx[0][3]]}
     fit = config["theory_fit"]
     assert fit["n_eff"] > 0 and len(fit["n_eff_per_seed"]) == 2 and fit["fit_generations"] == [1]
+    # two seeds: the per-seed range, not a "95% interval"
+    assert "n_eff_interval95" not in fit and fit["n_eff_per_seed_range"] == [min(fit["n_eff_per_seed"]),
+                                                                               max(fit["n_eff_per_seed"])]
+    assert "not a 95% interval" in config["theory"] and "fitted, not exact" in config["theory"]
     assert set(fit["heldout_error"]) == {"unigram_entropy", "gini_simpson", "support", "tail_mass"}
     assert config["driver"] == "host" and (whole.path / "figure.png").stat().st_size > 0
 
@@ -186,8 +198,9 @@ def test_decoded_run_fits_the_theory_with_the_decoding_map(tmp_path, cache, monk
     assert config["protocol"]["temperature"] == 0.8
     assert config["theory_fit"]["decoding_map"] is True
     assert "decoding (temperature 0.8, top-k none)" in config["theory"]
-    rows = [r.split(",") for r in (res.path / "metrics.csv").read_text().splitlines()[1:]]
-    theory = [float(r[6]) for r in rows if r[1] == "unigram_entropy"]
+    with open(res.path / "approximations.csv", newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    theory = [float(r[4]) for r in rows if r[1] == "unigram_entropy" and r[2] == "fitted"]
     assert len(theory) == GENS + 1 and all(np.isfinite(theory))
     assert theory[-1] < theory[0]  # the map alone sharpens the law under replace
 

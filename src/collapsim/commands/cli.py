@@ -67,6 +67,10 @@ def _register():
     bench.add_command(bench_gaussian_cmd, "gaussian")
     bench.add_command(bench_categorical_cmd, "categorical")
 
+    from collapsim.commands.bench.ngram import bench_ngram_cmd
+
+    bench.add_command(bench_ngram_cmd, "ngram")
+
     from collapsim.commands.bench.sweep import bench_sweep_cmd
 
     bench.add_command(bench_sweep_cmd, "sweep")
@@ -86,6 +90,10 @@ def _register():
     from collapsim.commands.replay import replay
 
     main.add_command(replay, "replay")
+
+    from collapsim.commands.reproduce import reproduce
+
+    main.add_command(reproduce, "reproduce")
 
     from collapsim.commands.llm import bench_llm_cmd, llm
 

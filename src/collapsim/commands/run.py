@@ -20,7 +20,8 @@ def report(result) -> None:
     click.echo(summary_table(result.summary))
     if result.note:
         click.echo(result.note)
-    click.echo(f"wrote {result.path}/ (config.json, metrics.csv, figure.png) in {result.elapsed:.1f}s of simulation")
+    files = ", ".join(sorted(f.name for f in result.path.iterdir() if f.is_file()))
+    click.echo(f"wrote {result.path}/ ({files}) in {result.elapsed:.1f}s of simulation")
     if result.requested is not None and result.path != result.requested:
         click.echo(f"note: another run wrote {result.requested} meanwhile; this run went to {result.path}")
 

@@ -8,4 +8,4 @@ To add a family, write ``collapsim/families/<name>.py`` ending in an ``ENTRY`` a
 """
 
 #: The family modules, in the order the CLI lists them (the one registration line per family).
-FAMILIES = ("gaussian", "categorical", "llm", "regression", "kde", "gmm")
+FAMILIES = ("gaussian", "categorical", "llm", "regression", "kde", "gmm", "ngram")

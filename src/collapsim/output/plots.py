@@ -9,7 +9,7 @@ import numpy as np
 # a notebook whose pyplot backend is the user's (the Python API returns these figures; collapsim.api).
 from matplotlib.figure import Figure as _Figure
 
-from collapsim.output.runfolder import every_kth
+from collapsim.output.runfolder import RANGE_BELOW_CHAINS, every_kth
 
 
 class Figure(_Figure):
@@ -33,7 +33,9 @@ def summary_figure(summary: dict, title: str, theory_note: str = "") -> Figure:
 
     Args:
       summary: metric -> {"mean", "stderr", "lo", "hi": arrays (T + 1,), "theory": array or None,
-        "approx": optional {label: array}} (labelled approximations drawn dotted), and for a metric recorded
+        "approx": optional {label: array}} (labelled approximations drawn dotted), "fitted": optional {label:
+        array} with "fit_generations" (curves fitted on the run, drawn dash-dotted, the fitted generations
+        shaded grey), "chains" (fewer than RANGE_BELOW_CHAINS: the lo-hi band is called a per-seed range), and for a metric recorded
         only every k-th generation "recorded": bool (T + 1,) and "every": k (drawn with markers at the
         recorded generations only, and the panel title says so), and optionally "unestimable": bool (T + 1,)
         (shaded: generations whose mean cannot estimate its expectation, :mod:`collapsim.runs.tails`).
@@ -49,7 +51,9 @@ def summary_figure(summary: dict, title: str, theory_note: str = "") -> Figure:
         g = gens[s["recorded"]] if "recorded" in s else gens  # where the Monte Carlo values were recorded
         mc = {k: np.asarray(s[k])[g] for k in ("mean", "stderr", "lo", "hi")}
         marker = "o" if "recorded" in s else None
-        ax.fill_between(g, mc["lo"], mc["hi"], color="tab:blue", alpha=0.15, lw=0, label="95% of chains")
+        chains = s.get("chains", RANGE_BELOW_CHAINS)
+        band = "95% of chains" if chains >= RANGE_BELOW_CHAINS else f"range of {chains} seeds"
+        ax.fill_between(g, mc["lo"], mc["hi"], color="tab:blue", alpha=0.15, lw=0, label=band)
         ax.fill_between(g, mc["mean"] - 2 * mc["stderr"], mc["mean"] + 2 * mc["stderr"], color="tab:blue", alpha=0.35, lw=0)
         ax.plot(g, mc["mean"], color="tab:blue", lw=1.5, marker=marker, ms=2.5, label="Monte Carlo mean (+-2 se)")
         if s.get("theory") is not None:
@@ -61,8 +65,14 @@ def summary_figure(summary: dict, title: str, theory_note: str = "") -> Figure:
                     fontsize=7, color="tab:red")
         for label, curve in (s.get("approx") or {}).items():
             ax.plot(gens, curve, ":", lw=1.5, label=label)
-        if s.get("approx"):  # say which dotted line is an approximation right where it is drawn
-            ax.legend(handles=ax.get_lines()[-len(s["approx"]):], fontsize=7, loc="best")
+        for label, curve in (s.get("fitted") or {}).items():
+            ax.plot(gens, curve, "-.", lw=1.3, label=label)
+        fit = list(s.get("fit_generations", ()))
+        if s.get("fitted") and fit:  # the generations the fit saw: in-sample, no test of the theory there
+            ax.axvspan(min(fit) - 0.5, max(fit) + 0.5, color="0.6", alpha=0.18, lw=0, label="fitted on (in-sample)")
+        extra = len(s.get("approx") or {}) + len(s.get("fitted") or {})
+        if extra:  # say which dotted / dash-dotted line is what, right where it is drawn
+            ax.legend(handles=ax.get_lines()[-extra:], fontsize=7, loc="best")
         ax.set_title(f"{name}, {every_kth(s['every'])}" if "recorded" in s else name)
         ax.set_xlabel("generation")
         ax.grid(alpha=0.3)

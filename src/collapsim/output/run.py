@@ -1,5 +1,6 @@
 """One path from a run spec to a run folder: validate, build, simulate (:mod:`collapsim.runs.execute`),
-predict, summarise, write (config.json, metrics.csv, figure.png).
+predict, summarise, write (config.json, metrics.csv, figure.png, and approximations.csv when the theory has
+approximate or fitted curves).
 
 Every ``collapsim run`` command, ``collapsim run --config`` and ``collapsim.run(...)`` go through
 :func:`execute`; the families' differences live in their entries.
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from collapsim.output.runfolder import (check_out, default_out, every_kth, finish_summary, heavy_tail_note,
-                                        simulate_with_progress, timed, versions, write_run)
+                                        simulate_with_progress, theory_curves_note, timed, versions, write_run)
 from collapsim.runs.execute import device_layout, recorded, resolve, simulate
 from collapsim.runs.spec import RunSpec
 
@@ -64,13 +65,15 @@ def execute(spec: RunSpec, out=None) -> Result:
     else:
         prediction = e.predict(spec, loop)
     sparse = recorded(spec, loop)
-    summary = finish_summary(per_chain, prediction.curves, prediction.approx, sparse, spec.metrics_every, loop.floors)
+    summary = finish_summary(per_chain, prediction.curves, prediction.approx, sparse, spec.metrics_every, loop.floors,
+                             prediction.fitted, prediction.fit_generations)
     title = e.title(spec)
     config = {
         **spec.to_dict(),
         **loop.derived,
         "mix_meaning": "each training point is a fresh real draw with probability alpha_t",
         "theory": prediction.note or EXACT_THEORY,
+        **theory_curves_note(summary),
         **fitted,
         **sparse_note(sparse, spec.metrics_every),
         **heavy_tail_note(summary, spec.seeds),

@@ -3,8 +3,11 @@
 A run folder holds ``config.json`` (resolved config, versions, seed), ``metrics.csv`` (tidy:
 ``generation,metric,mean,stderr,lo,hi,theory``: an empty theory cell means no exact prediction, a non-finite
 number is written ``nan``/``inf``; a metric recorded only every k-th generation (``--metrics-every``) has no
-row at the generations it skips, and config.json's ``sparse_metrics`` says which) and ``figure.png``. Where and how it is written is
-:mod:`collapsim.files.outdir`'s rule, shared by every command that writes a folder.
+row at the generations it skips, and config.json's ``sparse_metrics`` says which) and ``figure.png``; a run
+whose theory has approximations or curves fitted on the run itself also gets ``approximations.csv``
+(``generation,metric,kind,label,value``, kind ``approximate`` or ``fitted``), and config.json's
+``theory_curves`` says per metric which kinds exist and on which generations a fit was made. Where and how it
+is written is :mod:`collapsim.files.outdir`'s rule, shared by every command that writes a folder.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from collapsim.runs.summary import summarize
 from collapsim.runs.tails import khat_threshold, mean_unestimable
 
 CSV_COLUMNS = ("generation", "metric", "mean", "stderr", "lo", "hi", "theory")
+APPROX_COLUMNS = ("generation", "metric", "kind", "label", "value")
+#: Fewer chains than this and lo/hi (the 2.5% and 97.5% quantiles over chains) are a per-seed range, not an
+#: estimate of a 95% band: with 4 chains the 2.5% quantile is the smallest value give or take interpolation.
+RANGE_BELOW_CHAINS = 8
 
 
 def default_out(family: str) -> Path:
@@ -72,8 +79,45 @@ def tidy_rows(summary: dict) -> list[tuple]:
             if "recorded" in s and not s["recorded"][g]:
                 continue
             th = s.get("theory")
-            rows.append((g, name, s["mean"][g], s["stderr"][g], s["lo"][g], s["hi"][g], "" if th is None else th[g]))
+            # NaN in an exact curve marks a generation it does not cover (curation: exact at generations 0-1 only)
+            cell = "" if th is None or np.isnan(th[g]) else th[g]
+            rows.append((g, name, s["mean"][g], s["stderr"][g], s["lo"][g], s["hi"][g], cell))
     return rows
+
+
+def approximation_rows(summary: dict) -> list[tuple]:
+    """Rows of approximations.csv: every approximate and fitted curve of every metric, per generation."""
+    rows = []
+    for name, s in summary.items():
+        for kind, key in (("approximate", "approx"), ("fitted", "fitted")):
+            for label, curve in (s.get(key) or {}).items():
+                rows.extend((g, name, kind, label, float(v)) for g, v in enumerate(np.asarray(curve, np.float64)))
+    return rows
+
+
+def theory_curves_note(summary: dict) -> dict:
+    """config.json's ``theory_curves``: per metric, whether metrics.csv's theory column holds an exact curve,
+    and the labels of its approximate and fitted curves (in approximations.csv), with the fit's generations."""
+    per, fit = {}, ()
+    for name, s in summary.items():
+        th = s.get("theory")
+        exact = th is not None and bool(np.isfinite(np.asarray(th, np.float64)).any())
+        per[name] = {"exact": exact, "approximate": list(s.get("approx") or {}),
+                     "fitted": list(s.get("fitted") or {})}
+        fit = fit or tuple(s.get("fit_generations", ()))
+    chains = next(iter(summary.values())).get("chains")
+    note = {"per_metric": per,
+            "meaning": "exact: metrics.csv's theory column (an exact expectation); approximate and fitted curves are "
+                       "in approximations.csv, never in the theory column; a fitted curve's parameter was fitted on "
+                       "this run's own generations fitted_on_generations (in-sample there, held out after)"}
+    if fit:
+        note["fitted_on_generations"] = [int(g) for g in fit]
+    out = {"theory_curves": note}
+    if chains is not None:
+        out["lo_hi"] = ("2.5% and 97.5% quantiles over chains" if chains >= RANGE_BELOW_CHAINS else
+                        f"a per-seed range over {chains} chains (interpolated 2.5% and 97.5% quantiles), not a 95% "
+                        f"band: fewer than {RANGE_BELOW_CHAINS} chains")
+    return out
 
 
 def _fmt(v) -> str:
@@ -104,6 +148,13 @@ def write_run(out, config: dict, summary: dict, draw: Callable[[Path], None]) ->
             w.writerow(CSV_COLUMNS)
             for row in tidy_rows(summary):
                 w.writerow([_fmt(v) for v in row])
+        approx = approximation_rows(summary)
+        if approx:
+            with open(tmp / "approximations.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(APPROX_COLUMNS)
+                for row in approx:
+                    w.writerow([_fmt(v) for v in row])
         draw(tmp / "figure.png")
         return outdir.publish(tmp, out, kind="run")
 
@@ -139,23 +190,49 @@ def heavy_tail_note(summary: dict, chains: int) -> dict:
                    "lowers the floor)"}}
 
 
-def summary_table(summary: dict, max_rows: int = 6) -> str:
-    """A short text table: a few generations per metric, mean +- stderr beside theory and the z-score.
+def reference_curve(s: dict) -> tuple:
+    """(curve, kind) a metric's table row compares with: its exact theory, else its first fitted curve, else
+    its first approximation (:func:`other_curve`); (None, "") when it has none."""
+    if s.get("theory") is not None:
+        return s["theory"], "exact"
+    return other_curve(s)
 
-    Where the chains' tail is too heavy for the mean to estimate its expectation (``"unestimable"``), the
-    z column says ``tail`` and a line under the table says why."""
+
+def other_curve(s: dict) -> tuple:
+    """(curve, kind) of a metric's first fitted curve, else its first approximation; (None, "") if neither."""
+    for key, kind in (("fitted", "fitted"), ("approx", "approx")):
+        if s.get(key):
+            return np.asarray(next(iter(s[key].values())), np.float64), kind
+    return None, ""
+
+
+def summary_table(summary: dict, max_rows: int = 6) -> str:
+    """A short text table: a few generations per metric, mean +- stderr beside the prediction, its kind and
+    the z-score.
+
+    The kind column says what the prediction is: ``exact`` (the theory column of metrics.csv), ``approx``
+    (an approximation), ``fit-in`` (a curve fitted on this generation: in-sample, its z says little) or
+    ``fit-out`` (fitted on other generations: held out). Where the chains' tail is too heavy for the mean to
+    estimate its expectation (``"unestimable"``), the z column says ``tail`` and a line under the table says
+    why."""
     T1 = len(next(iter(summary.values()))["mean"])
     gens = sorted(set(np.linspace(0, T1 - 1, min(max_rows, T1)).round().astype(int).tolist()))
-    lines = [f"{'metric':<14}{'gen':>5}{'mean':>13}{'stderr':>11}{'theory':>13}{'z':>9}"]
+    lines = [f"{'metric':<14}{'gen':>5}{'mean':>13}{'stderr':>11}{'predicted':>13} {'kind':<8}{'z':>8}"]
     tails = False
+    kinds = set()
     for name, s in summary.items():
         mine = gens
         if "recorded" in s:  # the recorded generation nearest each row's (the last is always recorded)
             have = np.flatnonzero(s["recorded"])
             mine = sorted({int(have[np.argmin(np.abs(have - g))]) for g in gens})
+        ref, kind = reference_curve(s)
+        fit = set(s.get("fit_generations", ()))
         for g in mine:
-            th = s.get("theory")
-            th = None if th is not None and not np.isfinite(th[g]) else th  # nan: no exact value at this generation
+            th, k = ref, kind
+            if kind == "exact" and not np.isfinite(ref[g]):  # nan: no exact value at this generation
+                th, k = other_curve(s)
+            k = ("fit-in" if g in fit else "fit-out") if k == "fitted" else k
+            kinds.add(k)
             z = ""
             if th is not None and "floored" in s and s["floored"][g]:
                 z, tails = "floor", True
@@ -164,7 +241,10 @@ def summary_table(summary: dict, max_rows: int = 6) -> str:
             elif th is not None and s["stderr"][g] > 0:
                 z = f"{(s['mean'][g] - th[g]) / s['stderr'][g]:+.2f}"
             th_txt = "" if th is None else f"{th[g]:.5g}"
-            lines.append(f"{name:<14}{g:>5}{s['mean'][g]:>13.5g}{s['stderr'][g]:>11.3g}{th_txt:>13} {z:>8}")
+            lines.append(f"{name:<14}{g:>5}{s['mean'][g]:>13.5g}{s['stderr'][g]:>11.3g}{th_txt:>13} {k:<8}{z:>8}")
+    if kinds & {"approx", "fit-in", "fit-out"}:
+        lines.append("kind: exact = an exact expectation; approx = an approximation; fit-in / fit-out = a curve whose "
+                     "parameter was fitted on this run, at a fitted (in-sample) or held-out generation")
     if tails:
         lines.append("tail / floor: the chains' tail is too heavy, or some chain's log sits at the float floor, for "
                      "their mean to estimate the expectation (no z-score; config.json heavy_tails)")
@@ -190,8 +270,10 @@ def simulate_with_progress(run: Callable[..., dict], seeds: int, work: float, la
 
 
 def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None, recorded: Optional[dict] = None,
-                   every: int = 1, floors: Optional[dict] = None) -> dict:
-    """metric -> summary dict with its theory curve (or None) and labelled approximations.
+                   every: int = 1, floors: Optional[dict] = None, fitted: Optional[dict] = None,
+                   fit_generations: tuple = ()) -> dict:
+    """metric -> summary dict with its theory curve (or None), labelled approximations ("approx") and curves
+    fitted on the run ("fitted", with "fit_generations"), and "chains", the number of chains.
 
     Each summary also carries "khat" (T + 1,), the chains' Pareto tail shape, and "unestimable" (T + 1,)
     bool, the generations whose Monte Carlo mean cannot estimate the expectation at this number of chains
@@ -221,6 +303,9 @@ def finish_summary(per_chain: dict, theory: dict, approx: Optional[dict] = None,
         s["theory"] = None if theory.get(name) is None else np.asarray(theory[name], np.float64)
         if approx and name in approx:
             s["approx"] = approx[name]
+        if fitted and name in fitted:
+            s["fitted"], s["fit_generations"] = fitted[name], tuple(fit_generations)
+        s["chains"] = values.shape[0]
         out[name] = s
     return out
 

@@ -27,8 +27,9 @@ def _lookup(rows, fixed: dict):
     return [r for r in rows if all(r["point"].assignment[k] == v for k, v in fixed.items())]
 
 
-def _heatmap(ax, fig, x, y, value, theory, label: str, theory_label: str, log: bool = False):
-    """value, theory: (len(y), len(x)) arrays (theory may hold nan). Cells at index positions, ticks = values."""
+def _heatmap(ax, fig, x, y, value, theory, label: str, theory_label: str, log: bool = False, style: str = "--"):
+    """value, theory: (len(y), len(x)) arrays (theory may hold nan). Cells at index positions, ticks = values.
+    ``style``: the contour's line style ("--" an exact theory, ":" an approximation)."""
     shown = np.log10(np.maximum(value, 1e-300)) if log else value
     mesh = ax.pcolormesh(np.arange(len(x.values) + 1) - 0.5, np.arange(len(y.values) + 1) - 0.5, shown,
                          cmap="viridis", shading="flat")
@@ -43,7 +44,7 @@ def _heatmap(ax, fig, x, y, value, theory, label: str, theory_label: str, log: b
         finite = np.isfinite(shown)
         levels = np.linspace(np.nanmin(shown[finite]), np.nanmax(shown[finite]), 7)[1:-1] if finite.any() else 5
         cs = ax.contour(np.arange(len(x.values)), np.arange(len(y.values)), np.ma.masked_invalid(th), levels=levels,
-                        colors="k", linestyles="--", linewidths=1.2)
+                        colors="k", linestyles=style, linewidths=1.2)
         ax.clabel(cs, fontsize=7, fmt=(lambda v: f"{10 ** v:.3g}") if log else "%.3g")
         drawn = True
     ax.set_xticks(range(len(x.values)), [f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in x.values])
@@ -53,7 +54,7 @@ def _heatmap(ax, fig, x, y, value, theory, label: str, theory_label: str, log: b
     ax.set_xlabel(x.name)
     ax.set_ylabel(y.name)
     if drawn:
-        ax.legend(handles=[Line2D([], [], color="k", ls="--", label=theory_label)], fontsize=7, loc="upper right")
+        ax.legend(handles=[Line2D([], [], color="k", ls=style, label=theory_label)], fontsize=7, loc="upper right")
     return drawn
 
 
@@ -91,14 +92,29 @@ def sweep_figure(sweep, rows: list, title: str) -> Figure:
         curve = r["theory"].get(metric)
         return None if curve is None else summary_value(kind, curve)
 
+    def approx(r):  # the labelled approximation, where a point's exact curve has no value at the summary
+        label_curve = r.get("approx_theory", {}).get(metric)
+        return None if label_curve is None else summary_value(kind, label_curve[1])
+
+    labels = sorted({r["approx_theory"][metric][0] for r in rows if metric in r.get("approx_theory", {})})
+
     if len(varying) >= 2:
         x, y = varying[0], varying[1]
         panels = _panels(sweep, x, y)
         fig = Figure(figsize=(6.2 * len(panels), 4.6))
         axes = fig.subplots(1, len(panels), squeeze=False)
         for ax, fixed in zip(axes.flat, panels):
-            _heatmap(ax, fig, x, y, _grid(rows, x, y, fixed, mc), _grid(rows, x, y, fixed, th),
-                     f"Monte Carlo {sweep.summary}", f"theory {sweep.summary}")
+            exact = _grid(rows, x, y, fixed, th)
+            fallback = _grid(rows, x, y, fixed, approx)
+            use = ~np.isfinite(exact) & np.isfinite(fallback)  # cells with no exact value at the summary
+            if use.any():  # drawn dotted and named: exact where computed, the approximation elsewhere
+                contour, style = np.where(use, fallback, exact), ":"
+                what = (f"approx. ({labels[0]})" if not np.isfinite(exact).any()
+                        else f"exact where computed, else approx. ({labels[0]})")
+            else:
+                contour, style, what = exact, "--", f"exact theory {sweep.summary}"
+            _heatmap(ax, fig, x, y, _grid(rows, x, y, fixed, mc), contour, f"Monte Carlo {sweep.summary}", what,
+                     style=style)
             ax.set_title(", ".join(f"{k}={v}" for k, v in fixed.items()) or sweep.summary, fontsize=9)
     else:
         x = varying[0]

@@ -14,10 +14,20 @@ from collapsim.sweeps.spec import SUMMARY_STATS, Point, SweepSpec, parse_summary
 
 def point_theory(point: Point) -> tuple[dict, str]:
     """Exact expected curves of one grid point (metric -> (T + 1,)) and the note when there are none."""
+    exact, _, note = point_predictions(point)
+    return exact, note
+
+
+def point_predictions(point: Point) -> tuple[dict, dict, str]:
+    """(exact curves: metric -> (T + 1,), approximations: metric -> (label, (T + 1,)) -- the first of each
+    metric's labelled approximations --, note) of one grid point."""
     from collapsim.runs.registry import entry
 
     pred = entry(point.spec.family).predict(point.spec, point.loop)
-    return {k: np.asarray(v, np.float64) for k, v in pred.curves.items() if v is not None}, pred.note
+    exact = {k: np.asarray(v, np.float64) for k, v in pred.curves.items() if v is not None}
+    approx = {k: (label, np.asarray(curve, np.float64)) for k, by in pred.approx.items()
+              for label, curve in list(by.items())[:1]}
+    return exact, approx, pred.note
 
 
 def summary_value(kind: str, curve: np.ndarray) -> float:
@@ -94,7 +104,7 @@ def finish(sweep: SweepSpec, run: dict, tick=None) -> tuple[list[dict], list[str
         header, table = collapse_table(sweep, rows)
     else:
         for row in rows:
-            row["theory"], note = point_theory(row["point"])
+            row["theory"], row["approx_theory"], note = point_predictions(row["point"])
             if note:
                 notes[note] = True
             if tick is not None:
@@ -177,7 +187,8 @@ def summary_lines(sweep: SweepSpec, rows: list[dict]) -> list[str]:
         th = row["theory"].get(metric)
         never = f">{row['mean'].shape[1] - 1}"  # halving: not within the run's generations
         th_value = None if th is None else summary_value(kind, th)
-        th_text = "" if th is None else (never if np.isnan(th_value) else f"{th_value:.5g}")
+        # nan: a halving time beyond the run, or (final) no exact value at the last generation
+        th_text = "" if th is None else ((never if kind == "halving" else "") if np.isnan(th_value) else f"{th_value:.5g}")
         lines.append("".join(f"{row['point'].assignment[n]!s:>12}" for n in sweep.names)
                      + f"{never if np.isnan(value) else f'{value:.5g}':>18}{'' if kind != 'final' else f'{se:.3g}':>10}{th_text:>12}")
     return lines

@@ -18,7 +18,9 @@ K-tuple judged by one of them uniformly at random: q = (1/R) sum_rho q_rho (eq. 
 Numerics of (Q2): q depends on w only through ratios, so w is scaled to max 1 over the live tokens; with
 t = e^s the integrand t w_x e^{-t w_x} M(t)^(K-1) is an analytic bump in s of width O(1) that decays doubly
 exponentially on the right and like e^s on the left, so the trapezoid rule in s on a fine grid converges
-geometrically (error ~ exp(-pi^2 / h) for step h); the grid runs from t = 1e-14 to t = 60 / min w.
+geometrically (error ~ exp(-pi^2 / h) for step h); the grid runs from t = 1e-30 to t = 60 / min w. The result
+is divided by its sum: the integral gives sum_x q(x) = (sum_y p(y))^K, so the rounding of sum p would grow K-fold
+in every generation of an iterated map.
 
 Chains (the categorical family's mix policy, replace being alpha = 0): the next model is the count
 distribution of n i.i.d. draws from m_t = alpha_t p* + (1 - alpha_t) q(p_{t-1}) (each point real with
@@ -41,7 +43,7 @@ from scipy import stats
 STEP = 0.1
 #: The integral's range in t, relative to the live rewards: below T_LOW the integrand is < T_LOW w_x; above
 #: T_HIGH / min w every term carries e^{-60}.
-T_LOW, T_HIGH = 1e-14, 60.0
+T_LOW, T_HIGH = 1e-30, 60.0
 #: Largest spread (max - min) / b of the live rewards the float64 integral resolves (e^-700 is near float64's
 #: smallest number).
 MAX_SPREAD = 700.0
@@ -72,7 +74,7 @@ def winner_law_one(p, reward, k: int, beta: float) -> np.ndarray:
     integrand = t * w[live] * decay * (m ** (k - 1))[:, None]  # (G, L): dt = t ds
     q = np.zeros_like(p)
     q[live] = k * p[live] * STEP * integrand.sum(axis=0)
-    return q
+    return q / q.sum()
 
 
 def winner_law(p, reward, k: int, beta: float) -> np.ndarray:

@@ -42,9 +42,11 @@ through the map is linearised (a per-word factor fixed by the mean trajectory), 
 The fit: n_eff minimises, over the first F generations only, the squared differences between the measured
 changes from generation 0 (mean over seeds) of unigram entropy, Gini-Simpson and support and the predicted
 changes, each metric scaled by its measured change at generation F (so each counts alike); a grid of log-spaced n_eff refined by a golden
-section search. The interval resamples the seeds (percentile bootstrap of the mean-curve fit); each seed's
-own fit is recorded too. The later generations are held out: the
-prediction error there is what the comparison reports.
+section search. With at least BOOTSTRAP_SEEDS seeds the interval resamples the seeds (percentile bootstrap
+of the mean-curve fit); with fewer, a bootstrap over 2-4 seeds only returns the per-seed fits again (a 2-seed
+run gave [5,955, 1e8]), so the report gives the per-seed range and calls it that. Each seed's own fit is
+recorded too. The later generations are held out: the prediction error there is what the comparison reports.
+The fitted curves are in-sample on generations 1..F: they are a diagnostic, never an exact theory.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ from scipy.special import gammaln, psi
 PREDICTED = ("unigram_entropy", "gini_simpson", "support", "tail_mass")
 FITTED_ON = ("unigram_entropy", "gini_simpson", "support")
 N_EFF_RANGE = (2.0, 1e8)
+#: Fewer seeds than this: no bootstrap interval, the per-seed range instead.
+BOOTSTRAP_SEEDS = 8
 
 
 def moments(q, u, n_eff: float, alpha, factors=None) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +161,7 @@ def fit_n_eff(obs: dict, q, u, alpha, n_words: int, F: int, scale: dict | None =
 class FitReport(NamedTuple):
     n_eff: float  # fitted on the mean over seeds
     per_seed: list
-    interval: list  # 95% percentile-bootstrap interval over seeds (resampled seeds, mean-curve fit), [lo, hi]
+    interval: list  # [lo, hi]: a 95% percentile bootstrap over seeds (>= BOOTSTRAP_SEEDS), else the per-seed range
     fit_generations: int  # F
     curves: dict  # metric -> (T + 1,) predicted, anchored at the measured generation 0
     heldout_error: dict  # metric -> {"mean_abs": float, "max_abs_z": float} over generations F+1..T
@@ -167,8 +171,20 @@ class FitReport(NamedTuple):
         """True when the fit ran to an end of N_EFF_RANGE: the fitted generations do not pin n_eff down."""
         return self.n_eff > N_EFF_RANGE[1] / 2 or self.n_eff < 2 * N_EFF_RANGE[0]
 
+    @property
+    def bootstrapped(self) -> bool:
+        """True when ``interval`` is a bootstrap interval (enough seeds), False when it is the per-seed range."""
+        return len(self.per_seed) >= BOOTSTRAP_SEEDS
+
+    def interval_text(self) -> str:
+        lo, hi = self.interval
+        return (f"95% bootstrap over seeds {lo:.3g}-{hi:.3g}" if self.bootstrapped
+                else f"per-seed range {lo:.3g}-{hi:.3g} over {len(self.per_seed)} seeds, not a 95% interval")
+
     def to_config(self) -> dict:
-        return {"n_eff": self.n_eff, "n_eff_at_range_end": self.at_bound, "n_eff_per_seed": self.per_seed, "n_eff_interval95": self.interval,
+        interval = "n_eff_interval95" if self.bootstrapped else "n_eff_per_seed_range"
+        return {"kind": "fitted: a diagnostic, in-sample on fit_generations", "n_eff": self.n_eff,
+                "n_eff_at_range_end": self.at_bound, "n_eff_per_seed": self.per_seed, interval: self.interval,
                 "fit_generations": list(range(1, self.fit_generations + 1)), "fitted_on": list(FITTED_ON),
                 "heldout_error": self.heldout_error}
 
@@ -191,8 +207,8 @@ def fit_and_predict(per_chain: dict, q, u, alpha, n_words: int, fit_generations:
     per_seed = [fit_n_eff({k: np.asarray(per_chain[k], np.float64)[i] for k in PREDICTED}, q, u, alpha, n_words, F, scale,
                           factors)
                 for i in range(seeds)]
-    interval = [float("nan"), float("nan")]
-    if seeds > 1:  # percentile bootstrap over seeds of the mean-curve fit (per-seed fits are heavy-tailed)
+    interval = [float(min(per_seed)), float(max(per_seed))]
+    if seeds >= BOOTSTRAP_SEEDS:  # percentile bootstrap over seeds of the mean-curve fit (per-seed fits are heavy-tailed)
         rng = np.random.default_rng(0)
         boots = []
         for _ in range(bootstrap):

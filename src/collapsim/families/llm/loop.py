@@ -251,11 +251,10 @@ def predict_runs(spec, loop, per_chain: dict):
     factors = decoding_factors(p, alpha) if "words_per_text" not in loop.derived else None
     rep = th.fit_and_predict(per_chain, q, u, alpha, max(1, int(round(p.eval_texts * words_per_text))),
                              factors=factors)
-    lo, hi = rep.interval
     fitted = (f"n_eff at the end of its range ({rep.n_eff:.3g}: no drift the theory can fit)" if rep.at_bound
-              else f"n_eff = {rep.n_eff:.4g} tokens (95% bootstrap over seeds {lo:.3g}-{hi:.3g})")
-    note = (f"theory: Wright-Fisher unigram drift, {fitted}, fitted on generations 1..{rep.fit_generations}\n"
-            f"(Gini-Simpson exact, entropy/support/tail small-noise Beta law), anchored at generation 0")
+              else f"n_eff = {rep.n_eff:.4g} tokens ({rep.interval_text()})")
+    note = (f"fitted, not exact: Wright-Fisher unigram drift, {fitted}, fitted on generations 1..{rep.fit_generations} "
+            f"(in-sample)\n(Gini-Simpson exact given n_eff, entropy/support/tail small-noise Beta law), anchored at generation 0")
     errors = ", ".join(f"{k} {v['mean_abs']:.3g} (|z| <= {v['max_abs_z']:.2g})" for k, v in rep.heldout_error.items()
                        if v["mean_abs"] is not None and v["max_abs_z"] is not None)
     if errors:
@@ -270,7 +269,9 @@ def predict_runs(spec, loop, per_chain: dict):
     words = spec.samples * words_per_text
     config = {"theory_fit": rep.to_config() | {"tokens_per_generation": words, "n_eff_over_tokens": rep.n_eff / words,
                                                "decoding_map": factors is not None}}
-    return Prediction(rep.curves, {}, note), config
+    label = f"Wright-Fisher drift (n_eff fitted on gens 1..{rep.fit_generations})"
+    fitted_curves = {k: {label: curve} for k, curve in rep.curves.items()}
+    return Prediction({}, {}, note, fitted_curves, tuple(range(1, rep.fit_generations + 1))), config
 
 
 def title(spec) -> str:
