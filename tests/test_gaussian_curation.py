@@ -161,3 +161,15 @@ def test_gmm_curation_raises_expected_reward():
     out = simulate(spec, loop)
     assert out["expected_reward"][:, 0] == pytest.approx(0.4, abs=1e-6)
     assert out["expected_reward"][:, 1].mean() > 0.4 + 0.2
+
+
+def test_a_reward_without_curation_changes_no_gaussian_number():
+    """--reward linear at K = 1 only adds expected_reward: every other metric is the plain run's, to float32
+    rounding (the extra metric output changes how XLA fuses the fit's reductions: ~1e-7 apart, not bitwise)."""
+    base = dict(samples=10, generations=3, seeds=32, seed=4, method="explicit", policy="mix", alpha="0.2")
+    plain, _, plain_loop = resolve(RunSpec("gaussian", {}, {}, **base))
+    rewarded, _, loop = resolve(RunSpec("gaussian", {"reward": "linear"}, {}, **base))
+    a, b = simulate(plain, plain_loop), simulate(rewarded, loop)
+    assert set(b) == set(a) | {"expected_reward"}
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5, err_msg=name)
