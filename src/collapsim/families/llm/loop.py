@@ -123,10 +123,7 @@ def build(spec):
         folder = P.pretrain(src, shape, settings, progress=report)
     ck = load_checkpoint(folder)
     info = P.read_info(folder)
-    lm = fam.LMSettings(ck.config, src.vocab, src.eot, p.length, p.epochs, p.batch_size, float(p.lr),
-                        bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
-                        float(p.repetition_penalty), int(p.eval_texts),
-                        carry_optimizer=bool(o.get("carry_optimizer", True)))
+    lm = lm_settings(spec, p, ck.config, src)
     fam.validate(lm)
     progress = fam.Progress(spec.generations, spec.seeds, lm.epochs)
     family = fam.gpt2_family(lm, progress)
@@ -145,6 +142,17 @@ def build(spec):
         "true_unigram": S.unigram_law(src),
     }
     return Loop(family, params, False, derived)
+
+
+def lm_settings(spec, p: LoopPreset, cfg, src):
+    """The GPT-2 learner's settings for a spec on the known source (its preset ``p``, model config ``cfg``)."""
+    from collapsim.families.llm import family as fam
+
+    o = spec.family_options
+    return fam.LMSettings(cfg, src.vocab, src.eot, p.length, p.epochs, p.batch_size, float(p.lr),
+                          bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
+                          float(p.repetition_penalty), int(p.eval_texts),
+                          carry_optimizer=bool(o.get("carry_optimizer", True)))
 
 
 def _check(p: LoopPreset) -> None:
@@ -234,6 +242,30 @@ def decoding_factors(p: LoopPreset, alpha):
 
     src = _source(p)
     return D.unigram_factors(src.initial, src.transition, src.length, alpha, p.temperature, p.top_k)
+
+
+def calibration(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
+    """The cached calibration of the spec's learner (:func:`collapsim.families.llm.calibration.calibrate`): S
+    one-generation fine-tunes of the base model on ``spec.samples`` fresh texts (``fits`` 0: the default S)."""
+    from pathlib import Path
+
+    from collapsim.families.llm import calibration as cal
+    from collapsim.families.llm import pretrain as P
+
+    p = preset(spec)
+    src = _source(p)
+    shape = P.ModelShape(p.n_layer, p.n_embd, p.n_head)
+    base_hash = P.content_hash(src, shape, pretrain_settings(p))
+    assert Path(loop.derived["base_model"]["folder"]).name == base_hash
+    cfg = _model_config(loop)
+    lm = lm_settings(spec, p, cfg, src)
+    return cal.calibrate(lm, loop.params, base_hash, spec.samples, fits or cal.DEFAULT_FITS, quiet=quiet)
+
+
+def _model_config(loop):
+    from collapsim.gpt2.checkpoint import load_checkpoint
+
+    return load_checkpoint(loop.derived["base_model"]["folder"]).config
 
 
 def predict_runs(spec, loop, per_chain: dict):
