@@ -87,9 +87,15 @@ def gpt2_measure(lm, texts: int):
     return measure
 
 
+#: Evaluations of the base model whose mean metrics anchor the forecast at generation 0.
+BASE_EVALUATIONS = 8
+
+
 def content_hash(base_hash: str, lm, n: int, fits: int, measure_texts: int, seed: int) -> str:
     blob = json.dumps({"base": base_hash, "epochs": lm.epochs, "batch_size": lm.batch_size, "lr": lm.lr,
                        "length": lm.length, "n": n, "fits": fits, "measure_texts": measure_texts, "seed": seed,
+                       "eval_texts": lm.eval_texts, "decoding": [lm.temperature, lm.top_k, lm.top_p,
+                                                                 lm.repetition_penalty],
                        "version": CALIBRATION_VERSION}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -101,7 +107,7 @@ def calibrate(lm, params, base_hash: str, n: int, fits: int = DEFAULT_FITS, meas
     lm: the run's :class:`~collapsim.families.llm.family.LMSettings`; params: the family's parameter pytree
     (:func:`~collapsim.families.llm.family.make_params`); base_hash: the base model's content hash.
     Keys: n_eff, n_eff_se, rho, rho_se, n_eff_band (one SE), fits, n, tokens, mean_law, spread,
-    measurement, bias_l1 (|m - u|_1), seconds, hash, what (a sentence)."""
+    measurement, bias_l1 (|m - u|_1), base_metrics (:func:`base_metrics`), seconds, hash, what (a sentence)."""
     from collapsim.families.llm import family as fam
 
     h = content_hash(base_hash, lm, n, fits, measure_texts, seed)
@@ -121,6 +127,7 @@ def calibrate(lm, params, base_hash: str, n: int, fits: int = DEFAULT_FITS, meas
     t0 = time.perf_counter()
     halves = fit_laws(family, params, n, fits, gpt2_measure(lm, measure_texts // 2), seed, report)
     est = C.estimate_noise(halves=halves)
+    base = base_metrics(lm, params, seed)
     u = np.asarray(params["truth"], np.float64)
     u = u / u.sum()
     lo, hi = est.n_eff_band()
@@ -128,13 +135,26 @@ def calibrate(lm, params, base_hash: str, n: int, fits: int = DEFAULT_FITS, meas
            "n_eff_band": [lo, hi if math.isfinite(hi) else None], "fits": fits, "n": n, "tokens": n * lm.length,
            "measure_texts": measure_texts, "seed": seed, "mean_law": est.mean_law.tolist(), "spread": est.spread,
            "measurement": est.measurement, "bias_l1": float(np.abs(est.mean_law - u).sum()),
-           "seconds": round(time.perf_counter() - t0, 2), "hash": h,
+           "base_metrics": base, "seconds": round(time.perf_counter() - t0, 2), "hash": h,
            "what": (f"{fits} fine-tunes of the base model (fresh AdamW, the protocol's epochs/batch/lr) on {n} "
                     f"fresh source texts each; n_eff by moments (eq. C2) with the measurement noise of "
                     f"{measure_texts // 2}+{measure_texts // 2} generated texts removed (eq. C3), SE jackknife "
                     f"over the fits")}
     _write(path, cal)
     return cal
+
+
+def base_metrics(lm, params, seed: int = 0, evaluations: int = BASE_EVALUATIONS) -> dict:
+    """The base model's metrics as the loop measures them (decoded, ``lm.eval_texts`` texts), the mean over
+    ``evaluations`` independent draws: metric -> float. The forecast starts there (generation 0 is the base
+    model in every protocol)."""
+    import jax
+
+    from collapsim.families.llm import family as fam
+
+    root = jax.random.fold_in(jax.random.key(seed), 1 << 20)
+    runs = [fam.lm_metrics(jax.random.fold_in(root, i), params["base"], params, lm) for i in range(evaluations)]
+    return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
 
 
 def _write(path, cal: dict) -> None:
