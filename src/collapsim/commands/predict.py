@@ -26,8 +26,8 @@ def predict():
               help="Texts per generation (n).")
 @click.option("--policy", type=click.Choice(("replace", "mix")), default="replace", show_default=True)
 @click.option("--alpha", type=str, default=None, help="Real share per generation under mix (a number or schedule).")
-@click.option("--fits", type=click.IntRange(3, 1000), default=0,
-              help="One-generation fine-tunes in the calibration (default 16).")
+@click.option("--fits", type=click.IntRange(3, 1000), default=16, show_default=True,
+              help="One-generation fine-tunes in the calibration (S).")
 @click.option("--epochs", type=click.IntRange(0), default=0, help="Fine-tuning epochs (0: the preset's).")
 @click.option("--lr", type=float, default=0.0, help="Fine-tuning learning rate (0: the preset's).")
 @click.option("--temperature", type=float, default=0.0, help="Sampling temperature (0: the preset's).")
