@@ -18,8 +18,13 @@ K, N, FITS = 12, 40, 300
 def learner():
     import jax.numpy as jnp
 
+    import jax
+
     truth = cat.zipf_truth(K, 1.0)
-    return cat.categorical(K), cat.make_params(jnp.asarray(truth, jnp.float32)), np.asarray(truth, np.float64)
+    fam = cat.categorical(K)
+    # compiled once (the GPT-2 family is called eagerly; 300 eager count fits would cost seconds)
+    fam = fam._replace(sample_real=jax.jit(fam.sample_real, static_argnums=2), fit=jax.jit(fam.fit))
+    return fam, cat.make_params(jnp.asarray(truth, jnp.float32)), np.asarray(truth, np.float64)
 
 
 def _exact(key, model):
@@ -29,12 +34,13 @@ def _exact(key, model):
 def _counted(m):
     """measure(key, model): the law read from m draws of the model (a noisy reading, like GPT-2's texts)."""
     import jax
+    import jax.numpy as jnp
 
-    def measure(key, model):
-        x = cat.sample_tokens(key, model["probs"], m)
-        return np.bincount(np.asarray(x), minlength=K) / m
+    @jax.jit
+    def read(key, probs):
+        return jnp.bincount(cat.sample_tokens(key, probs, m), length=K) / m
 
-    return measure
+    return lambda key, model: read(key, model["probs"])
 
 
 def test_count_learner_n_eff_is_n_when_read_exactly(learner):
