@@ -95,3 +95,36 @@ def test_forecast_band_brackets_the_forecast_and_shrinks_with_the_se():
     assert wide["se"]["gini_simpson"][-1] > 0
     z = C.forecast_error([1.0, 2.0], [0.3, 0.0], [0.7, 2.0], [0.4, 0.0])
     assert z[0] == pytest.approx(0.6) and np.isnan(z[1])
+
+
+def test_predict_refuses_a_policy_it_does_not_cover_in_one_line():
+    from click.testing import CliRunner
+
+    from collapsim.commands.cli import main
+
+    res = CliRunner().invoke(main, ["predict", "gpt2", "--policy", "accumulate"])
+    assert res.exit_code == 2 and "accumulate" in res.output
+
+
+@pytest.mark.slow  # three micro fine-tunes and a forecast, about 30-60 s on a shared 2-core machine
+def test_predict_gpt2_writes_the_forecast_folder_without_a_loop(tmp_path, monkeypatch):
+    import csv
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "collapsim", "predict", "gpt2", "--preset", "micro", "--generations", "3",
+           "--samples", "8", "--fits", "3", "--out", str(tmp_path / "f")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "forecast from calibration (n_eff = " in res.stdout and "no loop run" in res.stdout
+    cfg = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert cfg["calibration"]["fits"] == 3 and cfg["kind"].startswith("approximate")
+    rows = list(csv.DictReader(open(tmp_path / "f" / "forecast.csv")))
+    assert {r["label"] for r in rows} == {"forecast", "band_lo", "band_hi", "calibration_se"}
+    assert {r["kind"] for r in rows} == {"approximate"}
+    first = (tmp_path / "f" / "forecast.csv").read_bytes()
+    again = subprocess.run(cmd, capture_output=True, text=True)  # from the cached calibration: same numbers
+    assert again.returncode == 0 and "calibrating" not in again.stderr
+    assert (tmp_path / "f" / "forecast.csv").read_bytes() == first
