@@ -106,7 +106,7 @@ def test_predict_refuses_a_policy_it_does_not_cover_in_one_line():
     assert res.exit_code == 2 and "accumulate" in res.output
 
 
-@pytest.mark.slow  # three micro fine-tunes and a forecast, about 30-60 s on a shared 2-core machine
+@pytest.mark.slow  # pretrains the micro base in a fresh cache, 3 fine-tunes, a forecast: 351 s on the loaded 2-core machine
 def test_predict_gpt2_writes_the_forecast_folder_without_a_loop(tmp_path, monkeypatch):
     import csv
     import json
