@@ -256,7 +256,8 @@ def reward_vectors(name: str, unigram, seed: int = 0) -> np.ndarray:
     (so integer token rewards give integer text rewards, the lattice the exact theory needs).
 
     ``good``: 1 on a seeded quarter of the tokens (ceil(V / 4)), 0 elsewhere: a text's reward is its count of
-    good tokens, 0..L. ``several``: the tokens split at random into three thirds, reward j 1 on third j.
+    good tokens, 0..L. ``several``: three disjoint seeded quarters of the tokens (floor(V / 4) each, at least
+    one), reward j 1 on quarter j (the mean over the three is not a constant, as it would be for a partition).
     ``rank``: 1 - rank / (V - 1) by the truth's unigram law ``unigram`` (V,) (its most frequent token 1), on the
     lattice of step 1 / (V - 1). ``random``: one standard normal vector (no lattice: no exact theory).
     Drawn with ``seed`` (the run's) from a stream of their own.
@@ -270,9 +271,9 @@ def reward_vectors(name: str, unigram, seed: int = 0) -> np.ndarray:
         return out
     if name == "several":
         out = np.zeros((3, vocab))
-        perm = r.permutation(vocab)
-        for j in range(3):
-            out[j, perm[j::3]] = 1.0
+        perm, size = r.permutation(vocab), max(1, vocab // 4)
+        for j in range(3):  # disjoint quarters (the last may be empty for V < 3: a judge with no preference)
+            out[j, perm[j * size:(j + 1) * size]] = 1.0
         return out
     if name == "rank":
         rank = np.empty(vocab)
@@ -743,8 +744,8 @@ ENTRY = Entry(
                target="params", low=0),
         Option("reward", str, "none", "Per-token reward for --curate and expected_reward; a text scores the sum over "
                "its tokens: good (1 on a seeded quarter of the tokens), rank (the truth's most frequent token 1, its "
-               "least 0), random (a normal vector drawn with --seed), several (three: 1 on a seeded third each, "
-               "each K-tuple judged by one at random).", choices=REWARDS),
+               "least 0), random (a normal vector drawn with --seed), several (three: 1 on a seeded quarter each, "
+               "disjoint; each K-tuple judged by one at random).", choices=REWARDS),
     ),
     build, predict, title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["length"]
