@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-import jax
 import jax.numpy as jnp
 
 from collapsim.errors import ConfigError
