@@ -95,6 +95,10 @@ def _register():
 
     main.add_command(reproduce, "reproduce")
 
+    from collapsim.commands.predict import predict
+
+    main.add_command(predict, "predict")
+
     from collapsim.commands.llm import bench_llm_cmd, llm
 
     main.add_command(llm, "llm")

@@ -33,7 +33,7 @@ _M_ARENA_MAX = -8
 # Families whose fit is a training loop (the registry's host-driver families; a test keeps the two equal).
 TRAINING_LOOP_FAMILIES = ("gpt2",)
 # Command-line prefixes whose work is a training loop of a neural network.
-TRAINING_LOOP_COMMANDS = tuple(("run", f) for f in TRAINING_LOOP_FAMILIES) + (("llm",), ("bench", "llm"))
+TRAINING_LOOP_COMMANDS = tuple(("run", f) for f in TRAINING_LOOP_FAMILIES) + (("llm",), ("bench", "llm"), ("predict",))
 
 
 def _config_family(argv: list[str]) -> str | None:

@@ -244,6 +244,62 @@ def make_params(truth: Chain, order: int, length: int, temperature: float = 1.0,
     }
 
 
+# ---------------------------------------------------------------------------------------- rewards (--curate)
+
+REWARDS = ("none", "good", "rank", "random", "several")
+#: How many reward vectors each built-in reward has; "several" judges each K-tuple by one of them at random.
+REWARD_COUNT = {"none": 0, "good": 1, "rank": 1, "random": 1, "several": 3}
+
+
+def reward_vectors(name: str, unigram, seed: int = 0) -> np.ndarray:
+    """The per-token rewards (m, V) float64 of a built-in reward; a text scores the SUM of its tokens' rewards
+    (so integer token rewards give integer text rewards, the lattice the exact theory needs).
+
+    ``good``: 1 on a seeded quarter of the tokens (ceil(V / 4)), 0 elsewhere: a text's reward is its count of
+    good tokens, 0..L. ``several``: three disjoint seeded quarters of the tokens (floor(V / 4) each, at least
+    one), reward j 1 on quarter j (the mean over the three is not a constant, as it would be for a partition).
+    ``rank``: 1 - rank / (V - 1) by the truth's unigram law ``unigram`` (V,) (its most frequent token 1), on the
+    lattice of step 1 / (V - 1). ``random``: one standard normal vector (no lattice: no exact theory).
+    Drawn with ``seed`` (the run's) from a stream of their own.
+    """
+    unigram = np.asarray(unigram)
+    vocab = unigram.shape[0]
+    r = np.random.default_rng([seed, 0x5EED])
+    if name == "good":
+        out = np.zeros((1, vocab))
+        out[0, r.permutation(vocab)[:-(-vocab // 4)]] = 1.0
+        return out
+    if name == "several":
+        out = np.zeros((3, vocab))
+        perm, size = r.permutation(vocab), max(1, vocab // 4)
+        for j in range(3):  # disjoint quarters (the last may be empty for V < 3: a judge with no preference)
+            out[j, perm[j * size:(j + 1) * size]] = 1.0
+        return out
+    if name == "rank":
+        rank = np.empty(vocab)
+        rank[np.argsort(-unigram, kind="stable")] = np.arange(vocab)
+        return (1.0 - rank / max(vocab - 1, 1))[None]
+    if name == "random":
+        return r.standard_normal((1, vocab))
+    raise ConfigError(f"unknown --reward {name!r}; choose one of {', '.join(REWARDS)}")
+
+
+def reward_lattice(name: str, vocab: int) -> float | None:
+    """The step d of the lattice a built-in reward lives on (token rewards = d x whole numbers), None if none."""
+    return {"good": 1.0, "several": 1.0, "rank": 1.0 / max(vocab - 1, 1)}.get(name)
+
+
+def text_rewards(x: jax.Array, reward: jax.Array) -> jax.Array:
+    """(n, m): the summed per-token rewards of texts x (n, L) under each of the m reward vectors (m, V)."""
+    return reward.T[x].sum(axis=1)
+
+
+def expected_text_reward(opening: jax.Array, table: jax.Array, reward: jax.Array, length: int, order: int):
+    """E_model[reward of a text], exactly: L p . mean_m r, p the model's position-averaged unigram law."""
+    p, _ = position_laws(opening, table, length, order)
+    return length * p @ reward.mean(axis=0)
+
+
 # ------------------------------------------------------------------------------- array functions (JAX, one chain)
 
 
@@ -397,13 +453,16 @@ EXPENSIVE_METRICS = ("distinct_2",)
 
 
 @lru_cache(maxsize=None)
-def ngram(vocab: int, order: int, length: int, tempered: bool = False, truth_order: int = 0) -> Family:
+def ngram(vocab: int, order: int, length: int, tempered: bool = False, truth_order: int = 0,
+          rewarded: bool = False) -> Family:
     """Build the n-gram family (cached: one object, one compile, per setting).
 
     Args:
       vocab: V tokens. order: k >= 1 (contexts of k - 1 tokens). length: L tokens per text (L >= k).
       tempered: apply ``params["temperature"]`` when sampling.
       truth_order: the order J of the truth's tables in the parameters (0: the same as ``order``).
+      rewarded: ``params["reward"]`` (m, V) holds per-token rewards: the family can be curated (a text scores the
+        sum of its tokens' rewards, :func:`text_rewards`) and records ``expected_reward`` of the decoded model.
     """
     R = vocab ** (order - 1)
     truth_order = truth_order or order
@@ -431,9 +490,16 @@ def ngram(vocab: int, order: int, length: int, tempered: bool = False, truth_ord
     def metrics(key, model, params):
         m = ngram_metrics(model["opening"], model["table"], params, length, order)
         m["distinct_2"] = distinct_bigrams(sample(key, model, metric_texts(length), params), vocab)
+        if rewarded:
+            m["expected_reward"] = expected_text_reward(decode(model["opening"], params), decode(model["table"], params),
+                                                        params["reward"], length, order)
         return m
 
-    return Family("ngram", init, sample_real, sample, fit, metrics, expensive=EXPENSIVE_METRICS)
+    def reward(x, params):
+        return text_rewards(x, params["reward"])
+
+    return Family("ngram", init, sample_real, sample, fit, metrics, expensive=EXPENSIVE_METRICS,
+                  reward=reward if rewarded else None)
 
 
 def metric_texts(length: int) -> int:
@@ -498,6 +564,110 @@ def predict_spec(spec, loop):
                       "row Gini-Simpson approximate (eq. N2)")
 
 
+IDEAL_LABEL = "ideal learner (n = inf)"
+STATIONARY_LABEL = "stationary point, ideal learner"
+
+
+def predict(spec, loop):
+    """The entry's theory: :func:`curated_prediction` when ``spec.curate`` > 1, else :func:`predict_spec` with,
+    when a reward is set, its expected reward (:func:`uncurated_reward`)."""
+    if spec.curate > 1:
+        return curated_prediction(spec, loop)
+    prediction = predict_spec(spec, loop)
+    if "reward" not in loop.params:
+        return prediction
+    exact, approx = uncurated_reward(spec, loop)
+    curves = {**prediction.curves, **({"expected_reward": exact} if exact is not None else {})}
+    return prediction._replace(curves=curves, approx={**prediction.approx, **approx})
+
+
+def uncurated_reward(spec, loop) -> tuple:
+    """(exact curve or None, approximations) of expected_reward without curation (replace or mix, undecoded,
+    unsmoothed). k = 1: the refit row is the token counts over n L tokens, whose mean is the row itself (real
+    texts have the same token law as generation 0, the ideal learner of the truth), so the curve is constant,
+    exactly. k >= 2: the ideal learner stays at generation 0 (a fixed point), an approximation at finite n."""
+    from collapsim.theory import ngram_curation as nc
+
+    o, p = spec.family_options, spec.params
+    if spec.policy not in ("replace", "mix") or p["temperature"] != 1.0 or p["smoothing"] > 0:
+        return None, {}
+    opening, table = _law64(loop.params["init_opening"]), _law64(loop.params["init_table"])
+    reward = np.asarray(loop.params["reward"], np.float64)
+    value = nc.model_metrics(opening, table, reward, o["length"], o["order"])["expected_reward"]
+    curve = np.full(spec.generations + 1, value)
+    return (curve, {}) if o["order"] == 1 else (None, {"expected_reward": {IDEAL_LABEL: curve}})
+
+
+def curated_prediction(spec, loop):
+    """The theory of a curated replace or mix run (:mod:`collapsim.theory.ngram_curation`), for lattice rewards
+    (``good``, ``rank``, ``several``): exact rows at generation 0 (the model is known) and generation 1 where
+    one curated generation is exact at finite n (the opening law's entropy and support for k >= 2 without a
+    prior weight, Wright-Fisher from the curated opening law; the expected reward for k = 1); the ideal learner's
+    trajectory (n = inf) and, under a constant alpha > 0, its stationary point, as labelled approximations."""
+    from collapsim.theory import Prediction
+    from collapsim.theory import ngram_curation as nc
+
+    o, p = spec.family_options, spec.params
+    k, V, L, n, T = o["order"], o["vocab"], o["length"], spec.samples, spec.generations
+    if spec.policy not in ("replace", "mix"):
+        return Prediction({}, {}, f"no curation theory for policy {spec.policy!r}")
+    if p["temperature"] != 1.0 or p["smoothing"] > 0:
+        return Prediction({}, {}, "no curation theory drawn with decoding or smoothing")
+    step = reward_lattice(o["reward"], V)
+    if step is None:
+        return Prediction({}, {}, f"no exact curation theory for --reward {o['reward']}: text rewards off a lattice "
+                                  "(the recursion over running rewards needs whole multiples of one step; "
+                                  "good, rank and several have one)")
+    reward = np.asarray(loop.params["reward"], np.float64)
+    units = np.rint((reward - reward.min(axis=1, keepdims=True)) / step).astype(np.int64)
+    work = nc.map_work(V, k, L, units)
+    cells = float(V) ** k * nc.levels(units.max(axis=0), L)
+    if work > nc.MAX_WORK or cells > nc.MAX_CELLS:
+        return Prediction({}, {}, f"curation theory skipped: one ideal-learner step needs {work:.2g} multiply-adds")
+    beta, K = spec.reward_temperature, spec.curate
+    alpha = spec.alpha_schedule()
+    opening, table = _law64(loop.params["init_opening"]), _law64(loop.params["init_table"])
+    real = (_law64(loop.params["real_opening"]), np.asarray(loop.params["real_pairs"], np.float64))
+    lattice = (units, step, K, beta, L, k)
+    steps = int(min(T, nc.MAX_WORK // work))  # the trajectory within the work budget; nan after
+    trajectory = nc.ideal_trajectory(opening, table, *lattice, alpha[:steps], *real)
+    ideal = [nc.model_metrics(*m, reward, L, k) for m in trajectory]
+    curves, approx = {}, {}
+    for name in ideal[0]:
+        curve = np.full(T + 1, np.nan)
+        curve[:steps + 1] = [m[name] for m in ideal]
+        approx[name] = {IDEAL_LABEL: curve}
+        curves[name] = np.full(T + 1, np.nan)
+        curves[name][0] = ideal[0][name]
+    curves["opening_support"] = np.full(T + 1, np.nan)
+    curves["opening_support"][0] = float(np.sum(opening > 0))
+    exact_one = "the expected reward (k = 1)" if k == 1 else "nothing"
+    if T >= 1:
+        first_open, first_counts = nc.expected_counts(opening, table, *lattice, float(alpha[0]), *real)
+        if k == 1:
+            curves["expected_reward"][1] = nc.order_one_reward(table[0], first_counts[0], reward, n, L,
+                                                               float(p["prior_weight"]))
+        elif p["prior_weight"] == 0:
+            for name, value in nc.opening_expectations(first_open, n).items():
+                curves[name][1] = value
+            exact_one = "the opening law's entropy and support"
+    note = (f"curated theory: exact at generation 0 and, at generation 1, for {exact_one}; the ideal learner "
+            "(n = inf) drawn as an approximation" + ("" if k == 1 else " (the refit rows C_a / N_a are ratios: "
+                                                      "at finite n their means move by O(1/n))"))
+    if steps < T:
+        note += f"; ideal learner computed to generation {steps} (work budget)"
+    if spec.policy == "mix" and alpha.size and np.all(alpha == alpha[0]) and alpha[0] > 0:
+        try:
+            fixed = nc.stationary_point(opening, table, *lattice, float(alpha[0]), *real,
+                                        max_iter=max(1, int(nc.MAX_WORK // work)))
+        except ValueError as err:
+            note += f"; no stationary point drawn: {err}"
+        else:
+            for name, value in nc.model_metrics(*fixed, reward, L, k).items():
+                approx[name][STATIONARY_LABEL] = np.full(T + 1, value)
+    return Prediction(curves, approx, note)
+
+
 # ---------------------------------------------------------------------------------------------------- entry
 
 
@@ -528,9 +698,13 @@ def build(spec) -> Loop:
     check(spec)
     k, V, L = o["order"], o["vocab"], o["length"]
     truth = truth_chain(o["init"], V, k, L, o["branching"], o["teleport"], spec.seed)
+    if spec.curate > 1 and o["reward"] == "none":
+        raise ConfigError(f"--curate {spec.curate} needs a reward to curate by: --reward {', '.join(REWARDS[1:])}")
     params = make_params(truth, k, L, p["temperature"], p["smoothing"], p["prior_weight"])
+    if o["reward"] != "none":
+        params["reward"] = jnp.asarray(reward_vectors(o["reward"], unigram_law(truth, L), spec.seed).astype(np.float32))
     resolve_method(spec, False, False)  # explicit only: refuses --method shortcut in one line
-    family = ngram(V, k, L, tempered=p["temperature"] != 1.0, truth_order=truth.order)
+    family = ngram(V, k, L, tempered=p["temperature"] != 1.0, truth_order=truth.order, rewarded=o["reward"] != "none")
     u = np.asarray(params["unigram"], np.float64)
     derived = {"truth_order": truth.order, "unigram": u / u.sum()}
     return Loop(family, params, False, derived)
@@ -541,8 +715,9 @@ def title(spec) -> str:
     extra = [f"temperature={p['temperature']:g}"] if p["temperature"] != 1.0 else []
     extra += [f"smoothing={p['smoothing']:g}"] if p["smoothing"] > 0 else []
     extra += [f"prior weight={p['prior_weight']:g}"] if p["prior_weight"] > 0 else []
+    curated = f", curate={spec.curate} ({o['reward']}, beta={spec.reward_temperature:g})" if spec.curate > 1 else ""
     return (f"ngram k={o['order']} V={o['vocab']} L={o['length']} ({o['init']}), n={spec.samples} texts, {spec.policy}"
-            + alpha_title(spec) + (", " + ", ".join(extra) if extra else "") + f", {spec.seeds} chains")
+            + alpha_title(spec) + curated + (", " + ", ".join(extra) if extra else "") + f", {spec.seeds} chains")
 
 
 def footprint(spec) -> tuple:
@@ -567,8 +742,12 @@ ENTRY = Entry(
         Option("smoothing", float, 0.0, "Add-lambda smoothing of the refit counts.", target="params", low=0),
         Option("prior_weight", float, 0.0, "kappa pseudo-counts toward the previous model (0: pure counts).",
                target="params", low=0),
+        Option("reward", str, "none", "Per-token reward for --curate and expected_reward; a text scores the sum over "
+               "its tokens: good (1 on a seeded quarter of the tokens), rank (the truth's most frequent token 1, its "
+               "least 0), random (a normal vector drawn with --seed), several (three: 1 on a seeded quarter each, "
+               "disjoint; each K-tuple judged by one at random).", choices=REWARDS),
     ),
-    build, predict_spec, title,
+    build, predict, title,
     lambda spec, shortcut: float(spec.seeds) * spec.generations * spec.samples * spec.family_options["length"]
     * (2 if spec.policy == "mix" else 1) * buffer_factor(spec),
     footprint,
@@ -577,5 +756,7 @@ ENTRY = Entry(
     criterion=Criterion("support", 1.0, "support 1 (one token left)"),
     smallest=({"samples": 1, "vocab": 6, "length": 4, "init": "random", "branching": 3},
               {"samples": 1, "vocab": 5, "length": 4, "order": 3, "init": "random", "branching": 2,
-               "temperature": 0.8, "smoothing": 0.5}),
+               "temperature": 0.8, "smoothing": 0.5},
+              {"samples": 1, "vocab": 5, "length": 4, "init": "random", "branching": 2, "reward": "several",
+               "curate": 3}),
 )

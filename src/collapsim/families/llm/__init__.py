@@ -40,6 +40,9 @@ ENTRY = Entry(
         Option("carry_optimizer", bool, True, "With continued training, carry the AdamW state from generation to "
                "generation as well as the weights (the published protocol), or start a fresh optimizer on the "
                "carried weights (--fresh-optimizer).", flag="fresh-optimizer"),
+        Option("forecast", bool, True, "Draw the forecast from the calibration (S one-generation fine-tunes of "
+               "the base model, cached; collapsim predict gpt2) beside the LM, or not (--no-forecast).",
+               flag="no-forecast"),
         Option("epochs", int, 0, "Fine-tuning epochs per generation (0: the preset's).", low=0),
         Option("lr", float, 0.0, "Fine-tuning learning rate (0: the preset's).", low=0),
         Option("length", int, 0, "Words per text (0: the preset's).", low=0),

@@ -123,10 +123,7 @@ def build(spec):
         folder = P.pretrain(src, shape, settings, progress=report)
     ck = load_checkpoint(folder)
     info = P.read_info(folder)
-    lm = fam.LMSettings(ck.config, src.vocab, src.eot, p.length, p.epochs, p.batch_size, float(p.lr),
-                        bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
-                        float(p.repetition_penalty), int(p.eval_texts),
-                        carry_optimizer=bool(o.get("carry_optimizer", True)))
+    lm = lm_settings(spec, p, ck.config, src)
     fam.validate(lm)
     progress = fam.Progress(spec.generations, spec.seeds, lm.epochs)
     family = fam.gpt2_family(lm, progress)
@@ -145,6 +142,17 @@ def build(spec):
         "true_unigram": S.unigram_law(src),
     }
     return Loop(family, params, False, derived)
+
+
+def lm_settings(spec, p: LoopPreset, cfg, src):
+    """The GPT-2 learner's settings for a spec on the known source (its preset ``p``, model config ``cfg``)."""
+    from collapsim.families.llm import family as fam
+
+    o = spec.family_options
+    return fam.LMSettings(cfg, src.vocab, src.eot, p.length, p.epochs, p.batch_size, float(p.lr),
+                          bool(o.get("continue_training", True)), float(p.temperature), int(p.top_k), float(p.top_p),
+                          float(p.repetition_penalty), int(p.eval_texts),
+                          carry_optimizer=bool(o.get("carry_optimizer", True)))
 
 
 def _check(p: LoopPreset) -> None:
@@ -236,6 +244,94 @@ def decoding_factors(p: LoopPreset, alpha):
     return D.unigram_factors(src.initial, src.transition, src.length, alpha, p.temperature, p.top_k)
 
 
+def calibration(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
+    """The cached calibration of the spec's learner (:func:`collapsim.families.llm.calibration.calibrate`): S
+    one-generation fine-tunes of the base model on ``spec.samples`` fresh texts (``fits`` 0: the default S)."""
+    from pathlib import Path
+
+    from collapsim.families.llm import calibration as cal
+    from collapsim.families.llm import pretrain as P
+
+    p = preset(spec)
+    src = _source(p)
+    shape = P.ModelShape(p.n_layer, p.n_embd, p.n_head)
+    base_hash = P.content_hash(src, shape, pretrain_settings(p))
+    assert Path(loop.derived["base_model"]["folder"]).name == base_hash
+    cfg = _model_config(loop)
+    lm = lm_settings(spec, p, cfg, src)
+    return cal.calibrate(lm, loop.params, base_hash, spec.samples, fits or cal.DEFAULT_FITS, quiet=quiet)
+
+
+#: The policies the forecast covers: eq. (L1)'s training law a_t u + (1 - a_t) p_{t-1}.
+FORECAST_POLICIES = ("replace", "mix")
+
+
+def forecast(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
+    """The forecast of the spec's loop from its calibration alone (no loop run): eqs. (L2)-(L5) at the
+    calibrated n_eff and at n_eff's one-SE band, started at the base model's measured metrics.
+
+    Returns {"calibration": the calibration dict, "label": the curve's label, "forecast" / "lo" / "hi" / "se":
+    metric -> (T + 1,)} for the theory's PREDICTED metrics."""
+    from collapsim.theory import calibration as C
+    from collapsim.theory import llm as th
+
+    if spec.policy not in FORECAST_POLICIES or "words_per_text" in loop.derived:
+        raise ConfigError(f"no forecast for policy {spec.policy!r} or a corpus run: the forecast covers "
+                          f"{' and '.join(FORECAST_POLICIES)} on the known source")
+    cal = calibration(spec, loop, fits, quiet)
+    p = preset(spec)
+    q = np.asarray(loop.derived["base_unigram"], np.float64)
+    u = np.asarray(loop.derived["true_unigram"], np.float64)
+    alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
+    noise = C.NoiseEstimate(cal["rho"], cal["rho_se"], np.asarray(cal["mean_law"]), cal["spread"],
+                            cal["measurement"], cal["fits"])
+    fc = C.forecast(q, u, noise, alpha, p.eval_texts * p.length, decoding_factors(p, alpha))
+    for k in th.PREDICTED:  # start at the base model's measured value (generation 0 of every protocol)
+        shift = cal["base_metrics"][k] - fc["forecast"][k][0]
+        for part in ("forecast", "lo", "hi"):
+            fc[part][k] = fc[part][k] + shift
+    label = f"forecast from calibration (n_eff = {cal['n_eff']:.4g} +- {cal['n_eff_se']:.2g})"
+    return {"calibration": cal, "label": label, **fc}
+
+
+def forecast_report(fc: dict, per_chain: dict) -> dict:
+    """Per generation and metric: LM mean, seed SE, forecast, calibration SE and the error in combined SE."""
+    from collapsim.theory import calibration as C
+
+    out = {}
+    for k, f in fc["forecast"].items():
+        vals = np.asarray(per_chain[k], np.float64)
+        mean = vals.mean(0)
+        se = vals.std(0, ddof=1) / np.sqrt(vals.shape[0])
+        z = C.forecast_error(mean, se, f, fc["se"][k])
+        out[k] = {"lm_mean": mean.tolist(), "seed_se": se.tolist(), "forecast": np.asarray(f).tolist(),
+                  "calibration_se": np.asarray(fc["se"][k]).tolist(), "error_combined_se": z.tolist(),
+                  "max_abs_error_combined_se": float(np.nanmax(np.abs(z[1:]))) if z.size > 1 else None}
+    return out
+
+
+def forecast_table(rep: dict, generations) -> str:
+    """The printed per-generation forecast error: one row per generation, LM / forecast / z per metric."""
+    names = list(rep)
+    head = "gen " + "".join(f"{k:>30}" for k in names)
+    lines = ["forecast from calibration vs LM: mean (forecast) [error in combined SE = sqrt(seed SE^2 + "
+             "calibration SE^2)]", head]
+    for g in generations:
+        cells = []
+        for k in names:
+            r = rep[k]
+            z = r["error_combined_se"][g]
+            cells.append(f"{r['lm_mean'][g]:.4g} ({r['forecast'][g]:.4g}) [{z:+.1f}]".rjust(30))
+        lines.append(f"{g:<4}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def _model_config(loop):
+    from collapsim.gpt2.checkpoint import load_checkpoint
+
+    return load_checkpoint(loop.derived["base_model"]["folder"]).config
+
+
 def predict_runs(spec, loop, per_chain: dict):
     """(Prediction with the fitted Wright-Fisher curves, what config.json records about the fit)."""
     from collapsim.theory import Prediction
@@ -271,7 +367,24 @@ def predict_runs(spec, loop, per_chain: dict):
                                                "decoding_map": factors is not None}}
     label = f"Wright-Fisher drift (n_eff fitted on gens 1..{rep.fit_generations})"
     fitted_curves = {k: {label: curve} for k, curve in rep.curves.items()}
-    return Prediction({}, {}, note, fitted_curves, tuple(range(1, rep.fit_generations + 1))), config
+    approx = {}
+    if spec.family_options.get("forecast", True) and "words_per_text" not in loop.derived:
+        fc = forecast(spec, loop)
+        frep = forecast_report(fc, per_chain)
+        approx = {k: {fc["label"]: fc["forecast"][k], "forecast band: n_eff - 1 SE": fc["lo"][k],
+                      "forecast band: n_eff + 1 SE": fc["hi"][k]} for k in fc["forecast"]}
+        cal = {k: v for k, v in fc["calibration"].items() if k != "mean_law"}
+        config["forecast"] = {"kind": "approximate: a forecast from a calibration that never saw the loop",
+                              "label": fc["label"], "calibration": cal, "per_generation": frep,
+                              "covers": "replace and mix from generation 1; with continued training the carried "
+                                        "weights and AdamW state after generation 1 are not in the calibration"}
+        gens = sorted(set(np.linspace(0, spec.generations, min(6, spec.generations + 1)).round().astype(int).tolist()))
+        worst = ", ".join(f"{k} {v['max_abs_error_combined_se']:.2g}" for k, v in frep.items()
+                          if v["max_abs_error_combined_se"] is not None)
+        note += (f"\n{fc['label']}: approximate, from {cal['fits']} one-generation fine-tunes that never saw the "
+                 f"loop\n" + forecast_table(frep, gens) + f"\nlargest |error| over generations 1..{spec.generations} "
+                 f"in combined SE: {worst}")
+    return Prediction({}, approx, note, fitted_curves, tuple(range(1, rep.fit_generations + 1))), config
 
 
 def title(spec) -> str:

@@ -1,0 +1,130 @@
+"""The calibration machinery (theory.calibration, families.llm.calibration.fit_laws) on a count learner whose
+n_eff is known exactly: the categorical family refits by the counts of n i.i.d. draws, so its law is
+Multinomial(n, u) / n and n_eff = n (eq. C1 with equality). The same fit_laws / estimate_noise code the GPT-2
+calibration runs; fixed seeds; tolerance 4 jackknife SE; and checks that the test would fail on plausible bugs
+(measurement noise not removed, the 1 - sum m^2 normaliser dropped)."""
+
+import numpy as np
+import pytest
+
+from collapsim.families import categorical as cat
+from collapsim.families.llm.calibration import fit_laws
+from collapsim.theory import calibration as C
+
+K, N, FITS = 12, 40, 300
+
+
+@pytest.fixture(scope="module")
+def learner():
+    import jax.numpy as jnp
+
+    import jax
+
+    truth = cat.zipf_truth(K, 1.0)
+    fam = cat.categorical(K)
+    # compiled once (the GPT-2 family is called eagerly; 300 eager count fits would cost seconds)
+    fam = fam._replace(sample_real=jax.jit(fam.sample_real, static_argnums=2), fit=jax.jit(fam.fit))
+    return fam, cat.make_params(jnp.asarray(truth, jnp.float32)), np.asarray(truth, np.float64)
+
+
+def _exact(key, model):
+    return np.asarray(model["probs"], np.float64)
+
+
+def _counted(m):
+    """measure(key, model): the law read from m draws of the model (a noisy reading, like GPT-2's texts)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def read(key, probs):
+        return jnp.bincount(cat.sample_tokens(key, probs, m), length=K) / m
+
+    return lambda key, model: read(key, model["probs"])
+
+
+def test_count_learner_n_eff_is_n_when_read_exactly(learner):
+    family, params, u = learner
+    est = C.estimate_noise(halves=fit_laws(family, params, N, FITS, _exact, seed=3))
+    assert est.measurement == 0.0
+    assert abs(est.n_eff - N) <= 4 * est.n_eff_se, (est.n_eff, est.n_eff_se)
+    assert est.n_eff_se < 0.1 * N  # enough fits to say something
+    # a bug that drops eq. C1's normaliser (1 - sum m^2, here ~0.75) would be caught: N sits outside its 4 SE
+    wrong = 1.0 / (est.spread - est.measurement)
+    assert abs(wrong - N) > 4 * est.n_eff_se, (wrong, est.n_eff_se)
+
+
+def test_measurement_noise_is_removed(learner):
+    family, params, u = learner
+    halves = fit_laws(family, params, N, FITS, _counted(2 * N), seed=4)
+    est = C.estimate_noise(halves=halves)
+    assert est.measurement > 0
+    assert abs(est.n_eff - N) <= 4 * est.n_eff_se, (est.n_eff, est.n_eff_se)
+    # ignoring the measurement noise (each half reads m = 2N draws: the mean's extra variance is 1/(4N)) biases
+    # n_eff to about 0.8 N, which the test sees
+    naive = C.estimate_noise(laws=halves.mean(1))
+    assert abs(naive.n_eff - N) > 4 * naive.n_eff_se, (naive.n_eff, naive.n_eff_se)
+
+
+def test_jackknife_se_matches_the_spread_of_estimates():
+    """Over 300 independent calibrations of S = 40 exact multinomial fits, the standard deviation of rho_hat
+    is what the jackknife says (within 15%, the Monte Carlo error of a 300-sample SD being ~4%)."""
+    rng = np.random.default_rng(7)
+    u = cat.zipf_truth(K, 1.0).astype(np.float64)
+    u /= u.sum()
+    rhos, ses = [], []
+    for _ in range(300):
+        laws = rng.multinomial(N, u, size=40) / N
+        e = C.estimate_noise(laws=laws)
+        rhos.append(e.rho)
+        ses.append(e.rho_se)
+    assert abs(np.mean(rhos) - 1 / N) < 4 * np.std(rhos) / np.sqrt(300)  # unbiased
+    assert abs(np.std(rhos, ddof=1) / np.sqrt(np.mean(np.square(ses))) - 1) < 0.15
+
+
+def test_forecast_band_brackets_the_forecast_and_shrinks_with_the_se():
+    u = cat.zipf_truth(K, 1.0).astype(np.float64)
+    u /= u.sum()
+    q = 0.9 * u + 0.1 / K
+    alpha = np.zeros(6)
+    wide = C.forecast(q, u, C.NoiseEstimate(1 / 200, 1 / 2000, u, 0, 0, 10), alpha, 500)
+    none = C.forecast(q, u, C.NoiseEstimate(1 / 200, 0.0, u, 0, 0, 10), alpha, 500)
+    for k in wide["forecast"]:
+        assert np.all(wide["lo"][k] <= wide["forecast"][k] + 1e-12) and np.all(wide["forecast"][k] <= wide["hi"][k] + 1e-12)
+        assert np.allclose(none["se"][k], 0.0)
+    assert wide["se"]["gini_simpson"][-1] > 0
+    z = C.forecast_error([1.0, 2.0], [0.3, 0.0], [0.7, 2.0], [0.4, 0.0])
+    assert z[0] == pytest.approx(0.6) and np.isnan(z[1])
+
+
+def test_predict_refuses_a_policy_it_does_not_cover_in_one_line():
+    from click.testing import CliRunner
+
+    from collapsim.commands.cli import main
+
+    res = CliRunner().invoke(main, ["predict", "gpt2", "--policy", "accumulate"])
+    assert res.exit_code == 2 and "accumulate" in res.output
+
+
+@pytest.mark.slow  # pretrains the micro base in a fresh cache, 3 fine-tunes, a forecast: 351 s on the loaded 2-core machine
+def test_predict_gpt2_writes_the_forecast_folder_without_a_loop(tmp_path, monkeypatch):
+    import csv
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("COLLAPSIM_CACHE", str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "collapsim", "predict", "gpt2", "--preset", "micro", "--generations", "3",
+           "--samples", "8", "--fits", "3", "--out", str(tmp_path / "f")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "forecast from calibration (n_eff = " in res.stdout and "no loop run" in res.stdout
+    cfg = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert cfg["calibration"]["fits"] == 3 and cfg["kind"].startswith("approximate")
+    rows = list(csv.DictReader(open(tmp_path / "f" / "forecast.csv")))
+    assert {r["label"] for r in rows} == {"forecast", "band_lo", "band_hi", "calibration_se"}
+    assert {r["kind"] for r in rows} == {"approximate"}
+    first = (tmp_path / "f" / "forecast.csv").read_bytes()
+    again = subprocess.run(cmd, capture_output=True, text=True)  # from the cached calibration: same numbers
+    assert again.returncode == 0 and "calibrating" not in again.stderr
+    assert (tmp_path / "f" / "forecast.csv").read_bytes() == first
