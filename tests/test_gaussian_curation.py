@@ -140,6 +140,7 @@ def _gmm(**fields):
     return resolve(RunSpec("gmm", options, {}, **{"samples": 50, "generations": 1, "seeds": 16, "seed": 2, **fields}))
 
 
+@pytest.mark.slow  # ~20 s of GMM compilation; the Gaussian's rewards keep the default set's check
 def test_gmm_linear_reward_and_expected_reward():
     """GMM --reward linear: r(x) = a x_1, and expected_reward = a sum_k pi_k mu_k1 of the model; at the truth
     a (w mu_left + (1 - w) mu_right) = 0.5 (0.3 (-2) + 0.7 (2)) = 0.4."""
@@ -163,6 +164,7 @@ def test_gmm_curation_raises_expected_reward():
     assert out["expected_reward"][:, 1].mean() > 0.4 + 0.2
 
 
+@pytest.mark.slow  # two compilations (~40 s); test_curation keeps K = 1 bit for bit in the default set
 def test_a_reward_without_curation_changes_no_gaussian_number():
     """--reward linear at K = 1 only adds expected_reward: every other metric is the plain run's, to float32
     rounding (the extra metric output changes how XLA fuses the fit's reductions: ~1e-7 apart, not bitwise)."""
