@@ -49,7 +49,7 @@ def predict_gpt2(preset, generations, samples, policy, alpha, fits, epochs, lr, 
     opts = {"preset": preset, "epochs": epochs, "lr": lr, "temperature": temperature, "top_k": top_k}
     spec, _, loop = resolve(RunSpec("gpt2", opts, {}, policy, alpha, samples, generations, 2, 0, driver="host"))
     fc = LP.forecast(spec, loop, fits)
-    cal = {k: v for k, v in fc["calibration"].items() if k != "mean_law"}
+    cal = {k: v for k, v in fc["calibration"].items() if k not in ("mean_law", "halves", "fit_measurement")}
     title = f"forecast: {LP.title(spec).rsplit(', ', 1)[0]}"
     config = {"family": "gpt2", "command": "predict", "policy": spec.policy, "alpha": spec.alpha,
               "generations": spec.generations, "samples": spec.samples, "family_options": dict(spec.family_options),

@@ -28,6 +28,18 @@ unbounded when rho - SE <= 0).
 m - x_in (x_in the law of the training texts) is the learner's deterministic map at that input, measured:
 its bias. The forecast does not re-apply it every generation (it is measured only at x_in = the source's
 law, from the base model): it is reported as a diagnostic beside the ideal learner's map.
+
+Per frequency band (eq. C4). Eq. (C1) says every word's variance is x_i (1 - x_i) / n_eff with the *same*
+n_eff; eq. (C2) pools the words weighted by m_i (1 - m_i), so its n_eff is the head's. A learner that
+smooths (a neural LM shares parameters across words) can have a band-dependent ratio. Split the words into
+B bands b by the rank of a fixed law (the training texts' law u, not the fits' mean, so the banding does
+not select on the noise) and pool within each band:
+
+    rho_b = [ sum_{i in b} Var p_i  -  M_b ] / sum_{i in b} m_i (1 - m_i),                              (eq. C4)
+
+M_b the part of eq. (C3) over the band's words. The scalar rho of eq. (C2) is the m (1 - m)-weighted mean
+of the rho_b. Each rho_b has its own jackknife SE over the fits; a count learner has rho_b = 1/n in every
+band.
 """
 
 from __future__ import annotations
@@ -88,18 +100,95 @@ def estimate_noise(laws=None, halves=None) -> NoiseEstimate:
     return NoiseEstimate(float(rho), se, laws.mean(0), spread, meas, S)
 
 
-def forecast(q, u, noise: NoiseEstimate, alpha, n_words: int, factors=None) -> dict:
-    """The forecast from a calibration alone: eqs. (L2)-(L4) at n_eff = 1/rho and at the band's two ends.
+class BandNoise(NamedTuple):
+    band: np.ndarray  # (K,) int: each word's band, 0 = the most frequent words
+    rho: np.ndarray  # (B,) eq. (C4)
+    rho_se: np.ndarray  # (B,) jackknife over the fits
+    mass: np.ndarray  # (B,) the band's share of the banding law
+    fits: int  # S
+
+    @property
+    def n_eff(self) -> np.ndarray:
+        """(B,) 1 / rho_b, inf where rho_b <= 0 (no spread beyond the reading noise)."""
+        with np.errstate(divide="ignore"):
+            return np.where(self.rho > 0, 1.0 / np.where(self.rho > 0, self.rho, 1.0), np.inf)
+
+    def per_word(self, shift: float = 0.0) -> np.ndarray:
+        """(K,) each word's n_eff = 1 / (rho_b + shift * SE_b), capped at the theory's N_EFF_RANGE (a rho at or
+        below 0 reads as no drift)."""
+        r = (self.rho + shift * self.rho_se)[self.band]
+        cap = L.N_EFF_RANGE[1]
+        return np.where(r > 1.0 / cap, 1.0 / np.maximum(r, 1.0 / cap), cap)
+
+
+def frequency_bands(law, bands: int) -> np.ndarray:
+    """(K,) band index of each word: the words ranked by ``law`` (most frequent first) cut into ``bands``
+    groups of (nearly) equal size; ties broken by word index so the banding is deterministic."""
+    law = np.asarray(law, np.float64)
+    if not 1 <= bands <= law.size:
+        raise ValueError(f"bands must be between 1 and the number of words {law.size}, got {bands}")
+    rank = np.empty(law.size, int)
+    rank[np.lexsort((np.arange(law.size), -law))] = np.arange(law.size)
+    return rank * bands // law.size
+
+
+def _rho_bands(laws: np.ndarray, halves: np.ndarray | None, band: np.ndarray, B: int) -> np.ndarray:
+    """(B,) rho_b of eq. (C4) for laws (S, K) and halves (S, 2, K) or None."""
+    m = laws.mean(0)
+    var = laws.var(0, ddof=1)
+    meas = np.zeros_like(m) if halves is None else ((halves[:, 0] - halves[:, 1]) ** 2).mean(0) / 4.0
+    num = np.bincount(band, var - meas, minlength=B)
+    den = np.bincount(band, m * (1 - m), minlength=B)
+    return num / np.maximum(den, 1e-300)
+
+
+def estimate_noise_by_band(laws=None, halves=None, band_law=None, bands: int = 5) -> BandNoise:
+    """Eq. (C4) per frequency band with a jackknife SE per band. ``laws`` / ``halves`` as in
+    :func:`estimate_noise`; band_law (K,) the law that ranks the words (default: the fits' mean law)."""
+    if halves is not None:
+        halves = np.asarray(halves, np.float64)
+        laws = halves.mean(1)
+    laws = np.asarray(laws, np.float64)
+    S = laws.shape[0]
+    if S < 3:
+        raise ValueError(f"a noise estimate needs at least 3 fits, got {S}")
+    ranker = laws.mean(0) if band_law is None else np.asarray(band_law, np.float64)
+    band = frequency_bands(ranker, bands)
+    rho = _rho_bands(laws, halves, band, bands)
+    keep = ~np.eye(S, dtype=bool)
+    loo = np.array([_rho_bands(laws[keep[s]], None if halves is None else halves[keep[s]], band, bands)
+                    for s in range(S)])
+    se = np.sqrt((S - 1) / S * ((loo - loo.mean(0)) ** 2).sum(0))
+    mass = np.bincount(band, ranker / ranker.sum(), minlength=bands)
+    return BandNoise(band, rho, se, mass, S)
+
+
+def bands_to_json(b: BandNoise) -> dict:
+    """What a run folder records about the per-band estimate (n_eff inf written as None)."""
+    n = b.n_eff
+    return {"bands": int(b.rho.size), "words_per_band": np.bincount(b.band).tolist(), "mass": b.mass.tolist(),
+            "rho": b.rho.tolist(), "rho_se": b.rho_se.tolist(),
+            "n_eff": [float(x) if np.isfinite(x) else None for x in n],
+            "n_eff_se": [float(s / r ** 2) if r > 0 else None for r, s in zip(b.rho, b.rho_se)]}
+
+
+def forecast(q, u, noise: NoiseEstimate, alpha, n_words: int, factors=None, bands: BandNoise | None = None) -> dict:
+    """The forecast from a calibration alone: eqs. (L2)-(L4) at n_eff = 1/rho and at the band's two ends
+    (bands given: each word at its band's n_eff of eq. C4, the ends at every rho_b -+ its SE together, as if
+    the bands' errors were fully correlated, the wider choice).
 
     q (K,) the base model's law, u (K,) the source's, alpha (T,), n_words the words the metrics count.
     Returns {"forecast": {metric: (T + 1,)}, "lo": ..., "hi": ..., "se": {metric: (T + 1,)}} where lo/hi
     are the pointwise min/max of the curves at rho +- SE and se is half their distance (the calibration's
     standard error of the forecast, by propagating rho's SE through the curves).
     """
-    lo_n, hi_n = noise.n_eff_band()
-    cap = L.N_EFF_RANGE[1]
-    grid = np.array([min(noise.n_eff, cap), min(lo_n, cap), min(hi_n, cap)])
-    c = L.curves(q, u, grid, alpha, n_words, factors)  # metric -> (T + 1, 3)
+    if bands is None:
+        lo_n, hi_n = noise.n_eff_band()
+        cap = L.N_EFF_RANGE[1]
+        grid = np.array([min(noise.n_eff, cap), min(lo_n, cap), min(hi_n, cap)])
+    else:
+        grid = np.stack([bands.per_word(0.0), bands.per_word(1.0), bands.per_word(-1.0)])  # (3, K)
+    c = L.curves(q, u, grid, alpha, n_words, factors, per_word=bands is not None)  # metric -> (T + 1, 3)
     out = {"forecast": {}, "lo": {}, "hi": {}, "se": {}}
     for k, v in c.items():
         out["forecast"][k] = v[:, 0]

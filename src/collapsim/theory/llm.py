@@ -65,9 +65,14 @@ N_EFF_RANGE = (2.0, 1e8)
 BOOTSTRAP_SEEDS = 8
 
 
-def moments(q, u, n_eff: float, alpha, factors=None) -> tuple[np.ndarray, np.ndarray]:
+def moments(q, u, n_eff: float, alpha, factors=None, per_word: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """E p_i and E p_i^2 of eq. (L2): two arrays (T + 1, K), or (T + 1, G, K) for G values of n_eff at
     once; q, u (K,); alpha (T,).
+
+    per_word: n_eff is (K,) (or (G, K)), word i drawn with its own n_eff_i (eq. L2 holds word by word, so
+    only each word's variance changes: the per-band calibration, eq. C4 of
+    :mod:`collapsim.theory.calibration`). The draw is then no longer one multinomial (the words' laws need
+    not sum to 1 draw by draw); the mean law still does.
 
     factors (T, K), optional: a decoded loop (eq. L5): each generation's Wright-Fisher draw w is reweighted
     word by word, p_t = r_t w / c_t, with c_t = sum_i r_t,i E w_i so that the mean law sums to 1. Then
@@ -77,7 +82,11 @@ def moments(q, u, n_eff: float, alpha, factors=None) -> tuple[np.ndarray, np.nda
     q, u, alpha = np.asarray(q, np.float64), np.asarray(u, np.float64), np.asarray(alpha, np.float64)
     T = alpha.size
     r = None if factors is None else np.asarray(factors, np.float64).reshape(T, -1)
-    n_eff = np.asarray(n_eff, np.float64)[..., None]  # a scalar, or (G,) values at once -> (T + 1, G, K)
+    n_eff = np.asarray(n_eff, np.float64)
+    if not per_word:
+        n_eff = n_eff[..., None]  # a scalar, or (G,) values at once -> (T + 1, G, K)
+    elif n_eff.shape[-1] != q.size:
+        raise ValueError(f"a per-word n_eff needs {q.size} words on its last axis, got shape {n_eff.shape}")
     shape = (T + 1,) + n_eff.shape[:-1] + (q.size,)
     m, s = np.empty(shape), np.empty(shape)
     m[0], s[0] = q, q * q
@@ -102,11 +111,11 @@ def _beta(m, s):
     return mm * nu, np.maximum((1 - mm) * nu, 1e-300), point
 
 
-def curves(q, u, n_eff: float, alpha, n_words: int, factors=None) -> dict:
+def curves(q, u, n_eff: float, alpha, n_words: int, factors=None, per_word: bool = False) -> dict:
     """Predicted expected unigram_entropy, gini_simpson, support, tail_mass, each (T + 1,) (eqs. L2-L4);
-    (T + 1, G) for an array of G values of n_eff."""
+    (T + 1, G) for an array of G values of n_eff (per_word: see :func:`moments`)."""
     q, u = np.asarray(q, np.float64), np.asarray(u, np.float64)
-    m, s = moments(q, u, n_eff, alpha, factors)
+    m, s = moments(q, u, n_eff, alpha, factors, per_word)
     a, b, point = _beta(m, s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ent_beta = -m * (psi(a + 1) - psi(a + b + 1))

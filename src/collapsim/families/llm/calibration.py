@@ -42,8 +42,9 @@ import numpy as np
 from collapsim.files.cache import cache_root
 from collapsim.theory import calibration as C
 
-#: Bumped when the calibration procedure changes, so older cached calibrations are not reused.
-CALIBRATION_VERSION = 1
+#: Bumped when the calibration procedure changes, so older cached calibrations are not reused (2: the S
+#: per-fit laws and their two half-readings are stored, for the per-band n_eff).
+CALIBRATION_VERSION = 2
 #: Fits per calibration by default (>= 8 so the jackknife has something to work with; 16 measured affordable
 #: on the tiny preset, see the README).
 DEFAULT_FITS = 16
@@ -107,7 +108,9 @@ def calibrate(lm, params, base_hash: str, n: int, fits: int = DEFAULT_FITS, meas
     lm: the run's :class:`~collapsim.families.llm.family.LMSettings`; params: the family's parameter pytree
     (:func:`~collapsim.families.llm.family.make_params`); base_hash: the base model's content hash.
     Keys: n_eff, n_eff_se, rho, rho_se, n_eff_band (one SE), fits, n, tokens, mean_law, spread,
-    measurement, bias_l1 (|m - u|_1), base_metrics (:func:`base_metrics`), seconds, hash, what (a sentence)."""
+    measurement, bias_l1 (|m - u|_1), halves (S, 2, K: each fit's law read on two independent halves of the
+    measurement texts; the fit's law is their mean), fit_measurement (S,: each fit's reading noise, the
+    summand of eq. C3; their mean is M), base_metrics (:func:`base_metrics`), seconds, hash, what (a sentence)."""
     from collapsim.families.llm import family as fam
 
     h = content_hash(base_hash, lm, n, fits, measure_texts, seed)
@@ -135,6 +138,8 @@ def calibrate(lm, params, base_hash: str, n: int, fits: int = DEFAULT_FITS, meas
            "n_eff_band": [lo, hi if math.isfinite(hi) else None], "fits": fits, "n": n, "tokens": n * lm.length,
            "measure_texts": measure_texts, "seed": seed, "mean_law": est.mean_law.tolist(), "spread": est.spread,
            "measurement": est.measurement, "bias_l1": float(np.abs(est.mean_law - u).sum()),
+           "halves": halves.tolist(),
+           "fit_measurement": (((halves[:, 0] - halves[:, 1]) ** 2).sum(-1) / 4.0).tolist(),
            "base_metrics": base, "seconds": round(time.perf_counter() - t0, 2), "hash": h,
            "what": (f"{fits} fine-tunes of the base model (fresh AdamW, the protocol's epochs/batch/lr) on {n} "
                     f"fresh source texts each; n_eff by moments (eq. C2) with the measurement noise of "

@@ -373,7 +373,7 @@ def predict_runs(spec, loop, per_chain: dict):
         frep = forecast_report(fc, per_chain)
         approx = {k: {fc["label"]: fc["forecast"][k], "forecast band: n_eff - 1 SE": fc["lo"][k],
                       "forecast band: n_eff + 1 SE": fc["hi"][k]} for k in fc["forecast"]}
-        cal = {k: v for k, v in fc["calibration"].items() if k != "mean_law"}
+        cal = {k: v for k, v in fc["calibration"].items() if k not in ("mean_law", "halves", "fit_measurement")}
         config["forecast"] = {"kind": "approximate: a forecast from a calibration that never saw the loop",
                               "label": fc["label"], "calibration": cal, "per_generation": frep,
                               "covers": "replace and mix from generation 1; with continued training the carried "
