@@ -4,6 +4,8 @@ Multinomial(n, u) / n and n_eff = n (eq. C1 with equality). The same fit_laws / 
 calibration runs; fixed seeds; tolerance 4 jackknife SE; and checks that the test would fail on plausible bugs
 (measurement noise not removed, the 1 - sum m^2 normaliser dropped)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,57 @@ def test_predict_gpt2_writes_the_forecast_folder_without_a_loop(tmp_path, monkey
     again = subprocess.run(cmd, capture_output=True, text=True)  # from the cached calibration: same numbers
     assert again.returncode == 0 and "calibrating" not in again.stderr
     assert (tmp_path / "f" / "forecast.csv").read_bytes() == first
+
+
+def test_count_learner_has_the_same_n_eff_in_every_band(learner):
+    """eq. C4 on the count learner read with noise: every band's rho_b is 1/N within 4 of its jackknife SE,
+    and the bands' m (1 - m)-weighted mean is the scalar rho of eq. C2 (the pooling identity)."""
+    family, params, u = learner
+    halves = fit_laws(family, params, N, FITS, _counted(N), seed=5)
+    b = C.estimate_noise_by_band(halves=halves, band_law=u, bands=3)
+    assert b.band.tolist() == [0] * 4 + [1] * 4 + [2] * 4  # zipf: word index is frequency rank
+    for r, se in zip(b.rho, b.rho_se):
+        assert abs(r - 1 / N) <= 4 * se and se < 0.2 / N, (b.rho, b.rho_se)
+    m = halves.mean(1).mean(0)
+    w = np.bincount(b.band, m * (1 - m)) / (1 - m @ m)
+    assert float(w @ b.rho) == pytest.approx(C.estimate_noise(halves=halves).rho, rel=1e-12)
+    # the measurement noise must be removed band by band: without it (each half reads N draws) every band reads ~1.5/N
+    naive = C.estimate_noise_by_band(laws=halves.mean(1), band_law=u, bands=3)
+    assert all(abs(r - 1 / N) > 4 * se for r, se in zip(naive.rho, naive.rho_se)), (naive.rho, naive.rho_se)
+
+
+def test_bands_see_a_learner_that_smooths_its_rare_words():
+    """A learner that shrinks its rare half halfway to the source (a smoother) has a quarter of the count
+    learner's variance there: rho_rare / rho_head = 1/4, which the per-band estimate finds within its SE while
+    the count learner's ratio is 1."""
+    rng = np.random.default_rng(11)
+    u = cat.zipf_truth(K, 1.0).astype(np.float64)
+    u /= u.sum()
+    laws = rng.multinomial(N, u, size=FITS) / N
+    smooth = laws.copy()
+    smooth[:, 6:] = 0.5 * laws[:, 6:] + 0.5 * u[6:]
+    smooth[:, :6] *= (1 - smooth[:, 6:].sum(1, keepdims=True)) / smooth[:, :6].sum(1, keepdims=True)
+    b = C.estimate_noise_by_band(laws=smooth, band_law=u, bands=2)
+    ratio = b.rho[1] / b.rho[0]
+    ratio_se = ratio * math.hypot(b.rho_se[1] / b.rho[1], b.rho_se[0] / b.rho[0])
+    assert abs(ratio - 0.25) <= 4 * ratio_se and abs(ratio - 1.0) > 4 * ratio_se, (ratio, ratio_se)
+    assert np.all(b.per_word()[6:] > 3 * b.per_word()[:6])
+
+
+def test_a_flat_per_word_n_eff_forecasts_what_the_scalar_does():
+    """moments/curves with per_word=True and every word at the same n_eff reproduce the scalar path; a rare
+    word given a larger n_eff survives more (support up)."""
+    from collapsim.theory import llm as L
+
+    u = cat.zipf_truth(K, 1.0).astype(np.float64)
+    u /= u.sum()
+    q = 0.9 * u + 0.1 / K
+    alpha = np.array([0.0, 0.2, 0.2, 0.0])
+    one = L.curves(q, u, 60.0, alpha, 50)
+    flat = L.curves(q, u, np.full(K, 60.0), alpha, 50, per_word=True)
+    for k in one:
+        assert np.allclose(one[k], flat[k], rtol=1e-12, atol=1e-15), k
+    rare = L.curves(q, u, np.r_[np.full(6, 60.0), np.full(6, 600.0)], alpha, 50, per_word=True)
+    assert np.all(rare["support"][1:] > one["support"][1:])
+    with pytest.raises(ValueError, match="per-word"):
+        L.curves(q, u, np.full(K + 1, 60.0), alpha, 50, per_word=True)
