@@ -266,9 +266,11 @@ def calibration(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
 FORECAST_POLICIES = ("replace", "mix")
 
 
-def forecast(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
+def forecast(spec, loop, fits: int = 0, quiet: bool = False, bands: int = 0) -> dict:
     """The forecast of the spec's loop from its calibration alone (no loop run): eqs. (L2)-(L5) at the
-    calibrated n_eff and at n_eff's one-SE band, started at the base model's measured metrics.
+    calibrated n_eff and at n_eff's one-SE band, started at the base model's measured metrics. bands > 0:
+    each word at its frequency band's n_eff (eq. C4 of :mod:`collapsim.theory.calibration`, the words
+    ranked by the source's law), the band at every band's rho -+ SE.
 
     Returns {"calibration": the calibration dict, "label": the curve's label, "forecast" / "lo" / "hi" / "se":
     metric -> (T + 1,)} for the theory's PREDICTED metrics."""
@@ -285,12 +287,19 @@ def forecast(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
     alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
     noise = C.NoiseEstimate(cal["rho"], cal["rho_se"], np.asarray(cal["mean_law"]), cal["spread"],
                             cal["measurement"], cal["fits"])
-    fc = C.forecast(q, u, noise, alpha, p.eval_texts * p.length, decoding_factors(p, alpha))
+    per_band = None
+    if bands:
+        per_band = C.estimate_noise_by_band(halves=np.asarray(cal["halves"]), band_law=u, bands=bands)
+    fc = C.forecast(q, u, noise, alpha, p.eval_texts * p.length, decoding_factors(p, alpha), per_band)
     for k in th.PREDICTED:  # start at the base model's measured value (generation 0 of every protocol)
         shift = cal["base_metrics"][k] - fc["forecast"][k][0]
         for part in ("forecast", "lo", "hi"):
             fc[part][k] = fc[part][k] + shift
     label = f"forecast from calibration (n_eff = {cal['n_eff']:.4g} +- {cal['n_eff_se']:.2g})"
+    if per_band is not None:
+        label = (f"forecast from calibration (n_eff per frequency band = "
+                 f"{', '.join(f'{x:.3g}' for x in per_band.n_eff)})")
+        cal = cal | {"bands": C.bands_to_json(per_band)}
     return {"calibration": cal, "label": label, **fc}
 
 
