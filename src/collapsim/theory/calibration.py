@@ -172,6 +172,70 @@ def bands_to_json(b: BandNoise) -> dict:
             "n_eff_se": [float(s / r ** 2) if r > 0 else None for r, s in zip(b.rho, b.rho_se)]}
 
 
+class RelativeNoise(NamedTuple):
+    rho: float  # 1 / n_eff of the binomial part, eq. (C5)
+    c: float  # the relative part: Var_i = rho m_i (1 - m_i) + c m_i^2
+    rho_se: float  # jackknife over the fits
+    c_se: float
+    loo: np.ndarray  # (S, 2): the leave-one-fit-out (rho, c), for the forecast's jackknife SE
+    fits: int  # S
+
+    @property
+    def n_eff(self) -> float:
+        return 1.0 / self.rho if self.rho > 0 else math.inf
+
+
+def _rho_c(laws: np.ndarray, halves: np.ndarray | None) -> tuple[float, float]:
+    """(rho, c) of eq. (C5) for laws (S, K) and halves (S, 2, K) or None, clipped to rho, c >= 0."""
+    m = laws.mean(0)
+    v = laws.var(0, ddof=1)
+    if halves is not None:
+        v = v - ((halves[:, 0] - halves[:, 1]) ** 2).mean(0) / 4.0
+    seen = m > 0  # a word no fit ever gives mass has no relative variance
+    ms, vs = m[seen], v[seen]
+    a = np.array([[np.sum(ms * (1 - ms)), np.sum(ms * ms)], [np.sum((1 - ms) / ms), float(ms.size)]])
+    b = np.array([np.sum(vs), np.sum(vs / (ms * ms))])
+    rho, c = np.linalg.solve(a, b)
+    if rho < 0:  # no binomial part: the absolute equation alone fixes c
+        return 0.0, max(float(b[0] / a[0, 1]), 0.0)
+    if c < 0:  # no relative part: eq. (C2)
+        return max(float(b[0] / a[0, 0]), 0.0), 0.0
+    return float(rho), float(c)
+
+
+def estimate_relative_noise(laws=None, halves=None) -> RelativeNoise:
+    """Eq. (C5) with a jackknife SE. ``laws`` / ``halves`` as in :func:`estimate_noise`. S >= 3."""
+    if halves is not None:
+        halves = np.asarray(halves, np.float64)
+        laws = halves.mean(1)
+    laws = np.asarray(laws, np.float64)
+    S = laws.shape[0]
+    if S < 3:
+        raise ValueError(f"a noise estimate needs at least 3 fits, got {S}")
+    rho, c = _rho_c(laws, halves)
+    keep = ~np.eye(S, dtype=bool)
+    loo = np.array([_rho_c(laws[keep[s]], None if halves is None else halves[keep[s]]) for s in range(S)])
+    se = np.sqrt((S - 1) / S * ((loo - loo.mean(0)) ** 2).sum(0))
+    return RelativeNoise(rho, c, float(se[0]), float(se[1]), loo, S)
+
+
+def forecast_relative(q, u, noise: RelativeNoise, alpha, n_words: int, factors=None) -> dict:
+    """The forecast under eq. (L2m) at the calibrated (rho, c), the same dict as :func:`forecast`; se is the
+    jackknife SE of each curve over the S leave-one-fit-out (rho, c), lo / hi the forecast -+ se."""
+    pairs = np.vstack([[noise.rho, noise.c], noise.loo])  # (S + 1, 2)
+    with np.errstate(divide="ignore"):
+        n_eff = np.where(pairs[:, 0] > 0, 1.0 / np.where(pairs[:, 0] > 0, pairs[:, 0], 1.0), np.inf)
+    c = L.curves(q, u, n_eff, alpha, n_words, factors, mult=pairs[:, 1])  # metric -> (T + 1, S + 1)
+    S = noise.fits
+    out = {"forecast": {}, "lo": {}, "hi": {}, "se": {}}
+    for k, v in c.items():
+        loo = v[:, 1:]
+        se = np.sqrt((S - 1) / S * ((loo - loo.mean(1, keepdims=True)) ** 2).sum(1))
+        out["forecast"][k], out["se"][k] = v[:, 0], se
+        out["lo"][k], out["hi"][k] = v[:, 0] - se, v[:, 0] + se
+    return out
+
+
 def forecast(q, u, noise: NoiseEstimate, alpha, n_words: int, factors=None, bands: BandNoise | None = None) -> dict:
     """The forecast from a calibration alone: eqs. (L2)-(L4) at n_eff = 1/rho and at the band's two ends
     (bands given: each word at its band's n_eff of eq. C4, the ends at every rho_b -+ its SE together, as if

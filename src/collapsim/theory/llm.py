@@ -16,7 +16,13 @@ n_eff (the multinomial moments, as eqs. C3-C4 of :mod:`collapsim.theory.categori
     E p'_i^2 = (1 - 1/n_eff) E x_i^2 + E x_i / n_eff,
     E x_i^2 = a^2 u_i^2 + 2 a (1 - a) u_i E p_i + (1 - a)^2 E p_i^2,                                 (eq. L2)
 
-so E[Gini-Simpson] = 1 - sum_i E p_i^2 is exact under (L1). Entropy, support and tail mass need the whole
+so E[Gini-Simpson] = 1 - sum_i E p_i^2 is exact under (L1). A noise relative to each word's probability (measured
+on GPT-2: eq. C5 of :mod:`collapsim.theory.calibration`) adds c x_i^2 to each word's variance given x,
+Var(p'_i | x) = x_i (1 - x_i) / n_eff + c x_i^2 with E p'_i = x_i, and the recursion stays closed:
+
+    E p'_i^2 = (1 - 1/n_eff + c) E x_i^2 + E x_i / n_eff                                              (eq. L2m)
+
+(the mean law sums to 1 exactly; a single draw does not, by O(sqrt(c sum x^2)), as with per-word n_eff). Entropy, support and tail mass need the whole
 law of p_t; for them each word's p_i is given the Beta law with the exact mean and variance of (L2)
 (the small-noise law: the diffusion limit of Wright-Fisher with immigration has Beta marginals, Kimura 1955;
 under pure replacement it misses the atoms at 0 and 1 and so is an approximation, labelled as such):
@@ -65,9 +71,15 @@ N_EFF_RANGE = (2.0, 1e8)
 BOOTSTRAP_SEEDS = 8
 
 
-def moments(q, u, n_eff: float, alpha, factors=None, per_word: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def moments(q, u, n_eff: float, alpha, factors=None, per_word: bool = False,
+            mult=0.0) -> tuple[np.ndarray, np.ndarray]:
     """E p_i and E p_i^2 of eq. (L2): two arrays (T + 1, K), or (T + 1, G, K) for G values of n_eff at
-    once; q, u (K,); alpha (T,).
+    once; q, u (K,); alpha (T,). n_eff may be inf (no binomial part).
+
+    mult: c of the relative noise (eq. L2m), a float or (G,) beside G values of n_eff (not per word): each
+    word's draw given the training law x has Var(p'_i | x) = x_i (1 - x_i) / n_eff + c x_i^2 and mean x_i,
+    so E p'_i^2 = (1 - 1/n_eff + c) E x_i^2 + E x_i / n_eff. The draws need not sum to 1 draw by draw; the
+    mean law does, exactly (E p'_i = E x_i).
 
     per_word: n_eff is (K,) (or (G, K)), word i drawn with its own n_eff_i (eq. L2 holds word by word, so
     only each word's variance changes: the per-band calibration, eq. C4 of
@@ -83,14 +95,16 @@ def moments(q, u, n_eff: float, alpha, factors=None, per_word: bool = False) -> 
     T = alpha.size
     r = None if factors is None else np.asarray(factors, np.float64).reshape(T, -1)
     n_eff = np.asarray(n_eff, np.float64)
+    mult = np.asarray(mult, np.float64)
     if not per_word:
         n_eff = n_eff[..., None]  # a scalar, or (G,) values at once -> (T + 1, G, K)
+        mult = mult[..., None]
     elif n_eff.shape[-1] != q.size:
         raise ValueError(f"a per-word n_eff needs {q.size} words on its last axis, got shape {n_eff.shape}")
     shape = (T + 1,) + n_eff.shape[:-1] + (q.size,)
     m, s = np.empty(shape), np.empty(shape)
     m[0], s[0] = q, q * q
-    keep = 1.0 - 1.0 / n_eff
+    keep = 1.0 - 1.0 / n_eff + mult  # the relative part c x^2 adds to the kept E x^2 (eq. L2m)
     for t, a in enumerate(alpha, start=1):
         x = a * u + (1 - a) * m[t - 1]
         x2 = a * a * u * u + 2 * a * (1 - a) * u * m[t - 1] + (1 - a) ** 2 * s[t - 1]
@@ -111,11 +125,11 @@ def _beta(m, s):
     return mm * nu, np.maximum((1 - mm) * nu, 1e-300), point
 
 
-def curves(q, u, n_eff: float, alpha, n_words: int, factors=None, per_word: bool = False) -> dict:
+def curves(q, u, n_eff: float, alpha, n_words: int, factors=None, per_word: bool = False, mult=0.0) -> dict:
     """Predicted expected unigram_entropy, gini_simpson, support, tail_mass, each (T + 1,) (eqs. L2-L4);
-    (T + 1, G) for an array of G values of n_eff (per_word: see :func:`moments`)."""
+    (T + 1, G) for an array of G values of n_eff (per_word, mult: see :func:`moments`)."""
     q, u = np.asarray(q, np.float64), np.asarray(u, np.float64)
-    m, s = moments(q, u, n_eff, alpha, factors, per_word)
+    m, s = moments(q, u, n_eff, alpha, factors, per_word, mult)
     a, b, point = _beta(m, s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ent_beta = -m * (psi(a + 1) - psi(a + b + 1))

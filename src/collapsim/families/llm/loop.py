@@ -22,6 +22,7 @@ learner's decoded map with its Wright-Fisher noise (theory.llm, eq. L5).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -264,13 +265,17 @@ def calibration(spec, loop, fits: int = 0, quiet: bool = False) -> dict:
 
 #: The policies the forecast covers: eq. (L1)'s training law a_t u + (1 - a_t) p_{t-1}.
 FORECAST_POLICIES = ("replace", "mix")
+#: The forecast's noise models: "binomial" (eq. L1, one n_eff, or per band with bands > 0) and "relative"
+#: (eq. L2m: a binomial part plus c x_i^2, (n_eff, c) by eq. C5).
+NOISE_MODELS = ("binomial", "relative")
 
 
-def forecast(spec, loop, fits: int = 0, quiet: bool = False, bands: int = 0) -> dict:
+def forecast(spec, loop, fits: int = 0, quiet: bool = False, bands: int = 0, noise: str = "binomial") -> dict:
     """The forecast of the spec's loop from its calibration alone (no loop run): eqs. (L2)-(L5) at the
     calibrated n_eff and at n_eff's one-SE band, started at the base model's measured metrics. bands > 0:
     each word at its frequency band's n_eff (eq. C4 of :mod:`collapsim.theory.calibration`, the words
-    ranked by the source's law), the band at every band's rho -+ SE.
+    ranked by the source's law), the band at every band's rho -+ SE. noise="relative": each word's noise
+    x_i (1 - x_i) / n_eff + c x_i^2 (eqs. L2m, C5), the band the forecast's jackknife SE (bands ignored).
 
     Returns {"calibration": the calibration dict, "label": the curve's label, "forecast" / "lo" / "hi" / "se":
     metric -> (T + 1,)} for the theory's PREDICTED metrics."""
@@ -280,17 +285,26 @@ def forecast(spec, loop, fits: int = 0, quiet: bool = False, bands: int = 0) -> 
     if spec.policy not in FORECAST_POLICIES or "words_per_text" in loop.derived:
         raise ConfigError(f"no forecast for policy {spec.policy!r} or a corpus run: the forecast covers "
                           f"{' and '.join(FORECAST_POLICIES)} on the known source")
+    if noise not in NOISE_MODELS:
+        raise ConfigError(f"noise must be one of {', '.join(NOISE_MODELS)}, got {noise!r}")
     cal = calibration(spec, loop, fits, quiet)
+    if noise == "relative" and "halves" not in cal:
+        raise ConfigError("the relative noise model needs a calibration with per-fit halves (version 2)")
     p = preset(spec)
     q = np.asarray(loop.derived["base_unigram"], np.float64)
     u = np.asarray(loop.derived["true_unigram"], np.float64)
     alpha = spec.alpha_schedule() if spec.policy == "mix" else np.zeros(spec.generations)
-    noise = C.NoiseEstimate(cal["rho"], cal["rho_se"], np.asarray(cal["mean_law"]), cal["spread"],
-                            cal["measurement"], cal["fits"])
-    per_band = None
-    if bands:
-        per_band = C.estimate_noise_by_band(halves=np.asarray(cal["halves"]), band_law=u, bands=bands)
-    fc = C.forecast(q, u, noise, alpha, p.eval_texts * p.length, decoding_factors(p, alpha), per_band)
+    per_band = rel = None
+    factors = decoding_factors(p, alpha)
+    if noise == "relative":
+        rel = C.estimate_relative_noise(halves=np.asarray(cal["halves"]))
+        fc = C.forecast_relative(q, u, rel, alpha, p.eval_texts * p.length, factors)
+    else:
+        if bands:
+            per_band = C.estimate_noise_by_band(halves=np.asarray(cal["halves"]), band_law=u, bands=bands)
+        fc = C.forecast(q, u, C.NoiseEstimate(cal["rho"], cal["rho_se"], np.asarray(cal["mean_law"]), cal["spread"],
+                                              cal["measurement"], cal["fits"]),
+                        alpha, p.eval_texts * p.length, factors, per_band)
     for k in th.PREDICTED:  # start at the base model's measured value (generation 0 of every protocol)
         shift = cal["base_metrics"][k] - fc["forecast"][k][0]
         for part in ("forecast", "lo", "hi"):
@@ -300,6 +314,11 @@ def forecast(spec, loop, fits: int = 0, quiet: bool = False, bands: int = 0) -> 
         label = (f"forecast from calibration (n_eff per frequency band = "
                  f"{', '.join(f'{x:.3g}' for x in per_band.n_eff)})")
         cal = cal | {"bands": C.bands_to_json(per_band)}
+    if rel is not None:
+        label = (f"forecast from calibration (relative noise: n_eff = {rel.n_eff:.4g}, "
+                 f"c = {rel.c:.2g} +- {rel.c_se:.1g})")
+        cal = cal | {"relative_noise": {"rho": rel.rho, "rho_se": rel.rho_se, "c": rel.c, "c_se": rel.c_se,
+                                        "n_eff": rel.n_eff if math.isfinite(rel.n_eff) else None}}
     return {"calibration": cal, "label": label, **fc}
 
 
