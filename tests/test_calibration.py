@@ -184,3 +184,60 @@ def test_a_flat_per_word_n_eff_forecasts_what_the_scalar_does():
     assert np.all(rare["support"][1:] > one["support"][1:])
     with pytest.raises(ValueError, match="per-word"):
         L.curves(q, u, np.full(K + 1, 60.0), alpha, 50, per_word=True)
+
+
+def _relative_learner(c: float, fits: int, seed: int, reading: float = 0.0):
+    """(u, halves (fits, 2, K)) of a learner with known noise: p = B + u (G - 1), B ~ Multinomial(N, u) / N and
+    G ~ Gamma(1/c, c) per word (mean 1, variance c), independent, so Var p_i = u_i (1 - u_i) / N + c u_i^2
+    exactly (eq. L2m at x = u). Each law is read twice with Gaussian noise of SD reading * u_i (0: exact)."""
+    rng = np.random.default_rng(seed)
+    u = cat.zipf_truth(K, 1.0).astype(np.float64)
+    u /= u.sum()
+    laws = rng.multinomial(N, u, size=fits) / N + u * (rng.gamma(1 / c, c, size=(fits, K)) - 1)
+    halves = laws[:, None, :] + reading * u * rng.standard_normal((fits, 2, K))
+    return u, halves
+
+
+def test_relative_noise_recovers_n_eff_and_c():
+    """eq. C5 on a learner with both parts known (rho = 1/N, c = 0.05): each within 4 jackknife SE, with SEs
+    small enough to tell c from 0 and rho from 0; the reading noise (SD 0.3 u_i, adding 0.045 u_i^2 to each law's
+    spread) must be removed by the halves: without them c reads ~0.095, outside 4 SE."""
+    c = 0.05
+    u, halves = _relative_learner(c, 1000, seed=21, reading=0.3)
+    est = C.estimate_relative_noise(halves=halves)
+    assert abs(est.c - c) <= 4 * est.c_se and est.c_se < c / 5, (est.c, est.c_se)
+    assert abs(est.rho - 1 / N) <= 4 * est.rho_se and est.rho_se < 0.25 / N, (est.rho, est.rho_se)
+    naive = C.estimate_relative_noise(laws=halves.mean(1))
+    assert abs(naive.c - c) > 4 * naive.c_se, (naive.c, naive.c_se)
+    # the binomial estimate of eq. C2 alone reads the relative part as a smaller n_eff (~0.75 N), outside its 4 SE
+    one = C.estimate_noise(halves=halves)
+    assert one.n_eff + 4 * one.n_eff_se < N, (one.n_eff, one.n_eff_se)
+
+
+def test_relative_noise_of_a_count_learner_is_binomial(learner):
+    """The count learner (Var = u (1 - u) / N exactly) has c = 0 within 4 SE and rho = 1/N within 4 SE."""
+    family, params, u = learner
+    est = C.estimate_relative_noise(halves=fit_laws(family, params, N, FITS, _exact, seed=3))
+    assert abs(est.c) <= 4 * est.c_se and est.c_se < 0.02, (est.c, est.c_se)
+    assert abs(est.rho - 1 / N) <= 4 * est.rho_se, (est.rho, est.rho_se)
+
+
+def test_relative_forecast_at_c_zero_is_the_binomial_one_and_c_speeds_the_drift():
+    """forecast_relative with c = 0 at every leave-one-out pair is the scalar-n_eff curve; c > 0 lowers
+    Gini-Simpson by the exact one-step amount c sum x^2 (eq. L2m, replace from q) and its se is 0 when the
+    leave-one-out pairs all agree."""
+    from collapsim.theory import llm as L
+
+    u = cat.zipf_truth(K, 1.0).astype(np.float64)
+    u /= u.sum()
+    q = 0.9 * u + 0.1 / K
+    alpha = np.zeros(3)
+    zero = C.RelativeNoise(1 / 60.0, 0.0, 0.0, 0.0, np.tile([1 / 60.0, 0.0], (5, 1)), 5)
+    fc = C.forecast_relative(q, u, zero, alpha, 50)
+    ref = L.curves(q, u, 60.0, alpha, 50)
+    for k in ref:
+        assert np.allclose(fc["forecast"][k], ref[k], rtol=1e-12, atol=1e-15), k
+        assert np.all(fc["se"][k] < 1e-12)
+    rel = C.forecast_relative(q, u, zero._replace(c=0.03, loo=np.tile([1 / 60.0, 0.03], (5, 1))), alpha, 50)
+    drop = ref["gini_simpson"][1] - rel["forecast"]["gini_simpson"][1]
+    assert drop == pytest.approx(0.03 * float(q @ q), rel=1e-9)
