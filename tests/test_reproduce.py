@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from collapsim.claims import ORDER, claims, load, name_of
-from collapsim.claims import (ainex, gerstgrasser_accumulate, gerstgrasser_replace, kazdan_cells, racca_replay,
+from collapsim.claims import (ainex, gerstgrasser_accumulate, gerstgrasser_replace, kazdan_cells,
+                              kazdan_collapse_time, racca_replay,
                               shumailov_gmm, shumailov_variance, shumailov_w2, suresh_gaussian, suresh_survival,
                               zenil_anchoring)
 from collapsim.claims.base import NOT_COMPARABLE, REFUTED, REPRODUCED, Claim, Result
@@ -122,6 +123,26 @@ def test_kazdan_order_flips():
     assert kazdan_cells.verdict(kazdan_cells.THEIRS_ORDER[::-1], final, se, "x")[0] == REFUTED
     close = {**final, "accumulate-subsample": 0.12}  # within 4 combined SE of accumulate: not separated
     assert kazdan_cells.verdict(kazdan_cells.THEIRS_ORDER, close, se, "x")[0] == REFUTED
+
+
+def test_kazdan_kde_moment_distance():
+    # N(m, v) against N(0, 1 + h^2): m^2 + (sqrt v - sqrt(1 + h^2))^2, by hand for two points
+    d = kazdan_cells.moment_w2sq(np.array([0.0, 0.25]), np.array([1.04, 4 * 1.04]), 1.04)
+    np.testing.assert_allclose(d, [0.0, 0.25 + 1.04])
+
+
+def test_kazdan_collapse_time_flips():
+    from collapsim.families.categorical import zipf_truth
+    from collapsim.theory.collapse_time import mean_collapse_time
+
+    exact = mean_collapse_time(zipf_truth(kazdan_collapse_time.VOCAB), kazdan_collapse_time.N)
+    taus = np.random.default_rng(0).geometric(1 / exact, 4000)  # a law with mean `exact`, all collapsed
+    assert kazdan_collapse_time.verdict(exact, taus, 3)[0] == REPRODUCED
+    assert kazdan_collapse_time.verdict(1.5 * exact, taus, 3)[0] == REFUTED  # the exact mean times 1.5
+    assert kazdan_collapse_time.verdict(exact, taus, 1)[0] == REFUTED  # an accumulate chain collapsed
+    censored = taus.copy()
+    censored[:5] = -1
+    assert kazdan_collapse_time.verdict(exact, censored, 3)[0] == REFUTED  # a replace chain never collapsed
 
 
 def test_shumailov_gmm_flips():

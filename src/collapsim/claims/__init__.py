@@ -22,6 +22,7 @@ ORDER = (
     "zenil_anchoring",
     "racca_replay",
     "kazdan_cells",
+    "kazdan_collapse_time",
     "shumailov_gmm",
     "ainex",
 )
