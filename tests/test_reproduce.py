@@ -101,6 +101,10 @@ def test_zenil_flips_when_the_decay_rate_is_tightened():
     assert zenil_anchoring.verdict(0.0, replace, settled, 2.0, vanishing)[0] == REPRODUCED
     assert zenil_anchoring.verdict(1.5 * drop, replace, settled, 2.0, vanishing)[0] == REFUTED
     assert zenil_anchoring.verdict(0.0, replace, settled, 2.1, vanishing)[0] == REFUTED  # not at its stationary law
+    z = {("const 0.1", "entropy"): 1.0, ("1/t", "support"): -2.0}
+    assert zenil_anchoring.verdict(0.0, replace, settled, 2.0, vanishing, z=z)[0] == REPRODUCED
+    far = {**z, ("1/t", "support"): -4.5}  # one Monte Carlo mean 4.5 SE from its exact expectation
+    assert zenil_anchoring.verdict(0.0, replace, settled, 2.0, vanishing, z=far)[0] == REFUTED
 
 
 def test_racca_replay_flips_and_the_class_fails():
