@@ -14,7 +14,7 @@ from collapsim.claims.base import REFUTED, REPRODUCED, Z_TOLERANCE, Claim, Resul
 
 K, N = 50, 200
 SEED = 2026
-SETTING = {False: (300, 2000), True: (120, 500)}  # (generations, chains per schedule)
+SETTING = {False: (300, 2000), True: (120, 1000)}  # (generations, chains per schedule)
 METRICS = ("entropy", "support")
 # (label, spelling for parse_alpha): two with inf alpha_t > 0, three vanishing, and pure replacement.
 SCHEDULES = (("const 0.1", "0.1"), ("const 0.02", "0.02"), ("1/t", "1/t"), ("0.5/t^0.5", "0.5/t^0.5"),
