@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from collapsim.claims import ORDER, claims, load, name_of
-from collapsim.claims import (ainex, gerstgrasser_accumulate, gerstgrasser_replace, kazdan_cells,
+from collapsim.claims import (ainex, ferbach_curation, gerstgrasser_accumulate, gerstgrasser_replace, kazdan_cells,
                               kazdan_collapse_time, racca_replay,
                               shumailov_gmm, shumailov_variance, shumailov_w2, suresh_gaussian, suresh_survival,
                               zenil_anchoring)
@@ -147,6 +147,22 @@ def test_kazdan_collapse_time_flips():
     censored = taus.copy()
     censored[:5] = -1
     assert kazdan_collapse_time.verdict(exact, censored, 3)[0] == REFUTED  # a replace chain never collapsed
+
+
+def test_ferbach_curation_flips():
+    rewards = np.array([0.5, 0.8, 0.95, 1.0 - 1e-9])
+    assert ferbach_curation.verdict(rewards, 1.0, 1e-9)[0] == REPRODUCED
+    assert ferbach_curation.verdict(rewards, 1.5, 1e-9)[0] == REFUTED  # a maximum 1.5 times ours is not reached
+    assert ferbach_curation.verdict(rewards[[0, 2, 1, 3]], 1.0, 1e-9)[0] == REFUTED  # the reward fell once
+    assert ferbach_curation.verdict(rewards, 1.0, 1e-3)[0] == REFUTED  # the mixed loop has not settled
+
+
+def test_ferbach_curation_exact_map_rises_to_the_top_token():
+    tr = ferbach_curation.trajectories(60)
+    r = tr["reward"]
+    assert tr["replace"][-1].argmax() == r.argmax() and tr["replace"][-1].max() > 0.999
+    assert np.all(np.diff(tr["replace"] @ r) > -1e-12)
+    assert tr["truth"] @ r < tr["fixed"] @ r < r.max()  # real data keep the fixed point below the maximum
 
 
 def test_shumailov_gmm_flips():

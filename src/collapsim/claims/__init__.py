@@ -20,6 +20,7 @@ ORDER = (
     "suresh_survival",
     "suresh_gaussian",
     "zenil_anchoring",
+    "ferbach_curation",
     "racca_replay",
     "kazdan_cells",
     "kazdan_collapse_time",
