@@ -161,7 +161,7 @@ CLAIM = Claim(
          f"support, and Monte Carlo ({SETTING[False][1]} chains per schedule, seeds {SEED}..{SEED + len(SCHEDULES) - 1}) "
          "within 4 SE of them at T",
     quick=f"T = {SETTING[True][0]}, {SETTING[True][1]} chains per schedule",
-    runtime="full ~1 min, quick ~40 s",
+    runtime="full ~75 s, quick ~60 s",
     steps=lambda quick: 1,
     run=run,
 )
