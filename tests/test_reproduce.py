@@ -262,6 +262,7 @@ def _draw(path):
 
 @pytest.mark.slow
 def test_all_quick_end_to_end(tmp_path):
+    # 347 s in-process on the shared 2-core machine (load average 4-6), 8 December 2026: slow set only.
     out = tmp_path / "rep"
     res = CliRunner().invoke(main, ["reproduce", "--all", "--quick", "--out", str(out)])
     assert res.exit_code == 0, res.output
