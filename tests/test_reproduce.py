@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from collapsim.claims import ORDER, claims, load, name_of
-from collapsim.claims import (ainex, gerstgrasser_accumulate, gerstgrasser_replace, kazdan_cells, racca_replay,
+from collapsim.claims import (ainex, ferbach_curation, gerstgrasser_accumulate, gerstgrasser_replace, kazdan_cells,
+                              kazdan_collapse_time, racca_replay,
                               shumailov_gmm, shumailov_variance, shumailov_w2, suresh_gaussian, suresh_survival,
                               zenil_anchoring)
 from collapsim.claims.base import NOT_COMPARABLE, REFUTED, REPRODUCED, Claim, Result
@@ -100,6 +101,10 @@ def test_zenil_flips_when_the_decay_rate_is_tightened():
     assert zenil_anchoring.verdict(0.0, replace, settled, 2.0, vanishing)[0] == REPRODUCED
     assert zenil_anchoring.verdict(1.5 * drop, replace, settled, 2.0, vanishing)[0] == REFUTED
     assert zenil_anchoring.verdict(0.0, replace, settled, 2.1, vanishing)[0] == REFUTED  # not at its stationary law
+    z = {("const 0.1", "entropy"): 1.0, ("1/t", "support"): -2.0}
+    assert zenil_anchoring.verdict(0.0, replace, settled, 2.0, vanishing, z=z)[0] == REPRODUCED
+    far = {**z, ("1/t", "support"): -4.5}  # one Monte Carlo mean 4.5 SE from its exact expectation
+    assert zenil_anchoring.verdict(0.0, replace, settled, 2.0, vanishing, z=far)[0] == REFUTED
 
 
 def test_racca_replay_flips_and_the_class_fails():
@@ -122,6 +127,42 @@ def test_kazdan_order_flips():
     assert kazdan_cells.verdict(kazdan_cells.THEIRS_ORDER[::-1], final, se, "x")[0] == REFUTED
     close = {**final, "accumulate-subsample": 0.12}  # within 4 combined SE of accumulate: not separated
     assert kazdan_cells.verdict(kazdan_cells.THEIRS_ORDER, close, se, "x")[0] == REFUTED
+
+
+def test_kazdan_kde_moment_distance():
+    # N(m, v) against N(0, 1 + h^2): m^2 + (sqrt v - sqrt(1 + h^2))^2, by hand for two points
+    d = kazdan_cells.moment_w2sq(np.array([0.0, 0.25]), np.array([1.04, 4 * 1.04]), 1.04)
+    np.testing.assert_allclose(d, [0.0, 0.25 + 1.04])
+
+
+def test_kazdan_collapse_time_flips():
+    from collapsim.families.categorical import zipf_truth
+    from collapsim.theory.collapse_time import mean_collapse_time
+
+    exact = mean_collapse_time(zipf_truth(kazdan_collapse_time.VOCAB), kazdan_collapse_time.N)
+    taus = np.random.default_rng(0).geometric(1 / exact, 4000)  # a law with mean `exact`, all collapsed
+    assert kazdan_collapse_time.verdict(exact, taus, 3)[0] == REPRODUCED
+    assert kazdan_collapse_time.verdict(1.5 * exact, taus, 3)[0] == REFUTED  # the exact mean times 1.5
+    assert kazdan_collapse_time.verdict(exact, taus, 1)[0] == REFUTED  # an accumulate chain collapsed
+    censored = taus.copy()
+    censored[:5] = -1
+    assert kazdan_collapse_time.verdict(exact, censored, 3)[0] == REFUTED  # a replace chain never collapsed
+
+
+def test_ferbach_curation_flips():
+    rewards = np.array([0.5, 0.8, 0.95, 1.0 - 1e-9])
+    assert ferbach_curation.verdict(rewards, 1.0, 1e-9)[0] == REPRODUCED
+    assert ferbach_curation.verdict(rewards, 1.5, 1e-9)[0] == REFUTED  # a maximum 1.5 times ours is not reached
+    assert ferbach_curation.verdict(rewards[[0, 2, 1, 3]], 1.0, 1e-9)[0] == REFUTED  # the reward fell once
+    assert ferbach_curation.verdict(rewards, 1.0, 1e-3)[0] == REFUTED  # the mixed loop has not settled
+
+
+def test_ferbach_curation_exact_map_rises_to_the_top_token():
+    tr = ferbach_curation.trajectories(60)
+    r = tr["reward"]
+    assert tr["replace"][-1].argmax() == r.argmax() and tr["replace"][-1].max() > 0.999
+    assert np.all(np.diff(tr["replace"] @ r) > -1e-12)
+    assert tr["truth"] @ r < tr["fixed"] @ r < r.max()  # real data keep the fixed point below the maximum
 
 
 def test_shumailov_gmm_flips():
@@ -221,6 +262,7 @@ def _draw(path):
 
 @pytest.mark.slow
 def test_all_quick_end_to_end(tmp_path):
+    # 347 s in-process on the shared 2-core machine (load average 4-6), 8 December 2026: slow set only.
     out = tmp_path / "rep"
     res = CliRunner().invoke(main, ["reproduce", "--all", "--quick", "--out", str(out)])
     assert res.exit_code == 0, res.output

@@ -20,8 +20,10 @@ ORDER = (
     "suresh_survival",
     "suresh_gaussian",
     "zenil_anchoring",
+    "ferbach_curation",
     "racca_replay",
     "kazdan_cells",
+    "kazdan_collapse_time",
     "shumailov_gmm",
     "ainex",
 )

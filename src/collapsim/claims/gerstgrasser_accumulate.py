@@ -47,7 +47,7 @@ CLAIM = Claim(
            f"{bound():.4g} at d = {D}, T = {N}",
     full=f"d = {D}, n = {N}, sigma = 1, fixed design, t = 1..{SETTING[False][0]}, {SETTING[False][1]} chains",
     quick=f"t = 1..{SETTING[True][0]}, {SETTING[True][1]} chains",
-    runtime="full ~20 s, quick ~6 s",
+    runtime="full ~35 s, quick ~6 s",
     steps=lambda quick: 1,
     run=run,
 )

@@ -72,7 +72,7 @@ CLAIM = Claim(
     full=f"truth 0.5 N(-2 e1, I) + 0.5 N(+2 e1, I), d = 2, K = 2 full covariances, warm-started EM, N in "
          f"{SETTING[False][0]}, {SETTING[False][1]} chains, {SETTING[False][2]} generations",
     quick=f"N = 100 only, {SETTING[True][1]} chains, {SETTING[True][2]} generations",
-    runtime="full ~15 min, quick ~1 min (EM compilation ~20 s)",
+    runtime="full ~4 min, quick ~30 s to 1 min (EM compilation ~20 s)",
     steps=lambda quick: len(SETTING[quick][0]),
     run=run,
 )

@@ -308,7 +308,7 @@ class _Bar:
 
 
 def search_lines(report, with_certificates: bool = True) -> list[str]:
-    """Readable search summary, shared by the CLI and experiments/replay_minimal.py."""
+    """Readable search summary for `collapsim replay search`."""
     from collapsim.replay.checker import check
     from collapsim.replay.solver import solve
 
