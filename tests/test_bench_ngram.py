@@ -56,23 +56,28 @@ def _json(args):
 
 
 def _check_keys(report):
-    for key in ("collapsim_s", "cold_s", "numpy_s", "numpy_over_collapsim", "numpy_over_cold"):
+    for key in ("collapsim_s", "cold_s", "numpy_s", "numpy_over_collapsim", "numpy_over_cold", "numpy_cpu_s"):
         assert report[key] > 0, key
     assert report["tokens"] == 4 * 2 * 3 * 4 and report["numpy_chains_timed"] == 2
     assert report["numpy_over_collapsim"] == report["numpy_s"] / report["collapsim_s"]
 
 
 def test_bench_json_keys_with_the_loop_stubbed(monkeypatch):
-    """The JSON report's keys and ratios, cheaply: the compiled loop replaced by a 10 ms stand-in (the NumPy
-    reference runs for real)."""
+    """The JSON report's keys and ratios, cheaply: the compiled loop replaced by a ~10 ms busy stand-in (it
+    must use CPU time too; the NumPy reference runs for real)."""
     import time
 
     import collapsim.engine as engine
 
-    monkeypatch.setattr(engine, "run_loop", lambda *a, **k: time.sleep(0.01))
+    def busy(*args, **kwargs):
+        end = time.perf_counter() + 0.01
+        while time.perf_counter() < end:
+            pass
+
+    monkeypatch.setattr(engine, "run_loop", busy)
     report = _json([])
     _check_keys(report)
-    assert 0.01 <= report["collapsim_s"] < 1
+    assert 0.01 <= report["collapsim_s"] < 1 and report["collapsim_cpu_s"] > 0
 
 
 @pytest.mark.slow

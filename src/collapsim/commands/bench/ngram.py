@@ -6,7 +6,7 @@ tokens from the current order-2 model, refitting by counts and recording every m
 ``replace``. Both sides do that same work. Timed:
 
 - collapsim: ``engine.run_loop`` as ``collapsim run ngram`` calls it, cold (the first call, compilation
-  included) and compiled (median of the next calls);
+  included) and compiled (median of the next calls), and the CPU seconds of one more compiled call;
 - numpy: one chain at a time, each step vectorised over the chain's texts as well as NumPy allows: inverse
   CDF by one ``np.searchsorted`` per position over all rows' CDFs laid end to end (row r's CDF shifted by r,
   so the flat array is sorted and a text in context r searches r + u), counts by ``np.bincount`` of the
@@ -107,17 +107,24 @@ def run_bench(chains: int, vocab: int, samples: int, length: int, generations: i
     cfg = LoopConfig("replace", samples, generations)
     alpha = np.zeros(generations, np.float32)
     compiled, cold = compiled_median_time(lambda: run_loop(family, cfg, params, alpha, chains), repeats)
+    # CPU seconds as well (all threads): on a loaded machine the wall ratio depends on how many of the cores
+    # each side gets (collapsim uses every core, the NumPy loop one), the CPU ratio much less.
+    c0 = time.process_time()
+    run_loop(family, cfg, params, alpha, chains)
+    collapsim_cpu = time.process_time() - c0
     real = {name: np.asarray(params[name], np.float64) for name in ("unigram", "real_opening", "real_pairs", "real_context")}
     k = max(1, min(loop_chains, chains))
     rng = np.random.default_rng(0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(k):
         numpy_chain(truth.opening, truth.table, real, samples, length, generations, rng)
     numpy_s = (time.perf_counter() - t0) * chains / k
+    numpy_cpu = (time.process_time() - c0) * chains / k
     return {"chains": chains, "vocab": vocab, "order": 2, "samples": samples, "length": length,
             "generations": generations, "tokens": chains * generations * samples * length,
             "metrics": "all (both sides)", "collapsim_s": compiled, "cold_s": cold, "numpy_s": numpy_s,
             "numpy_chains_timed": k, "numpy_over_collapsim": numpy_s / compiled, "numpy_over_cold": numpy_s / cold,
+            "collapsim_cpu_s": collapsim_cpu, "numpy_cpu_s": numpy_cpu, "numpy_over_collapsim_cpu": numpy_cpu / collapsim_cpu,
             "numpy_us_per_chain_generation": 1e6 * numpy_s / (chains * generations),
             "collapsim_us_per_chain_generation": 1e6 * compiled / (chains * generations)}
 
@@ -145,4 +152,5 @@ def bench_ngram_cmd(chains, vocab, samples, length, generations, loop_chains, re
                "every metric on both sides")
     click.echo(f"  collapsim compiled {r['collapsim_s']:.3f} s, cold (with compilation) {r['cold_s']:.3f} s")
     click.echo(f"  numpy per-chain loop (timed on {r['numpy_chains_timed']} chains, scaled) {r['numpy_s']:.3f} s")
-    click.echo(f"ratios: numpy / collapsim = {r['numpy_over_collapsim']:.1f}x compiled, {r['numpy_over_cold']:.1f}x cold")
+    click.echo(f"ratios: numpy / collapsim = {r['numpy_over_collapsim']:.1f}x compiled, {r['numpy_over_cold']:.1f}x cold, "
+               f"{r['numpy_over_collapsim_cpu']:.1f}x in CPU seconds (compiled)")
