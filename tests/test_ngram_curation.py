@@ -65,6 +65,7 @@ def test_text_rewards_sum_tokens_and_expected_reward_is_the_mean_over_sampled_te
     assert abs(got - nc.model_metrics(chain.opening, chain.table, reward, 7, 2)["expected_reward"]) < 1e-5
 
 
+@pytest.mark.slow  # ~18 s of ngram compilation; the rewards and theory keep cheap checks and proofs_check
 def test_one_curated_generation_matches_the_ideal_learner_and_not_k_minus_one():
     """k = 2, --reward good, K = 4, n = 500 texts: the ideal learner (n = inf) is off by O(1/n), well under the
     SE of 40 chains; the opening law's entropy and support at generation 1 are exact at any n."""

@@ -35,6 +35,7 @@ def test_fit_counts_transitions_and_openings_by_hand():
     np.testing.assert_array_equal(G.text_contexts(x, 3, 3), [[0 * 3 + 1, 1 * 3 + 1], [1 * 3 + 1, 1 * 3 + 0]])
 
 
+@pytest.mark.slow  # a sampled-text check (~8 s); the exact-marginal tests stay in the default set
 def test_position_laws_match_numpy_marginals_and_a_sampled_text_frequency():
     chain = G.lift(_chain(4, 2), 3)  # an order-2 chain seen by an order-3 model
     L = 6

@@ -294,6 +294,7 @@ def test_a_sweep_killed_by_sigkill_resumes_to_the_same_table(tmp_path):
     assert not partial.exists() and not list(tmp_path.glob(".cut*"))
 
 
+@pytest.mark.slow  # ~11 s; test_each_grid_point_equals_its_own_run keeps the table's identity in the default set
 def test_the_table_does_not_depend_on_the_chunking(tmp_path, monkeypatch):
     """5 points in chunks of 2 (the last padded) and in one chunk: the same table, digit for digit."""
     sweep = _spec(alpha=[0.0, 0.1, 0.2, 0.3, 0.4])
