@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from collapsim.files import outdir
+from collapsim.output.runfolder import _json_default
 
 KIND = "forecast"
 COLUMNS = ("generation", "metric", "kind", "label", "value")
@@ -83,13 +84,3 @@ def write(out, config: dict, fc: dict, title: str) -> Path:
                 w.writerow([r[0], r[1], r[2], r[3], repr(r[4])])
         draw(fc, tmp / "figure.png", title)
         return outdir.publish(tmp, out, kind=KIND)
-
-
-def _json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")

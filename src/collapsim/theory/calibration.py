@@ -83,9 +83,9 @@ def _rho(laws: np.ndarray, halves: np.ndarray | None) -> tuple[float, float, flo
     return (spread - meas) / max(1.0 - float(m @ m), 1e-300), spread, meas
 
 
-def estimate_noise(laws=None, halves=None) -> NoiseEstimate:
-    """Eqs. (C2)-(C3) with a jackknife SE. Give ``halves`` (S, 2, K), two independent measurements of each
-    fit's law (their mean is the law), or ``laws`` (S, K) read exactly (no measurement noise). S >= 3."""
+def _fits(laws, halves) -> tuple:
+    """(laws (S, K), halves (S, 2, K) or None, S) from either input of the estimators: ``halves`` two
+    independent readings of each fit's law (their mean is the law), or ``laws`` read exactly. S >= 3."""
     if halves is not None:
         halves = np.asarray(halves, np.float64)
         laws = halves.mean(1)
@@ -93,6 +93,13 @@ def estimate_noise(laws=None, halves=None) -> NoiseEstimate:
     S = laws.shape[0]
     if S < 3:
         raise ValueError(f"a noise estimate needs at least 3 fits, got {S}")
+    return laws, halves, S
+
+
+def estimate_noise(laws=None, halves=None) -> NoiseEstimate:
+    """Eqs. (C2)-(C3) with a jackknife SE. Give ``halves`` (S, 2, K), two independent measurements of each
+    fit's law (their mean is the law), or ``laws`` (S, K) read exactly (no measurement noise). S >= 3."""
+    laws, halves, S = _fits(laws, halves)
     rho, spread, meas = _rho(laws, halves)
     keep = ~np.eye(S, dtype=bool)
     loo = np.array([_rho(laws[keep[s]], None if halves is None else halves[keep[s]])[0] for s in range(S)])
@@ -145,13 +152,7 @@ def _rho_bands(laws: np.ndarray, halves: np.ndarray | None, band: np.ndarray, B:
 def estimate_noise_by_band(laws=None, halves=None, band_law=None, bands: int = 5) -> BandNoise:
     """Eq. (C4) per frequency band with a jackknife SE per band. ``laws`` / ``halves`` as in
     :func:`estimate_noise`; band_law (K,) the law that ranks the words (default: the fits' mean law)."""
-    if halves is not None:
-        halves = np.asarray(halves, np.float64)
-        laws = halves.mean(1)
-    laws = np.asarray(laws, np.float64)
-    S = laws.shape[0]
-    if S < 3:
-        raise ValueError(f"a noise estimate needs at least 3 fits, got {S}")
+    laws, halves, S = _fits(laws, halves)
     ranker = laws.mean(0) if band_law is None else np.asarray(band_law, np.float64)
     band = frequency_bands(ranker, bands)
     rho = _rho_bands(laws, halves, band, bands)
@@ -205,13 +206,7 @@ def _rho_c(laws: np.ndarray, halves: np.ndarray | None) -> tuple[float, float]:
 
 def estimate_relative_noise(laws=None, halves=None) -> RelativeNoise:
     """Eq. (C5) with a jackknife SE. ``laws`` / ``halves`` as in :func:`estimate_noise`. S >= 3."""
-    if halves is not None:
-        halves = np.asarray(halves, np.float64)
-        laws = halves.mean(1)
-    laws = np.asarray(laws, np.float64)
-    S = laws.shape[0]
-    if S < 3:
-        raise ValueError(f"a noise estimate needs at least 3 fits, got {S}")
+    laws, halves, S = _fits(laws, halves)
     rho, c = _rho_c(laws, halves)
     keep = ~np.eye(S, dtype=bool)
     loo = np.array([_rho_c(laws[keep[s]], None if halves is None else halves[keep[s]]) for s in range(S)])
