@@ -80,3 +80,28 @@ def test_winner_law_limits():
     np.testing.assert_allclose(curation.winner_law(p, np.zeros(3), 5, 1.0), p, atol=1e-13)
     q = curation.winner_law(p, np.array([0.0, 0.0, 1.0]), 5, 0.005)
     np.testing.assert_allclose(q[2], 1 - 0.8**5, atol=1e-12)
+
+
+def test_a_law_curated_to_its_point_mass_keeps_finite_theory():
+    """beta = 0.01 and K = 8 drive the ideal learner to a point mass within a few generations: its shares go
+    subnormal, where scipy's binomial pmf overflowed (a traceback from `collapsim run`); the exact rows and
+    the approximations must stay finite."""
+    from collapsim.runs.registry import entry
+
+    spec, e, loop = resolve(RunSpec("categorical", {"reward": "rank"}, {}, samples=2, generations=200, seeds=2,
+                                    curate=8, reward_temperature=0.01))
+    prediction = entry("categorical").predict(spec, loop)
+    assert prediction.curves, prediction.note
+    for name, curve in prediction.curves.items():
+        assert np.all(np.isfinite(curve[:2])), name
+        for label, a in prediction.approx[name].items():
+            assert np.all(np.isfinite(a)), (name, label)
+
+
+def test_an_unresolvable_ngram_reward_spread_is_a_note_not_a_traceback():
+    from collapsim.runs.registry import entry
+
+    spec, e, loop = resolve(RunSpec("ngram", {"vocab": 16, "length": 8, "init": "random", "reward": "good"}, {},
+                                    samples=2, generations=5, seeds=2, curate=8, reward_temperature=0.01))
+    prediction = entry("ngram").predict(spec, loop)
+    assert prediction.curves == {} and "no curation theory drawn" in prediction.note

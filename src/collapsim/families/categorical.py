@@ -494,7 +494,7 @@ def curated_prediction(spec, truth, reward, bottom):
     try:
         curves, approx, note = curation.predictions(truth, reward, spec.curate, spec.reward_temperature, spec.samples,
                                                     alpha, bottom)
-    except ValueError as err:  # a reward spread the float64 integral cannot resolve
+    except (ValueError, ArithmeticError) as err:  # a reward spread the float64 integral cannot resolve
         return Prediction({}, {}, f"no curation theory drawn: {err}")
     if spec.policy == "mix" and alpha.size and np.all(alpha == alpha[0]) and alpha[0] > 0:
         fixed = curation.law_metrics(curation.stationary_point(truth, reward, spec.curate, spec.reward_temperature,

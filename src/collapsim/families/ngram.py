@@ -591,7 +591,12 @@ def predict(spec, loop):
     """The entry's theory: :func:`curated_prediction` when ``spec.curate`` > 1, else :func:`predict_spec` with,
     when a reward is set, its expected reward (:func:`uncurated_reward`)."""
     if spec.curate > 1:
-        return curated_prediction(spec, loop)
+        try:
+            return curated_prediction(spec, loop)
+        except (ValueError, ArithmeticError) as err:  # e.g. a reward spread / temperature beyond float64's range
+            from collapsim.theory import Prediction
+
+            return Prediction({}, {}, f"no curation theory drawn: {err}")
     prediction = predict_spec(spec, loop)
     if "reward" not in loop.params:
         return prediction

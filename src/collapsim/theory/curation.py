@@ -135,6 +135,9 @@ def multinomial_expectations(m, n: int, truth, reward, bottom=None) -> dict:
     """Exact expectations of the categorical family's metrics of p = c / n with c ~ Multinomial(n, m) (m (V,)):
     each metric is a sum over tokens of a function of one count, and count i is Binomial(n, m_i)."""
     m, truth = np.asarray(m, np.float64), np.asarray(truth, np.float64)
+    # A law curated near its point mass holds subnormal shares (1e-310), on which scipy's binomial pmf
+    # overflows; below 1e-250 a token's n draws are all zero to double precision anyway.
+    m = np.clip(np.where(m < 1e-250, 0.0, m), 0.0, 1.0)
     c = np.arange(n + 1)
     pmf = stats.binom.pmf(c[None], n, m[:, None])  # (V, n + 1)
     x = c / n
