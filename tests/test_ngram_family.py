@@ -59,6 +59,7 @@ def test_lift_and_project_keep_the_text_law():
     np.testing.assert_allclose(one.table[0], G.unigram_law(src, 5))
 
 
+@pytest.mark.slow  # two loops to compile (~18 s); the opening law's exact Wright-Fisher test stays default
 def test_order_one_equals_the_categorical_family_draw_for_draw():
     """k = 1 on an i.i.d. truth under replace is the categorical family with n L samples: the same key
     gives the same tokens, counts and laws (metrics equal to float32 rounding)."""
